@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { CvoptError } from '@cvopt/core';
+import { reportError, type CommonOptions } from './output.js';
+
+/**
+ * Wrap a command handler: run it, map any error to its catalogue exit code, never print a stack trace for a
+ * user's mistake. Handlers receive their positional arguments and merged options (globals included).
+ */
+export function action<A extends unknown[]>(
+  cmd: Command,
+  handler: (...args: [...A, CommonOptions & Record<string, unknown>]) => Promise<void> | void,
+): void {
+  cmd.action(async (...raw: unknown[]) => {
+    const command = raw[raw.length - 1] as Command;
+    const opts = command.optsWithGlobals() as CommonOptions & Record<string, unknown>;
+    const positional = raw.slice(0, raw.length - 2) as A;
+    try {
+      await handler(...positional, opts);
+    } catch (e) {
+      process.exitCode = reportError(opts, e);
+    }
+  });
+}
+
+/** Parse a numeric flag, failing with the flag's name when it is not a number. */
+export function numberFlag(name: string, value: unknown, opts: { int?: boolean; min?: number; max?: number } = {}): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  const bad =
+    !Number.isFinite(n) ||
+    (opts.int && !Number.isInteger(n)) ||
+    (opts.min !== undefined && n < opts.min) ||
+    (opts.max !== undefined && n > opts.max);
+  if (bad) {
+    const range = [opts.min !== undefined ? `≥ ${opts.min}` : '', opts.max !== undefined ? `≤ ${opts.max}` : ''].filter(Boolean).join(' and ');
+    throw new CvoptError('INVALID_ARGUMENT', `--${name} must be ${opts.int ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got "${String(value)}"`, {
+      where: { field: `--${name}` },
+    });
+  }
+  return n;
+}

@@ -1,0 +1,2 @@
+export { buildProgram, VERSION } from './program.js';
+export { emit, table, reportError, ProgressLine } from './output.js';
