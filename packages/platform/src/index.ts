@@ -1,0 +1,2 @@
+// Job handlers run by the CLI in-process (embedded mode) and, later, by platform workers from the queues.
+export {};
