@@ -21,7 +21,8 @@ export const MetricMessageSchema = z.object({
   type: z.literal('metric'),
   stage: z.string().optional(),
   epoch: z.number().int().nonnegative().optional(),
-  values: z.record(z.string(), z.number()),
+  // null stands for a non-finite value (NaN or infinity), which JSON cannot carry.
+  values: z.record(z.string(), z.number().nullable()),
 });
 
 export const ResultMessageSchema = z.object({
