@@ -1,0 +1,1 @@
+export { selectEngine, SELECTION_RULE } from './select.js';
