@@ -1,0 +1,44 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { CvoptError, ModelManifestSchema, parseWith, type ModelManifest } from '@cvopt/core';
+
+/** Where a model's manifest lives: `<name>.json` beside `<name>.onnx` first, else `model.json` in the same folder. */
+export function manifestPathFor(modelPath: string): string[] {
+  const dir = dirname(modelPath);
+  const stem = basename(modelPath, extname(modelPath));
+  const own = join(dir, `${stem}.json`);
+  const shared = join(dir, 'model.json');
+  return own === shared ? [shared] : [own, shared];
+}
+
+/** Load and validate the manifest beside an ONNX file. */
+export function readManifest(modelPath: string): ModelManifest {
+  if (!existsSync(modelPath)) {
+    throw new CvoptError('MODEL_INVALID', `model file ${modelPath} does not exist`, {
+      where: { file: modelPath },
+      hint: 'check the path; export a model with `cvopt export MODEL.pt --out model.onnx`',
+    });
+  }
+  const candidates = manifestPathFor(modelPath);
+  const file = candidates.find((p) => existsSync(p));
+  if (!file) {
+    throw new CvoptError('MANIFEST_INVALID', `no manifest beside ${modelPath} (looked for ${candidates.join(', ')})`, {
+      where: { file: candidates[0] ?? modelPath },
+      hint: '`cvopt export` writes model.json beside the ONNX file; for a foreign ONNX model write one by hand (see packages/core manifest.ts)',
+    });
+  }
+  const text = readFileSync(file, 'utf8');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    const pos = /position (\d+)/.exec(message);
+    const line = pos ? text.slice(0, Number(pos[1])).split('\n').length : undefined;
+    throw new CvoptError('MANIFEST_INVALID', `${file} is not valid JSON: ${message}`, {
+      where: line === undefined ? { file } : { file, line },
+      hint: 'fix the JSON syntax at that line',
+    });
+  }
+  return parseWith(ModelManifestSchema, data, { what: 'model manifest', file, code: 'MANIFEST_INVALID' });
+}
