@@ -1,0 +1,1 @@
+"""Small shared helpers: box geometry (boxes.py) and seeding (seed.py)."""
