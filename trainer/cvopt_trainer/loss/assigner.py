@@ -47,7 +47,8 @@ class TaskAlignedAssigner(nn.Module):
         mask_in_gts = self.candidates_in_gts(anc_points, gt_bboxes)
         align_metric, overlaps = self.box_metrics(pd_scores, pd_bboxes, gt_labels, gt_bboxes,
                                                   mask_in_gts * mask_gt)
-        mask_topk = self.select_topk(align_metric, mask_gt.expand(-1, -1, self.topk).bool())
+        topk = min(self.topk, n_anchors)
+        mask_topk = self.select_topk(align_metric, mask_gt.expand(-1, -1, topk).bool())
         mask_pos = mask_topk * mask_in_gts * mask_gt
         target_gt_idx, fg_mask, mask_pos = self.resolve_multiple(mask_pos, overlaps)
 
@@ -92,11 +93,12 @@ class TaskAlignedAssigner(nn.Module):
 
     def select_topk(self, metrics: torch.Tensor, topk_mask: torch.Tensor) -> torch.Tensor:
         """[B, M, A]: 1 for each GT's top-k anchors by alignment (padding GTs select nothing)."""
-        _, idx = torch.topk(metrics, self.topk, dim=-1, largest=True)
+        k_max = topk_mask.shape[-1]
+        _, idx = torch.topk(metrics, k_max, dim=-1, largest=True)
         idx = idx.masked_fill(~topk_mask, 0)
         counts = torch.zeros(metrics.shape, dtype=torch.int8, device=idx.device)
         ones = torch.ones_like(idx[:, :, :1], dtype=torch.int8)
-        for k in range(self.topk):
+        for k in range(k_max):
             counts.scatter_add_(-1, idx[:, :, k:k + 1], ones)
         # Masked-out slots all point to anchor 0; a count above one can only come from them.
         counts.masked_fill_(counts > 1, 0)
