@@ -40,6 +40,7 @@ export const ERROR_CATALOGUE = {
   DEADLINE_EXCEEDED: spec(429, 5, 'the request cannot finish within its deadline'),
   RATE_LIMITED: spec(429, 5, 'too many requests for this key'),
   SHUTTING_DOWN: spec(503, 5, 'the service is draining and accepts no new work'),
+  OVERLOADED: spec(503, 5, 'the service is above its memory cap and sheds new work'),
   NOT_READY: spec(503, 4, 'the model is not loaded yet'),
   CANCELLED: spec(499, 5, 'the operation was cancelled'),
   UNAUTHENTICATED: spec(401, 2, 'missing or unknown credentials'),
