@@ -1,0 +1,6 @@
+export * from './problem.js';
+export * from './files.js';
+export * from './labels.js';
+export * from './detection.js';
+export * from './synth.js';
+export { SHAPE_KINDS, type ShapeKind } from './raster.js';
