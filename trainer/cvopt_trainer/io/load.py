@@ -16,8 +16,6 @@ from ..protocol import WorkerError
 from .unpickle import Stub, safe_load
 
 CHECKPOINT_FORMAT = "cvopt-checkpoint-v1"
-# First-convolution output channels -> YOLOv8 scale (64 × width multiple: n .25, s .5, m .75, l 1, x 1.25).
-SCALE_BY_STEM_WIDTH = {16: "n", 32: "s", 48: "m", 64: "l", 80: "x"}
 PRESET_RE = re.compile(r"^yolov8[a-z](-cls)?$")
 WEIGHTS_ENV = "CVOPT_WEIGHTS_DIR"
 
@@ -81,6 +79,13 @@ def _strip_prefix(sd: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return dict(sd)
 
 
+def _scale_by_stem_width() -> Dict[int, str]:
+    """First convolution's output channels -> scale letter: 64 × the width multiple, rounded up to 8."""
+    from ..models import DETECT_SCALES
+
+    return {int(-(-64 * w // 8) * 8): s for s, (_d, w, _c) in DETECT_SCALES.items()}
+
+
 def infer_from_state_dict(sd: Dict[str, torch.Tensor]) -> Dict[str, Any]:
     """task, nc and preset from tensor names and shapes alone (for bare state dicts)."""
     info: Dict[str, Any] = {}
@@ -91,8 +96,9 @@ def infer_from_state_dict(sd: Dict[str, torch.Tensor]) -> Dict[str, Any]:
     elif head_lin:
         info["task"], info["nc"] = "classify", int(sd[head_lin[0]].shape[0])
     stem = sd.get("model.0.conv.weight")
-    if stem is not None and int(stem.shape[0]) in SCALE_BY_STEM_WIDTH and "task" in info:
-        scale = SCALE_BY_STEM_WIDTH[int(stem.shape[0])]
+    by_width = _scale_by_stem_width()
+    if stem is not None and int(stem.shape[0]) in by_width and "task" in info:
+        scale = by_width[int(stem.shape[0])]
         info["preset"] = f"yolov8{scale}" + ("-cls" if info["task"] == "classify" else "")
     return info
 

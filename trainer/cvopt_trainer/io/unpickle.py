@@ -8,6 +8,7 @@ refused with UNSAFE_PICKLE before anything runs.
 """
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import pathlib
@@ -158,6 +159,12 @@ class UnsafePickleName(Exception):
 
 class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle's hook
+        # Protocol 2 (torch.save's default) names Python 2 modules: map them as pickle itself would. The names
+        # mapped from do not exist in Python 3, so mapping regardless of protocol changes nothing else.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         return resolve_global(module, name)
 
 
