@@ -3,3 +3,16 @@ export { createOrtEngine, ortSessionOptions, DEFAULT_MAX_BATCH, type OrtEngineOp
 export { readManifest, manifestPathFor } from './manifest.js';
 export { engineVersions } from './versions.js';
 export { halfToFloat, floatToHalf } from './half.js';
+export {
+  probeExecutionProviders,
+  probeNvidia,
+  probeTensorRt,
+  ortBinaryDir,
+  findSharedLibrary,
+  which,
+  type ProviderProbe,
+  type NvidiaProbe,
+  type NvidiaGpu,
+  type TensorRtProbe,
+  type ProbeOptions,
+} from './probe.js';

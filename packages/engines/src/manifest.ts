@@ -33,12 +33,39 @@ export function readManifest(modelPath: string): ModelManifest {
     data = JSON.parse(text);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    const pos = /position (\d+)/.exec(message);
-    const line = pos ? text.slice(0, Number(pos[1])).split('\n').length : undefined;
+    const pos = jsonErrorOffset(text, message);
+    const line = pos === undefined ? undefined : text.slice(0, pos).split('\n').length;
     throw new CvoptError('MANIFEST_INVALID', `${file} is not valid JSON: ${message}`, {
       where: line === undefined ? { file } : { file, line },
       hint: 'fix the JSON syntax at that line',
     });
   }
   return parseWith(ModelManifestSchema, data, { what: 'model manifest', file, code: 'MANIFEST_INVALID' });
+}
+
+/**
+ * Where JSON.parse stopped. V8 gives "at position N" for most errors, but for an unexpected token only the token
+ * and a snippet around it: 10 characters of context before the token when the snippet is cut ("...").
+ */
+function jsonErrorOffset(text: string, message: string): number | undefined {
+  const pos = /position (\d+)/.exec(message);
+  if (pos) return Number(pos[1]);
+  const tok = /Unexpected token '(.)', (\.\.\.)?"([\s\S]*?)"(?:\.\.\.)? is not valid JSON/.exec(message);
+  if (!tok) return undefined;
+  const [, token, cut, snippet] = tok;
+  if (cut && snippet) {
+    const at = text.indexOf(snippet);
+    return at >= 0 ? at + 10 : undefined;
+  }
+  // Whole text shown: the first occurrence of the token outside a string is where parsing stopped.
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === token) return i;
+  }
+  return undefined;
 }
