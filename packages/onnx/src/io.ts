@@ -1,0 +1,100 @@
+import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve, relative } from 'node:path';
+import { CvoptError } from '@cvopt/core';
+import { decodeModel, encodeModel, type GraphProto, type ModelProto, type TensorProto } from './model.js';
+
+export interface ExternalDataFile {
+  location: string;
+  tensors: number;
+  bytes: number;
+}
+
+export interface LoadedOnnx {
+  path: string;
+  fileBytes: number;
+  model: ModelProto;
+  /** External data files the model referenced; their bytes are now inline in each tensor's rawData. */
+  externalData: ExternalDataFile[];
+}
+
+function notFound(path: string): never {
+  throw new CvoptError('NOT_FOUND', `ONNX file ${path} does not exist`, { where: { file: path }, hint: 'check the path' });
+}
+
+function* graphTensors(g: GraphProto): Generator<TensorProto> {
+  yield* g.initializer;
+  for (const n of g.node)
+    for (const a of n.attribute) {
+      if (a.t) yield a.t;
+      if (a.g) yield* graphTensors(a.g);
+      for (const sub of a.graphs ?? []) yield* graphTensors(sub);
+    }
+}
+
+/**
+ * Read an ONNX file. External data (tensors with data_location = EXTERNAL) is loaded from the files beside the
+ * model, so the returned model is self-contained; a missing or short external file is MODEL_INVALID naming it.
+ */
+export function readOnnx(path: string): LoadedOnnx {
+  if (!existsSync(path) || !statSync(path).isFile()) notFound(path);
+  const buf = readFileSync(path);
+  if (buf.length === 0) {
+    throw new CvoptError('MODEL_INVALID', `${path} is empty (0 bytes at byte 0)`, { where: { file: path }, details: { offset: 0 }, hint: 'export or download the model again' });
+  }
+  const model = decodeModel(new Uint8Array(buf.buffer, buf.byteOffset, buf.length), path);
+  const files = new Map<string, { data: Buffer; info: ExternalDataFile }>();
+  const base = dirname(path);
+  for (const t of graphTensors(model.graph)) {
+    if (t.dataLocation !== 1) continue;
+    const kv = new Map((t.externalData ?? []).map((e) => [e.key, e.value]));
+    const location = kv.get('location');
+    if (!location || isAbsolute(location) || relative(base, resolve(base, location)).startsWith('..')) {
+      throw new CvoptError('MODEL_INVALID', `tensor "${t.name ?? ''}" has external data location "${location ?? ''}", which must be a relative path inside the model's folder`, {
+        where: { file: path, field: `initializer ${t.name ?? ''}.external_data.location` },
+      });
+    }
+    let entry = files.get(location);
+    if (!entry) {
+      const full = resolve(base, location);
+      if (!existsSync(full)) {
+        throw new CvoptError('MODEL_INVALID', `external data file ${location} (for tensor "${t.name ?? ''}") is missing beside ${path}`, {
+          where: { file: full },
+          hint: 'copy the .data file next to the .onnx file, or re-export with the weights inside the model',
+        });
+      }
+      entry = { data: readFileSync(full), info: { location, tensors: 0, bytes: 0 } };
+      files.set(location, entry);
+    }
+    const offset = Number(kv.get('offset') ?? 0);
+    const length = kv.has('length') ? Number(kv.get('length')) : entry.data.length - offset;
+    if (offset + length > entry.data.length) {
+      throw new CvoptError('MODEL_INVALID', `external data for tensor "${t.name ?? ''}" needs bytes ${offset}..${offset + length} of ${location}, which has ${entry.data.length}`, {
+        where: { file: resolve(base, location) },
+        hint: 'the .data file is truncated or belongs to another model',
+      });
+    }
+    t.rawData = new Uint8Array(entry.data.buffer, entry.data.byteOffset + offset, length);
+    delete t.externalData;
+    delete t.dataLocation;
+    entry.info.tensors++;
+    entry.info.bytes += length;
+  }
+  return { path, fileBytes: buf.length, model, externalData: [...files.values()].map((f) => f.info) };
+}
+
+/** Protobuf caps a message at 2 GiB; larger models need external data, which cvopt does not write. */
+const MAX_PROTO_BYTES = 2 ** 31 - 1;
+
+export function encodeOnnx(model: ModelProto): Uint8Array {
+  const bytes = encodeModel(model);
+  if (bytes.length > MAX_PROTO_BYTES) {
+    throw new CvoptError('MODEL_INVALID', `the model encodes to ${bytes.length} bytes, over protobuf's 2 GiB limit`, {
+      hint: 'models this large need external data files, which cvopt does not write yet',
+    });
+  }
+  return bytes;
+}
+
+export function writeOnnx(model: ModelProto, path: string): void {
+  writeFileSync(path, encodeOnnx(model));
+}
