@@ -1,0 +1,37 @@
+/** Axis-aligned boxes as [x1, y1, x2, y2] unless the name says otherwise. */
+export type Box = [number, number, number, number];
+
+export function boxArea(b: readonly number[]): number {
+  const w = b[2]! - b[0]!;
+  const h = b[3]! - b[1]!;
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+/** Intersection over union of two corner-form boxes; 0 when either is empty. */
+export function iou(a: readonly number[], b: readonly number[]): number {
+  const w = Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!);
+  if (w <= 0) return 0;
+  const h = Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!);
+  if (h <= 0) return 0;
+  const inter = w * h;
+  const union = boxArea(a) + boxArea(b) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Centre form [cx, cy, w, h] to corners. */
+export function xywh2xyxy(b: readonly number[]): Box {
+  const hw = b[2]! / 2;
+  const hh = b[3]! / 2;
+  return [b[0]! - hw, b[1]! - hh, b[0]! + hw, b[1]! + hh];
+}
+
+/** Corners to centre form [cx, cy, w, h]. */
+export function xyxy2xywh(b: readonly number[]): Box {
+  return [(b[0]! + b[2]!) / 2, (b[1]! + b[3]!) / 2, b[2]! - b[0]!, b[3]! - b[1]!];
+}
+
+/** Clamp a corner-form box to an image of width × height. */
+export function clipBox(b: readonly number[], width: number, height: number): Box {
+  const cx = (v: number, hi: number) => (v < 0 ? 0 : v > hi ? hi : v);
+  return [cx(b[0]!, width), cx(b[1]!, height), cx(b[2]!, width), cx(b[3]!, height)];
+}

@@ -1,0 +1,123 @@
+import { CvoptError, type Preprocess } from '@cvopt/core';
+import { decodeBmp } from './bmp.js';
+import { DEFAULT_MAX_PIXELS, loadEncoded, readImageHeader, sharpPipeline, toRgb, type RgbImage } from './image.js';
+import { resampleInto, resizeGeometry, type LetterboxMeta, type ResizeGeometry } from './resize.js';
+
+/** The fields of a manifest's preprocess block that packing and resizing read; defaults as in the schema. */
+export type PreprocessSpec = Pick<Preprocess, 'resize' | 'size' | 'scale' | 'channelOrder'> & Partial<Pick<Preprocess, 'padValue' | 'mean' | 'std' | 'padPosition' | 'stride'>>;
+
+export interface PreprocessResult {
+  /** NCHW, 1×3×H×W. */
+  tensor: Float32Array;
+  dims: [1, 3, number, number];
+  meta: LetterboxMeta;
+}
+
+export interface PreprocessOptions {
+  maxPixels?: number;
+}
+
+function isRgbImage(x: unknown): x is RgbImage {
+  return typeof x === 'object' && x !== null && !Buffer.isBuffer(x) && 'data' in x && 'width' in x && 'height' in x;
+}
+
+function geometryFor(width: number, height: number, p: PreprocessSpec): ResizeGeometry {
+  return resizeGeometry(width, height, { mode: p.resize, size: p.size, padPosition: p.padPosition ?? 'center', stride: p.stride ?? 32 });
+}
+
+/**
+ * Image to network tensor. Encoded input goes through one libvips pipeline (decode with shrink-on-load,
+ * orient, resize, pad or crop) and one packing loop; an already-decoded RgbImage (or a BMP) is resampled in JS.
+ * libvips antialiases when shrinking while the JS path does not, so the two can differ by a few grey levels
+ * on downscaled images; geometry is identical.
+ */
+export async function preprocess(input: Buffer | string | RgbImage, p: PreprocessSpec, opts: PreprocessOptions = {}): Promise<PreprocessResult> {
+  let image: RgbImage;
+  let meta: LetterboxMeta;
+  if (isRgbImage(input)) {
+    const g = geometryFor(input.width, input.height, p);
+    image = resampleInto(input, g, p.padValue ?? 114);
+    meta = g.meta;
+  } else {
+    const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+    const enc = await loadEncoded(input);
+    const header = await readImageHeader(enc, maxPixels);
+    const g = geometryFor(header.width, header.height, p);
+    meta = g.meta;
+    if (header.kind === 'bmp') {
+      image = resampleInto(decodeBmp(enc.buf, enc.name), g, p.padValue ?? 114);
+    } else {
+      let pipe = sharpPipeline(enc, maxPixels);
+      if (g.newWidth !== header.width || g.newHeight !== header.height) {
+        pipe = pipe.resize(g.newWidth, g.newHeight, { fit: 'fill', kernel: 'linear' });
+      }
+      if (g.offsetX < 0 || g.offsetY < 0) {
+        pipe = pipe.extract({ left: -g.offsetX, top: -g.offsetY, width: g.outWidth, height: g.outHeight });
+      } else if (g.outWidth !== g.newWidth || g.outHeight !== g.newHeight) {
+        const pad = p.padValue ?? 114;
+        pipe = pipe.extend({
+          left: g.offsetX,
+          top: g.offsetY,
+          right: g.outWidth - g.newWidth - g.offsetX,
+          bottom: g.outHeight - g.newHeight - g.offsetY,
+          background: { r: pad, g: pad, b: pad },
+        });
+      }
+      image = await toRgb(pipe, enc.name);
+    }
+  }
+  const [H, W] = p.size;
+  const tensor = packNCHW(image, p);
+  return { tensor, dims: [1, 3, H, W], meta };
+}
+
+/** Per-channel lookup tables: 256 values each, so packing is one load and one store per element. */
+const lutCache = new Map<string, Float32Array>();
+
+function lutsFor(p: PreprocessSpec): Float32Array {
+  const mean = p.mean ?? [0, 0, 0];
+  const std = p.std ?? [1, 1, 1];
+  const key = `${p.scale}|${mean.join(',')}|${std.join(',')}`;
+  let lut = lutCache.get(key);
+  if (!lut) {
+    lut = new Float32Array(3 * 256);
+    for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v * p.scale - mean[c]!) / std[c]!;
+    if (lutCache.size > 64) lutCache.clear();
+    lutCache.set(key, lut);
+  }
+  return lut;
+}
+
+/**
+ * Packs an already-sized HWC RGB image into CHW floats at `offset` of `out` (a batch buffer, or a fresh one).
+ * Each value is (pixel × scale − mean[c]) / std[c], where c indexes the model's channels, i.e. mean and std
+ * are given in the model's channel order (after the RGB/BGR swap).
+ */
+export function packNCHW(image: RgbImage, p: PreprocessSpec, out?: Float32Array, offset = 0): Float32Array {
+  const [H, W] = p.size;
+  if (image.width !== W || image.height !== H) {
+    throw new CvoptError('TENSOR_SHAPE', `packNCHW: image is ${image.width}x${image.height} but the model input is ${W}x${H}`, {
+      hint: 'letterbox, stretch or crop the image to preprocess.size first (preprocess() does this)',
+    });
+  }
+  const plane = H * W;
+  const dst = out ?? new Float32Array(3 * plane);
+  if (offset < 0 || offset + 3 * plane > dst.length) {
+    throw new CvoptError('TENSOR_SHAPE', `packNCHW: buffer of ${dst.length} floats has no room for 3x${H}x${W} at offset ${offset}`);
+  }
+  const lut = lutsFor(p);
+  const src = image.data;
+  const bgr = p.channelOrder === 'BGR';
+  // Output channel k reads source channel (bgr ? 2-k : k) through lut k.
+  const d0 = offset;
+  const d1 = offset + plane;
+  const d2 = offset + 2 * plane;
+  const s0 = bgr ? 2 : 0;
+  const s2 = bgr ? 0 : 2;
+  for (let i = 0, s = 0; i < plane; i++, s += 3) {
+    dst[d0 + i] = lut[src[s + s0]!]!;
+    dst[d1 + i] = lut[256 + src[s + 1]!]!;
+    dst[d2 + i] = lut[512 + src[s + s2]!]!;
+  }
+  return dst;
+}
