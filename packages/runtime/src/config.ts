@@ -1,0 +1,226 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { CvoptError, parseWith } from '@cvopt/core';
+
+/**
+ * Every limit of the service, with its default. One file (cvopt.runtime.json or .yaml), then CVOPT_* environment
+ * overrides, validated once at start-up; the effective values are exported as gauges in /metrics.
+ */
+
+export const RoleSchema = z.enum(['viewer', 'engineer', 'admin']);
+export type Role = z.infer<typeof RoleSchema>;
+
+export const ApiKeySchema = z.object({
+  /** Who holds it; appears in logs instead of the key. */
+  name: z.string().min(1),
+  key: z.string().min(16, 'an API key must be at least 16 characters'),
+  role: RoleSchema,
+});
+
+export const RuntimeConfigSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Requests waiting for the model, beyond which new ones get 429 QUEUE_FULL at once. */
+    queueMax: z.number().int().min(1).max(100_000).default(64),
+    /** Concurrent model executions. On CPU one run already uses every intra-op thread. */
+    concurrency: z.number().int().min(1).max(64).default(1),
+    /** ONNX Runtime intra-op threads; 0 = one per CPU core. */
+    intraOpThreads: z.number().int().min(0).max(256).default(0),
+    /** Parallel tasks allowed on one GPU. */
+    gpuSlots: z.number().int().min(1).max(2).default(2),
+    /** Dynamic batching (only when the model's batch dimension is dynamic). 1 disables it. */
+    batchMax: z.number().int().min(1).max(256).default(8),
+    /** How long the oldest queued request may wait for a batch to fill. */
+    batchDelayMs: z.number().min(0).max(1000).default(2),
+    /** Default deadline of a request; a client may lower it with X-Deadline-Ms or ?deadline_ms=. */
+    sloMs: z.number().int().min(1).max(600_000).default(2000),
+    /** Largest request body (images, JSON, multipart). */
+    bodyLimitBytes: z.number().int().min(1024).max(1 << 30).default(16 * 1024 * 1024),
+    /** Largest decoded image (width × height); checked from the header before decoding. */
+    maxImagePixels: z.number().int().min(1).max(1_000_000_000).default(40_000_000),
+    video: z
+      .object({
+        maxBytes: z.number().int().min(1024).default(200 * 1024 * 1024),
+        maxSeconds: z.number().positive().default(120),
+        maxFrames: z.number().int().min(1).default(3600),
+      })
+      .prefault({}),
+    /** Token bucket per API key (or per client address when auth is off); perSecond 0 disables it. */
+    rateLimit: z
+      .object({
+        perSecond: z.number().min(0).default(0),
+        burst: z.number().int().min(1).default(100),
+      })
+      .prefault({}),
+    auth: z
+      .object({
+        /** Default: on when keys are configured. Turning it off must be explicit. */
+        enabled: z.boolean().optional(),
+        keys: z.array(ApiKeySchema).default([]),
+      })
+      .prefault({}),
+    /** After SIGTERM: how long accepted work may take to finish before the process exits anyway. */
+    gracePeriodMs: z.number().int().min(0).max(600_000).default(10_000),
+    /** Worker threads for decode/preprocess; 0 = on the main thread (sharp already decodes off-thread). */
+    preprocessThreads: z.number().int().min(0).max(64).default(0),
+    /** Above this resident set size new work is refused (503) instead of risking out-of-memory. */
+    rssSoftCapMb: z.number().int().min(64).default(2048),
+    detect: z
+      .object({
+        scoreThreshold: z.number().min(0).max(1).default(0.25),
+        iouThreshold: z.number().min(0).max(1).default(0.45),
+        maxDetections: z.number().int().min(1).max(10_000).default(300),
+      })
+      .prefault({}),
+    classify: z.object({ topK: z.number().int().min(1).max(1000).default(5) }).prefault({}),
+    /** Model-provider: cpu or cuda (GPU needs an onnxruntime-node build with CUDA). */
+    provider: z.enum(['cpu', 'cuda']).default('cpu'),
+  })
+  .strict();
+
+export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
+export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
+
+export const CONFIG_FILE_NAMES = ['cvopt.runtime.json', 'cvopt.runtime.yaml', 'cvopt.runtime.yml'] as const;
+
+/** CVOPT_* variables and the config field each one sets. */
+const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'string' | 'bool' }> = {
+  CVOPT_HOST: { path: ['host'], kind: 'string' },
+  CVOPT_PORT: { path: ['port'], kind: 'int' },
+  CVOPT_QUEUE_MAX: { path: ['queueMax'], kind: 'int' },
+  CVOPT_CONCURRENCY: { path: ['concurrency'], kind: 'int' },
+  CVOPT_INTRA_OP_THREADS: { path: ['intraOpThreads'], kind: 'int' },
+  CVOPT_GPU_SLOTS: { path: ['gpuSlots'], kind: 'int' },
+  CVOPT_BATCH_MAX: { path: ['batchMax'], kind: 'int' },
+  CVOPT_BATCH_DELAY_MS: { path: ['batchDelayMs'], kind: 'number' },
+  CVOPT_SLO_MS: { path: ['sloMs'], kind: 'int' },
+  CVOPT_BODY_LIMIT_BYTES: { path: ['bodyLimitBytes'], kind: 'int' },
+  CVOPT_MAX_IMAGE_PIXELS: { path: ['maxImagePixels'], kind: 'int' },
+  CVOPT_VIDEO_MAX_BYTES: { path: ['video', 'maxBytes'], kind: 'int' },
+  CVOPT_VIDEO_MAX_SECONDS: { path: ['video', 'maxSeconds'], kind: 'number' },
+  CVOPT_VIDEO_MAX_FRAMES: { path: ['video', 'maxFrames'], kind: 'int' },
+  CVOPT_RATE_LIMIT_PER_SECOND: { path: ['rateLimit', 'perSecond'], kind: 'number' },
+  CVOPT_RATE_LIMIT_BURST: { path: ['rateLimit', 'burst'], kind: 'int' },
+  CVOPT_AUTH_ENABLED: { path: ['auth', 'enabled'], kind: 'bool' },
+  CVOPT_GRACE_PERIOD_MS: { path: ['gracePeriodMs'], kind: 'int' },
+  CVOPT_PREPROCESS_THREADS: { path: ['preprocessThreads'], kind: 'int' },
+  CVOPT_RSS_SOFT_CAP_MB: { path: ['rssSoftCapMb'], kind: 'int' },
+  CVOPT_PROVIDER: { path: ['provider'], kind: 'string' },
+};
+
+function envValue(name: string, raw: string, kind: 'int' | 'number' | 'string' | 'bool'): unknown {
+  if (kind === 'string') return raw;
+  if (kind === 'bool') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+  } else {
+    const n = Number(raw);
+    if (raw.trim() !== '' && Number.isFinite(n)) return n;
+  }
+  throw new CvoptError('INVALID_CONFIG', `environment variable ${name}="${raw}" is not a valid ${kind}`, {
+    where: { field: name },
+    hint: kind === 'bool' ? 'use true or false' : `set ${name} to a ${kind}`,
+  });
+}
+
+/** Apply CVOPT_* overrides onto a raw config object (before validation, so the schema checks them too). */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const [name, { path, kind }] of Object.entries(ENV_FIELDS)) {
+    const v = env[name];
+    if (v === undefined) continue;
+    let node: Record<string, unknown> = out;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next !== 'object' || next === null) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path[path.length - 1] as string] = envValue(name, v, kind);
+  }
+  return out;
+}
+
+/** Validate a config object (already merged with the environment). */
+export function parseRuntimeConfig(raw: unknown, file?: string): RuntimeConfig {
+  const ctx: { what: string; code: 'INVALID_CONFIG'; hint: string; file?: string } = {
+    what: file ? `runtime config ${file}` : 'runtime config',
+    code: 'INVALID_CONFIG',
+    hint: 'fix the named field; every field and its default is listed in the README section "Serve"',
+  };
+  if (file) ctx.file = file;
+  const cfg = parseWith(RuntimeConfigSchema, raw, ctx);
+  const keys = new Set<string>();
+  cfg.auth.keys.forEach((k, i) => {
+    if (keys.has(k.key)) {
+      throw new CvoptError('INVALID_CONFIG', `auth.keys.${i} repeats a key already given to another holder`, {
+        where: { field: `auth.keys.${i}.key`, ...(file ? { file } : {}) },
+        hint: 'give every holder a distinct key',
+      });
+    }
+    keys.add(k.key);
+  });
+  if (cfg.auth.enabled === true && cfg.auth.keys.length === 0) {
+    throw new CvoptError('INVALID_CONFIG', 'auth.enabled is true but auth.keys is empty, so no request could ever be served', {
+      where: { field: 'auth.keys', ...(file ? { file } : {}) },
+      hint: 'add at least one key with a role, or set auth.enabled to false for local use',
+    });
+  }
+  return cfg;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CvoptError('NOT_FOUND', `cannot read runtime config ${file}: ${(e as Error).message}`, {
+      where: { file },
+      hint: 'pass an existing file with --config',
+    });
+  }
+  let data: unknown;
+  try {
+    data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    const line = (e as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    throw new CvoptError('INVALID_CONFIG', `runtime config ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`, {
+      where: line !== undefined ? { file, line } : { file },
+      hint: 'fix the syntax error',
+    });
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new CvoptError('INVALID_CONFIG', `runtime config ${file} must hold an object of settings`, { where: { file } });
+  }
+  return data as Record<string, unknown>;
+}
+
+/**
+ * The effective config: an explicit file, else cvopt.runtime.{json,yaml} in the artifact directory, else defaults;
+ * then CVOPT_* variables; then `overrides` (command-line flags) last.
+ */
+export function loadRuntimeConfig(opts: {
+  file?: string;
+  artifactDir?: string;
+  overrides?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+} = {}): RuntimeConfig {
+  let file = opts.file;
+  if (!file && opts.artifactDir) file = CONFIG_FILE_NAMES.map((n) => join(opts.artifactDir as string, n)).find((p) => existsSync(p));
+  const raw = file ? readConfigFile(file) : {};
+  const merged = { ...applyEnvOverrides(raw, opts.env ?? process.env), ...(opts.overrides ?? {}) };
+  return parseRuntimeConfig(merged, file);
+}
+
+/** Whether requests must carry a key: explicit setting, else on exactly when keys exist. */
+export function authEnabled(cfg: RuntimeConfig): boolean {
+  return cfg.auth.enabled ?? cfg.auth.keys.length > 0;
+}
+
+export function effectiveIntraOpThreads(cfg: RuntimeConfig): number {
+  return cfg.intraOpThreads > 0 ? cfg.intraOpThreads : Math.max(1, cpus().length);
+}

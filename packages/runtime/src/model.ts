@@ -1,0 +1,221 @@
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
+import { createOrtEngine, readManifest, type Engine, type EngineInfo, type TensorOutput } from '@cvopt/engines';
+import { effectiveIntraOpThreads, type RuntimeConfig } from './config.js';
+import { Scheduler, type SubmitOptions } from './scheduler.js';
+import type { Semaphore } from './semaphore.js';
+import type { RuntimeMetrics } from './metrics.js';
+
+/** Where the model comes from: an artifact directory (model.onnx + model.json) or an ONNX file with its manifest. */
+export interface ModelSource {
+  modelPath: string;
+  artifactDir: string;
+}
+
+export function resolveModelSource(path: string): ModelSource {
+  const p = resolve(path);
+  if (!existsSync(p)) {
+    throw new CvoptError('NOT_FOUND', `${path} does not exist`, {
+      where: { file: path },
+      hint: 'pass an artifact directory holding model.onnx and model.json, or an .onnx file with model.json beside it',
+    });
+  }
+  if (statSync(p).isDirectory()) {
+    const modelPath = join(p, 'model.onnx');
+    if (!existsSync(modelPath)) {
+      throw new CvoptError('MODEL_INVALID', `artifact directory ${path} has no model.onnx`, {
+        where: { file: modelPath },
+        hint: 'build an artifact with `cvopt package`, or pass the .onnx file itself',
+      });
+    }
+    return { modelPath, artifactDir: p };
+  }
+  if (!p.endsWith('.onnx')) {
+    throw new CvoptError('INVALID_ARGUMENT', `${path} is neither a directory nor an .onnx file`, { where: { file: path }, hint: 'pass an artifact directory or an .onnx model' });
+  }
+  return { modelPath: p, artifactDir: dirname(p) };
+}
+
+/** One sample's output, batch dimension 1. */
+export type ItemOutput = TensorOutput;
+
+/** A model loaded, warmed and put behind its own scheduler. Reload builds a new one and swaps it in whole. */
+export interface LoadedModel {
+  generation: number;
+  manifest: ModelManifest;
+  engine: Engine;
+  info: EngineInfo;
+  scheduler: Scheduler<Float32Array, ItemOutput>;
+  /** [C, H, W] of one sample. */
+  sampleDims: number[];
+  source: ModelSource;
+  loadedAt: string;
+  warmupMs: number;
+}
+
+/** Split a batched output into per-sample outputs (views, no copy). */
+export function splitBatch(out: TensorOutput, n: number): ItemOutput[] {
+  if (n === 1) return [out];
+  const [batch, ...rest] = out.dims;
+  if (batch !== n) throw new CvoptError('ENGINE_FAILED', `the model returned batch ${batch} for ${n} inputs`);
+  const per = out.data.length / n;
+  return Array.from({ length: n }, (_, i) => ({ data: out.data.subarray(i * per, (i + 1) * per), dims: [1, ...rest] }));
+}
+
+/** Concatenate samples into one NCHW batch. */
+export function packBatch(items: Float32Array[]): Float32Array {
+  if (items.length === 1) return items[0] as Float32Array;
+  const per = (items[0] as Float32Array).length;
+  const out = new Float32Array(per * items.length);
+  items.forEach((t, i) => out.set(t, i * per));
+  return out;
+}
+
+export interface LoadOptions {
+  config: RuntimeConfig;
+  metrics?: RuntimeMetrics;
+  /** The GPU slot limiter, shared by every model this process holds. */
+  gpu?: Semaphore;
+  log?: Logger;
+  generation?: number;
+}
+
+/** Open the engine, check the manifest against it, warm it up and measure one run to seed admission estimates. */
+export async function loadModel(source: ModelSource, o: LoadOptions): Promise<LoadedModel> {
+  const manifest = readManifest(source.modelPath);
+  const { config } = o;
+  const engine = await createOrtEngine(source.modelPath, manifest, {
+    provider: config.provider,
+    intraOpNumThreads: effectiveIntraOpThreads(config),
+    executionMode: 'sequential',
+    maxBatch: Math.max(1, config.batchMax),
+  });
+  try {
+    const info = engine.describe();
+    const [, c, h, w] = info.inputDims;
+    const sampleDims = [
+      typeof c === 'number' ? c : 3,
+      typeof h === 'number' ? h : manifest.preprocess.size[0],
+      typeof w === 'number' ? w : manifest.preprocess.size[1],
+    ];
+    const fixedBatch = typeof info.inputDims[0] === 'number' ? (info.inputDims[0] as number) : undefined;
+    if (fixedBatch !== undefined && fixedBatch !== 1) {
+      throw new CvoptError('MANIFEST_INVALID', `${basename(source.modelPath)} has a fixed batch of ${fixedBatch}; the service needs batch 1 or a dynamic batch`, {
+        where: { file: source.modelPath, field: 'input.shape' },
+        hint: 're-export with `cvopt export --dynamic` or with batch 1',
+      });
+    }
+    const maxBatch = info.dynamicBatch ? Math.min(config.batchMax, info.maxBatch ?? config.batchMax) : 1;
+    const perSample = sampleDims.reduce((a, b) => a * b, 1);
+    const warm = new Float32Array(perSample).fill(0.5);
+    const runBatch = async (inputs: Float32Array[]): Promise<ItemOutput[]> => {
+      const t0 = performance.now();
+      const out = await engine.run(packBatch(inputs), [inputs.length, ...sampleDims]);
+      o.metrics?.engineLatency.observe((performance.now() - t0) / 1000);
+      o.metrics?.batchSize.observe(inputs.length);
+      return splitBatch(out, inputs.length);
+    };
+    // The first runs allocate and pick kernels; the last one is the service time estimate admission starts from.
+    let warmupMs = 0;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await engine.run(warm, [1, ...sampleDims]);
+      warmupMs = performance.now() - t0;
+    }
+    if (maxBatch > 1) await engine.run(packBatch(Array.from({ length: maxBatch }, () => warm)), [maxBatch, ...sampleDims]);
+    const scheduler = new Scheduler<Float32Array, ItemOutput>({
+      queueMax: config.queueMax,
+      concurrency: config.concurrency,
+      batch: { maxBatch, maxDelayMs: config.batchDelayMs },
+      run: runBatch,
+      ...(config.provider === 'cuda' && o.gpu ? { limiter: o.gpu } : {}),
+      initialBatchMs: warmupMs,
+    });
+    o.log?.info({ model: manifest.name, engine: info.id, maxBatch, warmupMs: Math.round(warmupMs * 10) / 10 }, 'model loaded and warmed');
+    return {
+      generation: o.generation ?? 1,
+      manifest,
+      engine,
+      info,
+      scheduler,
+      sampleDims,
+      source,
+      loadedAt: new Date().toISOString(),
+      warmupMs,
+    };
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+}
+
+/**
+ * Holds the current model. Requests take `current` once and keep it, so a reload swaps atomically: new requests
+ * go to the new model while the old one drains its queue and then closes.
+ */
+export class ModelHost {
+  private model: LoadedModel | undefined;
+  private reloading: Promise<LoadedModel> | undefined;
+
+  constructor(
+    private readonly source: ModelSource,
+    private readonly o: LoadOptions,
+  ) {}
+
+  get ready(): boolean {
+    return this.model !== undefined;
+  }
+
+  get current(): LoadedModel {
+    if (!this.model) throw new CvoptError('NOT_READY', 'the model is still loading', { hint: 'wait for /readyz to answer 200', retryAfterS: 1 });
+    return this.model;
+  }
+
+  async load(): Promise<LoadedModel> {
+    this.model = await loadModel(this.source, this.o);
+    return this.model;
+  }
+
+  /** Load and warm the model files again, then swap; concurrent reloads share one. */
+  async reload(): Promise<LoadedModel> {
+    if (this.reloading) return this.reloading;
+    this.reloading = (async () => {
+      const next = await loadModel(this.source, { ...this.o, generation: (this.model?.generation ?? 0) + 1 });
+      const old = this.model;
+      this.model = next;
+      if (old) void retire(old);
+      return next;
+    })();
+    try {
+      return await this.reloading;
+    } finally {
+      this.reloading = undefined;
+    }
+  }
+
+  run(input: Float32Array, o: SubmitOptions, model: LoadedModel = this.current): Promise<ItemOutput> {
+    return model.scheduler.submit(input, o);
+  }
+
+  /** Stop accepting, let queued and running work finish, release the engine. */
+  async close(): Promise<void> {
+    const m = this.model;
+    if (!m) return;
+    await retire(m);
+  }
+
+  stopIntake(): void {
+    this.model?.scheduler.close();
+  }
+
+  async drained(): Promise<void> {
+    await this.model?.scheduler.idle();
+  }
+}
+
+async function retire(m: LoadedModel): Promise<void> {
+  m.scheduler.close();
+  await m.scheduler.idle();
+  await m.engine.close();
+}

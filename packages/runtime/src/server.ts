@@ -1,0 +1,86 @@
+import type { FastifyInstance } from 'fastify';
+import { createLogger, type Logger } from '@cvopt/core';
+import { readManifest } from '@cvopt/engines';
+import { buildApp, Lifecycle } from './app.js';
+import { loadRuntimeConfig, type RuntimeConfig } from './config.js';
+import { RuntimeMetrics } from './metrics.js';
+import { ModelHost, resolveModelSource } from './model.js';
+import { Semaphore } from './semaphore.js';
+
+export interface StartOptions {
+  /** Artifact directory or .onnx file. */
+  target: string;
+  configFile?: string;
+  /** Highest-precedence settings (command-line flags). */
+  overrides?: Partial<Pick<RuntimeConfig, 'port' | 'host'>>;
+  log?: Logger;
+  /** Install SIGTERM/SIGINT handlers that drain and exit (the serve entry does; embedding code may not want it). */
+  handleSignals?: boolean;
+}
+
+export interface ServerHandle {
+  url: string;
+  app: FastifyInstance;
+  host: ModelHost;
+  config: RuntimeConfig;
+  /** Stop intake, finish accepted work (up to the grace period), close. Resolves true when nothing was cut off. */
+  shutdown(): Promise<boolean>;
+}
+
+/**
+ * The one place that listens. The port opens before the model loads, so /healthz answers at once and /readyz
+ * turns 200 only after load and warm-up.
+ */
+export async function startServer(o: StartOptions): Promise<ServerHandle> {
+  const log = o.log ?? createLogger('cvopt-serve');
+  const source = resolveModelSource(o.target);
+  const config = loadRuntimeConfig({ ...(o.configFile ? { file: o.configFile } : {}), artifactDir: source.artifactDir, overrides: o.overrides ?? {} });
+  readManifest(source.modelPath); // fail before opening a port when model.json is missing or wrong
+  const metrics = new RuntimeMetrics();
+  const gpu = new Semaphore(config.gpuSlots);
+  const host = new ModelHost(source, { config, metrics, gpu, log });
+  const lifecycle = new Lifecycle();
+  const app = await buildApp({ config, host, metrics, lifecycle, gpu, log });
+  const address = await app.listen({ port: config.port, host: config.host });
+  const url = address.replace('[::1]', 'localhost');
+  try {
+    await host.load();
+  } catch (e) {
+    await app.close();
+    metrics.close();
+    throw e;
+  }
+
+  let shuttingDown: Promise<boolean> | undefined;
+  const shutdown = (): Promise<boolean> =>
+    (shuttingDown ??= (async () => {
+      lifecycle.draining = true;
+      host.stopIntake();
+      log.info({ gracePeriodMs: config.gracePeriodMs }, 'draining: no new work, finishing accepted requests');
+      let timer: NodeJS.Timeout | undefined;
+      const clean = await Promise.race([
+        host.drained().then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), config.gracePeriodMs))),
+      ]);
+      clearTimeout(timer);
+      await app.close();
+      if (clean) await host.close();
+      metrics.close();
+      log.info({ clean }, clean ? 'drained; exiting' : 'grace period over; exiting with work unfinished');
+      return clean;
+    })());
+
+  if (o.handleSignals) {
+    const onSignal = (sig: string) => {
+      log.info({ signal: sig }, 'signal received');
+      void shutdown().then((clean) => {
+        log.flush?.();
+        process.exit(clean ? 0 : 1);
+      });
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  }
+  log.info({ url, model: host.current.manifest.name, engine: host.current.info.id }, 'serving');
+  return { url, app, host, config, shutdown };
+}
