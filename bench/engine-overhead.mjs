@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// What the @cvopt/engines ONNX Runtime adapter costs over a bare onnxruntime-node loop: the same model, the same
+// session options, the same input, measured interleaved (A B B A within each round) so machine drift hits
+// both equally. Prints p50/p95 of each and the adapter/bare ratio; the target is ≤ 1.03.
+//
+//   npx tsc -b packages/engines && node bench/engine-overhead.mjs [--model PATH] [--rounds 10] [--per-round 3] [--threads 1]
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { ModelManifestSchema, testDataDir } from '../packages/core/dist/index.js';
+import { createOrtEngine, engineVersions, ortSessionOptions } from '../packages/engines/dist/index.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    rounds: { type: 'string', default: '10' },
+    'per-round': { type: 'string', default: '3' },
+    threads: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '3' },
+  },
+});
+const data = testDataDir();
+const model = values.model ?? (data && join(data, 'models', 'yolov8n_int8.onnx'));
+if (!model || !existsSync(model)) {
+  console.error('no model: pass --model PATH or set CVOPT_TEST_DATA to the shared data folder');
+  process.exit(2);
+}
+const rounds = Number(values.rounds);
+const perRound = Number(values['per-round']);
+const opts = { provider: 'cpu', intraOpNumThreads: Number(values.threads), graphOptimizationLevel: 'all', executionMode: 'sequential' };
+
+const manifest = ModelManifestSchema.parse({
+  name: 'overhead',
+  task: 'detect',
+  input: { name: 'images', shape: [1, 3, 640, 640], layout: 'NCHW', dtype: 'float32' },
+  preprocess: { resize: 'letterbox', size: [640, 640], scale: 1 / 255, channelOrder: 'RGB' },
+  output: { name: 'output0', format: 'yolov8', shape: [1, 84, 8400] },
+  classNames: ['x'],
+  opset: 20,
+});
+const dims = [1, 3, 640, 640];
+const input = new Float32Array(3 * 640 * 640);
+// A deterministic, image-like ramp: all-zero input can take faster paths in quantised kernels.
+for (let i = 0; i < input.length; i++) input[i] = ((i * 2654435761) >>> 24) / 255;
+
+const engine = await createOrtEngine(model, manifest, opts);
+const bare = await ort.InferenceSession.create(model, ortSessionOptions(opts));
+const feeds = { images: new ort.Tensor('float32', input, dims) };
+
+const runAdapter = () => engine.run(input, dims);
+const runBare = () => bare.run(feeds);
+
+async function time(fn, n, into) {
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    into.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+}
+
+for (let i = 0; i < Number(values.warmup); i++) {
+  await runAdapter();
+  await runBare();
+}
+const a = [];
+const b = [];
+const pairRatios = [];
+// ABBA within each round: a linear drift in machine load cancels out of every round, not only on average.
+for (let r = 0; r < rounds; r++) {
+  const ra = [];
+  const rb = [];
+  for (let i = 0; i < perRound; i++) {
+    await time(runAdapter, 1, ra);
+    await time(runBare, 1, rb);
+    await time(runBare, 1, rb);
+    await time(runAdapter, 1, ra);
+  }
+  a.push(...ra);
+  b.push(...rb);
+  pairRatios.push(ra.reduce((s, x) => s + x, 0) / rb.reduce((s, x) => s + x, 0));
+}
+await engine.close();
+await bare.release();
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+const row = (name, xs) => `${name.padEnd(8)} n=${xs.length}  p50 ${pct(xs, 50).toFixed(2)} ms  p95 ${pct(xs, 95).toFixed(2)} ms  mean ${(xs.reduce((s, x) => s + x, 0) / xs.length).toFixed(2)} ms`;
+console.log(`model ${model}`);
+console.log(`options ${JSON.stringify(opts)}  versions ${JSON.stringify(engineVersions())}`);
+console.log(row('adapter', a));
+console.log(row('bare', b));
+console.log(`ratio adapter/bare  p50 ${(pct(a, 50) / pct(b, 50)).toFixed(4)}  p95 ${(pct(a, 95) / pct(b, 95)).toFixed(4)}  median of per-round ratios ${pct(pairRatios, 50).toFixed(4)}  (target ≤ 1.03)`);
