@@ -72,7 +72,9 @@ export function resolveDetectionDataset(path: string): ResolvedDetectionDataset 
 
   if (doc.errors.length > 0) {
     for (const err of doc.errors) {
-      problems.push(problem('error', 'YAML_SYNTAX', yamlPath, `bad YAML: ${err.message.split('\n')[0]}`, 'fix the YAML syntax (indentation, colons, quotes)', err.linePos?.[0].line));
+      const pos = err.linePos?.[0];
+      const what = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+      problems.push(problem('error', 'YAML_SYNTAX', yamlPath, `bad YAML: ${what}${pos ? ` (column ${pos.col})` : ''}`, 'fix the YAML syntax (indentation with spaces, colons, quotes, brackets)', pos?.line));
     }
     return { sources, problems };
   }

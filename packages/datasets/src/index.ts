@@ -4,3 +4,5 @@ export * from './labels.js';
 export * from './detection.js';
 export * from './synth.js';
 export { SHAPE_KINDS, type ShapeKind } from './raster.js';
+export * from './classification.js';
+export * from './check.js';

@@ -33,7 +33,9 @@ export type ProblemCode =
   | 'CLASS_DIRS_DIFFER'
   | 'FILE_IGNORED'
   | 'PATH_MISSING'
-  | 'LAYOUT_UNKNOWN';
+  | 'LAYOUT_UNKNOWN'
+  | 'LABELS_NONE'
+  | 'CLASS_UNUSED';
 
 export interface Problem {
   severity: Severity;
