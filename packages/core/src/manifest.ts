@@ -48,6 +48,27 @@ export const ManifestOutputSchema = z.object({
   strides: z.array(z.number().int().positive()).optional(),
 });
 
+/** ONNX Runtime vs PyTorch on the same inputs, measured at export time. */
+export const ParitySchema = z.object({
+  samples: z.number().int().nonnegative(),
+  maxAbsDiff: z.number().nonnegative(),
+  /** max |onnx − torch| / (max |torch| + eps) */
+  maxRelDiff: z.number().nonnegative(),
+  cosine: z.number(),
+  tolerance: z.number().positive(),
+  detections: z
+    .object({
+      reference: z.number().int().nonnegative(),
+      onnx: z.number().int().nonnegative(),
+      matched: z.number().int().nonnegative(),
+      meanIou: z.number().min(0).max(1),
+      classAgreement: z.number().min(0).max(1),
+    })
+    .optional(),
+  top1Agreement: z.number().min(0).max(1).optional(),
+});
+export type Parity = z.infer<typeof ParitySchema>;
+
 export const ProvenanceSchema = z.object({
   source: z.string().optional(),
   sourceSha256: z.string().optional(),
@@ -56,6 +77,7 @@ export const ProvenanceSchema = z.object({
   hyperparameters: z.record(z.string(), z.unknown()).optional(),
   exportedBy: z.string().optional(),
   createdAt: z.string().optional(),
+  parity: ParitySchema.optional(),
 });
 
 export const AccuracySchema = z.object({
