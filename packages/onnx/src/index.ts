@@ -6,3 +6,4 @@ export { inspectOnnx, allNodes, domainOf, realInputs, type OnnxInspection, type 
 export { inferManifest, inferManifestWithNotes, verifyManifest, parsePythonNames, OVERRIDE_FLAGS, type ManifestOverrides, type InferredManifest, type ManifestMismatch } from './manifest.js';
 export { COCO80 } from './coco.js';
 export { valueInfo, attr, node, model, getAttr, type ModelSpec } from './builder.js';
+export { checkOnnx, knownTargets, DEFAULT_TARGETS, type CheckReport, type TargetReport, type OpIssue, type CheckOptions, type Target } from './check.js';

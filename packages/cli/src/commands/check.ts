@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { CvoptError } from '@cvopt/core';
+import { checkOnnx, DEFAULT_TARGETS, type CheckReport } from '@cvopt/onnx';
+import { action } from '../action.js';
+import { emit, table } from '../output.js';
+
+function render(r: CheckReport): string {
+  const out: string[] = [`${r.model}: ${r.nodes} nodes`];
+  for (const t of r.targets) {
+    out.push('', `${t.label} (${t.target}): ${t.blocked ? `BLOCKED, ${t.blockers.length} problem${t.blockers.length === 1 ? '' : 's'}` : 'ok'}${t.warnings.length ? `, ${t.warnings.length} warning${t.warnings.length === 1 ? '' : 's'}` : ''}`);
+    const issues = [...t.blockers, ...t.warnings];
+    if (!issues.length) continue;
+    out.push(table(['severity', 'node/tensor', 'op', 'opset', 'problem'], issues.map((i) => [i.severity, i.node ?? i.tensor ?? '', i.opType ? `${i.domain}::${i.opType}` : i.kind, i.opset ?? null, i.message])));
+    // One line per distinct fix, naming the ops it applies to, rather than repeating it on every node.
+    const fixes = new Map<string, Set<string>>();
+    for (const i of issues) (fixes.get(i.fix) ?? fixes.set(i.fix, new Set()).get(i.fix))?.add(i.opType ?? i.kind);
+    out.push('how to fix:', ...[...fixes].map(([fix, ops]) => `  - ${[...ops].join(', ')}: ${fix}`));
+  }
+  const blocked = r.targets.filter((t) => t.blocked).map((t) => t.target);
+  out.push('', blocked.length ? `blocked on: ${blocked.join(', ')}` : 'runs on every checked target');
+  return out.join('\n');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('check')
+    .description('operator report per engine: every node a target cannot run, all at once (non-zero exit when blocked)')
+    .argument('<model>', 'an ONNX file')
+    .option('--targets <list>', `comma-separated targets (${DEFAULT_TARGETS.join(',')})`, DEFAULT_TARGETS.join(','))
+    .option('--no-session', 'skip the real ONNX Runtime session check for ort-cpu');
+  action<[string]>(cmd, async (model, opts) => {
+    const targets = String(opts.targets)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const report = await checkOnnx(model, { targets, session: opts.session !== false });
+    emit(opts, report, render);
+    if (report.blocked) {
+      const blocked = report.targets.filter((t) => t.blocked);
+      const err = new CvoptError('UNSUPPORTED_OPERATOR', `the model cannot run on ${blocked.map((t) => t.target).join(', ')} (${blocked.reduce((a, t) => a + t.blockers.length, 0)} blockers listed above)`);
+      process.exitCode = err.exitCode;
+      if (!opts.json) process.stderr.write(`error: ${err.code}: ${err.message}\n`);
+    }
+  });
+}
