@@ -25,6 +25,7 @@ export interface SynthDetectionOptions {
   seed?: number;
   /** Number of shape classes (1..8): circle, square, triangle, cross, ring, diamond, hexagon, star. */
   classes?: number;
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface SynthDetectionResult {
@@ -45,6 +46,7 @@ export interface SynthClassificationOptions {
   imgsz?: number;
   seed?: number;
   classes?: number;
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface SynthClassificationResult {
@@ -100,9 +102,15 @@ export async function synthDetection(opts: SynthDetectionOptions): Promise<Synth
     const label = objects.map(({ classId, box }) => yoloRow(classId, box, imgsz)).join('');
     writeFileSync(join(root, 'labels', split, `${stem}.txt`), label);
     pending.push(encodeJpeg(canvas, join(root, 'images', split, `${stem}.jpg`)));
-    if (pending.length >= ENCODE_BATCH) await Promise.all(pending.splice(0));
+    if (pending.length >= ENCODE_BATCH) {
+      await Promise.all(pending.splice(0));
+      opts.onProgress?.(i + 1, images);
+    }
   }
-  await Promise.all(pending);
+  if (pending.length > 0) {
+    await Promise.all(pending);
+    opts.onProgress?.(images, images);
+  }
   const dataYaml = join(root, 'data.yaml');
   // No `path` key: the root is the yaml's own directory, so the dataset can be moved as a folder.
   writeFileSync(
@@ -180,10 +188,16 @@ export async function synthClassification(opts: SynthClassificationOptions): Pro
       drawShape(canvas, SHAPE_KINDS[k] as (typeof SHAPE_KINDS)[number], rect, contrastingColour(r, meanColour(canvas, rect)));
       const split = i < perClass - nVal ? 'train' : 'val';
       pending.push(encodeJpeg(canvas, join(root, split, names[k] as string, `img_${String(i).padStart(5, '0')}.jpg`)));
-      if (pending.length >= ENCODE_BATCH) await Promise.all(pending.splice(0));
+      if (pending.length >= ENCODE_BATCH) {
+        await Promise.all(pending.splice(0));
+        opts.onProgress?.(k * perClass + i + 1, classes * perClass);
+      }
     }
   }
-  await Promise.all(pending);
+  if (pending.length > 0) {
+    await Promise.all(pending);
+    opts.onProgress?.(classes * perClass, classes * perClass);
+  }
   return { root, names, train: classes * (perClass - nVal), val: classes * nVal };
 }
 
