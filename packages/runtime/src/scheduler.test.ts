@@ -1,0 +1,177 @@
+import { describe, expect, it } from 'vitest';
+import { CvoptError } from '@cvopt/core';
+import { decideBatch } from './batcher.js';
+import { Scheduler } from './scheduler.js';
+import { Semaphore } from './semaphore.js';
+
+/** A runner the test releases by hand, to hold batches "running" as long as needed. */
+function gatedRunner() {
+  const gates: (() => void)[] = [];
+  const batches: number[][] = [];
+  const run = async (inputs: number[]) => {
+    batches.push(inputs);
+    await new Promise<void>((r) => gates.push(r));
+    return inputs.map((x) => x * 10);
+  };
+  const releaseAll = () => gates.splice(0).forEach((g) => g());
+  return { run, batches, releaseAll, pending: () => gates.length };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return (e as CvoptError).code;
+  }
+}
+
+describe('Scheduler', () => {
+  it('bounds the queue: beyond queueMax waiting requests it refuses at once with QUEUE_FULL and a Retry-After', async () => {
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 2, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: g.run, initialBatchMs: 1500 });
+    const accepted = [s.submit(1, { deadlineMs: 60_000 }), s.submit(2, { deadlineMs: 60_000 }), s.submit(3, { deadlineMs: 60_000 })];
+    await tick();
+    expect(s.inFlight).toBe(1);
+    expect(s.depth).toBe(2);
+    let err: CvoptError | undefined;
+    try {
+      await s.submit(4, { deadlineMs: 60_000 });
+    } catch (e) {
+      err = e as CvoptError;
+    }
+    expect(err?.code).toBe('QUEUE_FULL');
+    expect(err?.httpStatus).toBe(429);
+    expect(err?.retryAfterS).toBe(5); // (2 waiting × 1.5 s + 1.5 s) / 1 worker, rounded up
+    for (let i = 0; i < 3; i++) {
+      g.releaseAll();
+      await tick();
+    }
+    expect(await Promise.all(accepted)).toEqual([10, 20, 30]);
+    await s.idle();
+  });
+
+  it('refuses at once when the estimated wait exceeds the deadline, and accepts a longer deadline', async () => {
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: g.run, initialBatchMs: 100 });
+    const first = s.submit(1, { deadlineMs: 10_000 });
+    const queued = [2, 3, 4].map((x) => s.submit(x, { deadlineMs: 10_000 }));
+    await tick();
+    // 3 waiting × 100 ms + its own 100 ms = 400 ms > 250 ms
+    expect(await codeOf(s.submit(5, { deadlineMs: 250 }))).toBe('DEADLINE_EXCEEDED');
+    const longer = s.submit(6, { deadlineMs: 1000 });
+    for (let i = 0; i < 6; i++) {
+      g.releaseAll();
+      await tick();
+    }
+    expect(await first).toBe(10);
+    expect(await Promise.all(queued)).toEqual([20, 30, 40]);
+    expect(await longer).toBe(60);
+  });
+
+  it('never runs a request cancelled while queued, nor one whose deadline passed in the queue', async () => {
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 10, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: g.run });
+    const first = s.submit(1, { deadlineMs: 10_000 });
+    const ac = new AbortController();
+    const cancelled = s.submit(2, { deadlineMs: 10_000, signal: ac.signal });
+    const expiring = s.submit(3, { deadlineMs: 20 });
+    const kept = s.submit(4, { deadlineMs: 10_000 });
+    ac.abort();
+    expect(await codeOf(cancelled)).toBe('CANCELLED');
+    expect(await codeOf(expiring)).toBe('DEADLINE_EXCEEDED');
+    g.releaseAll();
+    await tick();
+    g.releaseAll();
+    expect(await first).toBe(10);
+    expect(await kept).toBe(40);
+    expect(g.batches).toEqual([[1], [4]]);
+    await s.idle();
+  });
+
+  it('batches queued requests up to maxBatch, waiting at most maxDelayMs for a batch to fill', async () => {
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 4, maxDelayMs: 30 }, run: g.run });
+    const all = Array.from({ length: 6 }, (_, i) => s.submit(i, { deadlineMs: 10_000 }));
+    await tick();
+    expect(g.batches).toEqual([[0, 1, 2, 3]]); // full batch goes at once
+    g.releaseAll();
+    await tick();
+    expect(g.batches.length).toBe(1); // two waiting: hold for the delay
+    await new Promise((r) => setTimeout(r, 40));
+    expect(g.batches).toEqual([[0, 1, 2, 3], [4, 5]]);
+    g.releaseAll();
+    expect(await Promise.all(all)).toEqual([0, 10, 20, 30, 40, 50]);
+  });
+
+  it('refuses new work once closed and still finishes what it accepted', async () => {
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 10, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: g.run });
+    const a = s.submit(1, { deadlineMs: 10_000 });
+    const b = s.submit(2, { deadlineMs: 10_000 });
+    s.close();
+    expect(await codeOf(s.submit(3, { deadlineMs: 10_000 }))).toBe('SHUTTING_DOWN');
+    let idle = false;
+    void s.idle().then(() => (idle = true));
+    for (let i = 0; i < 3; i++) {
+      g.releaseAll();
+      await tick();
+    }
+    expect(await Promise.all([a, b])).toEqual([10, 20]);
+    expect(idle).toBe(true);
+  });
+
+  it('holds admission tickets: requests still decoding count against the queue bound', () => {
+    const s = new Scheduler<number, number>({ queueMax: 2, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: async (x) => x });
+    const t1 = s.admit(1000);
+    s.admit(1000);
+    expect(() => s.admit(1000)).toThrowError(/queue is full/);
+    t1.release();
+    t1.release(); // idempotent
+    expect(() => s.admit(1000)).not.toThrow();
+  });
+});
+
+describe('GPU semaphore under a scheduler with more workers than slots', () => {
+  it('never lets more than its slots run at once, and reaches the cap under load', async () => {
+    const gpu = new Semaphore(2);
+    let running = 0;
+    let peak = 0;
+    // A GPU-tagged task: it holds the device for a few ms, like a kernel launch would.
+    const gpuTask = async (inputs: number[]) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 3));
+      running--;
+      return inputs;
+    };
+    const s = new Scheduler<number, number>({ queueMax: 1000, concurrency: 6, batch: { maxBatch: 1, maxDelayMs: 0 }, run: gpuTask, limiter: gpu });
+    const out = await Promise.all(Array.from({ length: 60 }, (_, i) => s.submit(i, { deadlineMs: 60_000 })));
+    expect(out).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    expect(peak).toBe(2);
+    expect(gpu.maxObserved).toBe(2);
+    expect(gpu.inUse).toBe(0);
+  });
+
+  it('drops a waiter whose signal aborts', async () => {
+    const gpu = new Semaphore(1);
+    await gpu.acquire();
+    const ac = new AbortController();
+    const waiting = gpu.acquire(ac.signal);
+    ac.abort();
+    expect(await codeOf(waiting)).toBe('CANCELLED');
+    gpu.release();
+    expect(gpu.inUse).toBe(0);
+  });
+});
+
+describe('decideBatch', () => {
+  it('takes a full batch at once, waits for a partial one, and never waits when batching is off', () => {
+    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 9, 0)).toEqual({ take: 4 });
+    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 2, 1)).toEqual({ waitMs: 4 });
+    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 2, 6)).toEqual({ take: 2 });
+    expect(decideBatch({ maxBatch: 1, maxDelayMs: 5 }, 3, 0)).toEqual({ take: 1 });
+  });
+});
