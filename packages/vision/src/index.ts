@@ -4,3 +4,6 @@ export * from './preprocess.js';
 export * from './boxes.js';
 export * from './detect.js';
 export * from './classify.js';
+export * from './cocoeval.js';
+export * from './coco.js';
+export * from './evaluate.js';
