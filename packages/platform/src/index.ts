@@ -1,2 +1,3 @@
 // Job handlers run by the CLI in-process (embedded mode) and, later, by platform workers from the queues.
 export {};
+export * from './doctor.js';

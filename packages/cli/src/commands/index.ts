@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as registerDataset } from './dataset.js';
 import { register as registerCheck } from './check.js';
+import { register as registerDoctor } from './doctor.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor];
