@@ -11,14 +11,16 @@ export interface EvalImage {
 export interface ClassMetrics {
   classId: number;
   ap50: number;
+  ap75: number;
   ap5095: number;
   /** Ground-truth boxes of this class. */
   gts: number;
 }
 
 export interface DetectionMetrics {
-  /** Mean over classes that have ground truth of AP@0.5 and AP@[.50:.95] (COCO definition). */
+  /** Mean over classes that have ground truth of AP@0.5, AP@0.75 and AP@[.50:.95] (COCO definition). */
   map50: number;
+  map75: number;
   map5095: number;
   /** Mean precision and recall at IoU 0.5 over classes with ground truth, at the confidence maximising mean F1. */
   precision: number;
@@ -79,12 +81,13 @@ export function evaluateDetections(images: readonly EvalImage[], opts: { numClas
   for (let k = 0; k < K; k++) {
     const numGt = res.matches[k]?.numGt ?? 0;
     if (numGt === 0) {
-      perClass.push({ classId: k, ap50: -1, ap5095: -1, gts: 0 });
+      perClass.push({ classId: k, ap50: -1, ap75: -1, ap5095: -1, gts: 0 });
       continue;
     }
     perClass.push({
       classId: k,
       ap50: summarize(res, { ap: true, iouThr: 0.5, area: 0, maxDets: 100, category: k }),
+      ap75: summarize(res, { ap: true, iouThr: 0.75, area: 0, maxDets: 100, category: k }),
       ap5095: summarize(res, { ap: true, area: 0, maxDets: 100, category: k }),
       gts: numGt,
     });
@@ -94,6 +97,7 @@ export function evaluateDetections(images: readonly EvalImage[], opts: { numClas
   const op = operatingPoint(res.matches.map((m) => (m && m.numGt > 0 ? { scores: m.scores, flags: m.flags[t50]!, numGt: m.numGt } : undefined)));
   return {
     map50: mean(withGt.map((c) => c.ap50)),
+    map75: mean(withGt.map((c) => c.ap75)),
     map5095: mean(withGt.map((c) => c.ap5095)),
     precision: op.precision,
     recall: op.recall,
