@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import { basename, dirname, extname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { CvoptError } from '@cvopt/core';
 import sharp from 'sharp';
 import { resolveClassificationDataset } from './classification.js';
@@ -76,6 +76,8 @@ function guessTask(path: string): DatasetTask {
     throw new CvoptError('NOT_FOUND', `the dataset path ${path} does not exist`, { where: { file: path }, hint: 'pass a data.yaml, its directory, or a folder-per-class directory' });
   }
   if (!isDirectory(path)) return 'detect';
+  // images/ + labels/ without a yaml is a detection set missing its data.yaml: say that, not "odd classes"
+  if (isDirectory(join(path, 'images')) && isDirectory(join(path, 'labels'))) return 'detect';
   try {
     findDataYaml(path);
     return 'detect';
@@ -185,7 +187,10 @@ function boxStats(boxes: { w: number; h: number }[], units: BoxStats['units']): 
   return stats;
 }
 
-/** Label files under the labels/ twins of the image directories, or beside listed images, that no image claims. */
+/**
+ * Label files under the labels/ twins of the image directories that no image claims. Splits given as .txt lists
+ * are not searched: a list names its images, not a directory whose contents are all meant to be used.
+ */
 function findOrphanLabels(imageDirs: string[], claimed: string[]): string[] {
   const claimedSet = new Set(claimed);
   const candidates = new Set<string>();

@@ -100,6 +100,14 @@ describe.skipIf(!dataDir)('checkDataset on real data', () => {
   });
 });
 
+describe('dataset layouts', () => {
+  it('says a YOLO layout is missing its data.yaml rather than reading it as classes', async () => {
+    const root = join(tmp, 'noyaml');
+    for (const d of ['images/train', 'labels/train']) mkdirSync(join(root, d), { recursive: true });
+    await expect(checkDataset(root)).rejects.toMatchObject({ code: 'DATASET_INVALID', message: expect.stringMatching(/holds no data\.yaml/) });
+  });
+});
+
 describe('classification datasets', () => {
   it('synthesises a deterministic folder-per-class set that loads and checks clean', async () => {
     const out = join(tmp, 'cls');
