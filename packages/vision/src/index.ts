@@ -7,3 +7,4 @@ export * from './classify.js';
 export * from './cocoeval.js';
 export * from './coco.js';
 export * from './evaluate.js';
+export * from './video.js';

@@ -1,0 +1,108 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CvoptError, Rng, testDataDir } from '@cvopt/core';
+import { probeVideo, readVideoFrames } from './index.js';
+
+const dataDir = testDataDir();
+if (!dataDir) console.warn('skipping real-video tests: shared test data not found (set CVOPT_TEST_DATA)');
+const tmp = mkdtempSync(join(tmpdir(), 'cvopt-video-'));
+
+async function failure(p: Promise<unknown>): Promise<CvoptError> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  expect(e).toBeInstanceOf(CvoptError);
+  return e as CvoptError;
+}
+
+async function drain(file: string, opts: Parameters<typeof readVideoFrames>[1] = {}): Promise<number> {
+  let n = 0;
+  for await (const _ of readVideoFrames(file, opts)) n++;
+  return n;
+}
+
+describe.skipIf(!dataDir)('video on the real car-detection.mp4', () => {
+  const video = join(dataDir ?? '', 'video/car-detection.mp4');
+
+  it('probes size, rate, length and codec', async () => {
+    const info = await probeVideo(video);
+    expect(info).toMatchObject({ width: 768, height: 432, frames: 377, framesExact: true, codec: 'h264' });
+    expect(info.fps).toBeCloseTo(12.5, 6);
+    expect(info.durationS).toBeCloseTo(30.16, 2);
+  });
+
+  it('decodes all 377 frames at 768×432 RGB, in order', async () => {
+    let n = 0;
+    let mean = 0;
+    for await (const f of readVideoFrames(video)) {
+      expect(f.index).toBe(n++);
+      expect([f.image.width, f.image.height, f.image.data.length]).toEqual([768, 432, 768 * 432 * 3]);
+      if (f.index === 100) mean = f.image.data.reduce((a, b) => a + b, 0) / f.image.data.length;
+    }
+    expect(n).toBe(377);
+    expect(mean).toBeGreaterThan(20); // a real picture, not an empty buffer
+    expect(mean).toBeLessThan(235);
+  });
+
+  it('stops at maxFrames, on break, and on abort', async () => {
+    expect(await drain(video, { maxFrames: 5 })).toBe(5);
+    let seen = 0;
+    for await (const f of readVideoFrames(video)) {
+      seen = f.index;
+      if (f.index === 2) break;
+    }
+    expect(seen).toBe(2);
+    const ac = new AbortController();
+    const e = await failure(
+      (async () => {
+        for await (const f of readVideoFrames(video, { signal: ac.signal })) if (f.index === 3) ac.abort();
+      })(),
+    );
+    expect(e.code).toBe('CANCELLED');
+  });
+
+  it('a truncated copy yields the frames before the cut, then VIDEO_INVALID with ffmpeg\'s reason', async () => {
+    const bytes = readFileSync(video);
+    const cut = join(tmp, 'truncated.mp4');
+    writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length / 5)));
+    let n = 0;
+    const e = await failure(
+      (async () => {
+        for await (const _ of readVideoFrames(cut)) n++;
+      })(),
+    );
+    expect(e.code).toBe('VIDEO_INVALID');
+    expect(e.where?.file).toBe(cut);
+    expect(e.message).toMatch(/partial file/);
+    expect(n).toBeGreaterThan(10);
+    expect(n).toBeLessThan(377);
+  });
+});
+
+describe('video errors', () => {
+  it('random bytes are VIDEO_INVALID with the reason, a missing file NOT_FOUND', async () => {
+    const rng = new Rng(3);
+    const junk = join(tmp, 'junk.mp4');
+    writeFileSync(junk, Buffer.from(Array.from({ length: 50_000 }, () => rng.int(0, 255))));
+    const e = await failure(probeVideo(junk));
+    expect(e.code).toBe('VIDEO_INVALID');
+    expect(e.message).toMatch(/Invalid data/);
+    expect((await failure(drain(junk))).code).toBe('VIDEO_INVALID');
+    expect((await failure(probeVideo(join(tmp, 'nope.mp4')))).code).toBe('NOT_FOUND');
+  });
+
+  it('a missing ffmpeg/ffprobe is DEPENDENCY_MISSING with an install hint', async () => {
+    const junk = join(tmp, 'any.mp4');
+    writeFileSync(junk, 'x');
+    const e = await failure(probeVideo(junk, { ffprobePath: '/nonexistent/ffprobe' }));
+    expect(e.code).toBe('DEPENDENCY_MISSING');
+    expect(e.hint).toMatch(/apt-get install ffmpeg/);
+  });
+});
+
+describe.skipIf(!dataDir)('missing ffmpeg while reading', () => {
+  it('is DEPENDENCY_MISSING', async () => {
+    const e = await failure(drain(join(dataDir ?? '', 'video/car-detection.mp4'), { ffmpegPath: '/nonexistent/ffmpeg' }));
+    expect(e.code).toBe('DEPENDENCY_MISSING');
+  });
+});

@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { access } from 'node:fs/promises';
+import { CvoptError } from '@cvopt/core';
+import type { RgbImage } from './image.js';
+
+export interface VideoToolOptions {
+  /** ffmpeg / ffprobe executables; default from CVOPT_FFMPEG / CVOPT_FFPROBE, else found on PATH. */
+  ffmpegPath?: string;
+  ffprobePath?: string;
+}
+
+export interface VideoInfo {
+  /** Frame size as decoded (display rotation applied, as ffmpeg applies it). */
+  width: number;
+  height: number;
+  fps: number;
+  /** From the container when it records it; otherwise duration × fps, and `framesExact` is false. */
+  frames: number;
+  framesExact: boolean;
+  durationS: number;
+  codec: string;
+}
+
+const STDERR_CAP = 16_384;
+
+function missingTool(tool: string, path: string, cause: unknown): CvoptError {
+  return new CvoptError('DEPENDENCY_MISSING', `${tool} is not installed or not runnable (${path})`, {
+    hint: `install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg) or point CVOPT_${tool.toUpperCase()} at the ${tool} binary`,
+    cause,
+  });
+}
+
+function invalidVideo(file: string, reason: string): CvoptError {
+  return new CvoptError('VIDEO_INVALID', `${file}: video is corrupt, truncated or unsupported: ${reason}`, {
+    where: { file },
+    hint: 'check that the file plays in a video player; re-encode it with ffmpeg -i in.mp4 -c:v libx264 out.mp4',
+  });
+}
+
+/** The first meaningful lines of ffmpeg's stderr, with the input path trimmed from the front of each. */
+function reasonFrom(stderr: string, file: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.replace(`${file}: `, '').trim())
+    .filter(Boolean);
+  const unique = [...new Set(lines)];
+  return unique.slice(0, 3).join('; ') + (unique.length > 3 ? ` (and ${unique.length - 3} more)` : '') || 'unknown error';
+}
+
+async function mustExist(file: string): Promise<void> {
+  try {
+    await access(file);
+  } catch {
+    throw new CvoptError('NOT_FOUND', `video ${file} does not exist`, { where: { file }, hint: 'check the path' });
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < STDERR_CAP) stderr += d;
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function rate(s: string | undefined): number {
+  if (!s) return 0;
+  const [n, d] = s.split('/').map(Number);
+  if (!Number.isFinite(n) || !n) return 0;
+  return d ? n / d : n;
+}
+
+interface FfprobeStream {
+  codec_name?: string;
+  width?: number;
+  height?: number;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  nb_frames?: string;
+  duration?: string;
+  tags?: Record<string, string>;
+  side_data_list?: { rotation?: number }[];
+}
+
+/** Size, rate, length and codec of the first video stream, from ffprobe's JSON. */
+export async function probeVideo(file: string, opts: VideoToolOptions = {}): Promise<VideoInfo> {
+  await mustExist(file);
+  const ffprobe = opts.ffprobePath ?? process.env.CVOPT_FFPROBE ?? 'ffprobe';
+  let r: Awaited<ReturnType<typeof run>>;
+  try {
+    r = await run(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', '-select_streams', 'v:0', file]);
+  } catch (e) {
+    throw missingTool('ffprobe', ffprobe, e);
+  }
+  if (r.code !== 0) throw invalidVideo(file, reasonFrom(r.stderr, file));
+  let parsed: { streams?: FfprobeStream[]; format?: { duration?: string } };
+  try {
+    parsed = JSON.parse(r.stdout) as typeof parsed;
+  } catch {
+    throw invalidVideo(file, 'ffprobe returned unreadable output');
+  }
+  const s = parsed.streams?.[0];
+  if (!s || !s.width || !s.height) throw invalidVideo(file, 'no video stream');
+  const fps = rate(s.avg_frame_rate) || rate(s.r_frame_rate);
+  const durationS = Number(s.duration ?? parsed.format?.duration ?? 0) || 0;
+  const nb = Number(s.nb_frames);
+  const framesExact = Number.isInteger(nb) && nb > 0;
+  const rotation = Math.abs(Number(s.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? s.tags?.rotate ?? 0)) % 180;
+  const swap = rotation === 90;
+  return {
+    width: swap ? s.height : s.width,
+    height: swap ? s.width : s.height,
+    fps,
+    frames: framesExact ? nb : Math.round(durationS * fps),
+    framesExact,
+    durationS,
+    codec: s.codec_name ?? 'unknown',
+  };
+}
+
+export interface VideoFrame {
+  index: number;
+  image: RgbImage;
+}
+
+export interface ReadVideoOptions extends VideoToolOptions {
+  /** Stop after this many frames. */
+  maxFrames?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Decodes every frame to RGB with ffmpeg writing rawvideo to a pipe, one exact frame-sized buffer per frame
+ * (each byte copied once; a pipe chunk that holds a whole frame is handed out without a copy). Breaking out
+ * of the loop or aborting the signal kills ffmpeg. Corruption that ffmpeg reports — even when it carries on
+ * and exits 0, as with a truncated MP4 — ends the iteration with VIDEO_INVALID after the frames it did decode.
+ */
+export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}): AsyncGenerator<VideoFrame> {
+  const info = await probeVideo(file, opts);
+  const { signal } = opts;
+  const cancelled = () => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
+  if (signal?.aborted) throw cancelled();
+  const { width, height } = info;
+  const frameBytes = width * height * 3;
+  const ffmpeg = opts.ffmpegPath ?? process.env.CVOPT_FFMPEG ?? 'ffmpeg';
+  const args = ['-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0'];
+  if (opts.maxFrames !== undefined) args.push('-frames:v', String(Math.max(0, Math.floor(opts.maxFrames))));
+  args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < STDERR_CAP) stderr += d;
+  });
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const onAbort = () => child.kill('SIGKILL');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (e) {
+      throw missingTool('ffmpeg', ffmpeg, e);
+    }
+    let frame = new Uint8Array(frameBytes);
+    let filled = 0;
+    let index = 0;
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      let off = 0;
+      while (off < chunk.length) {
+        if (filled === 0 && chunk.length - off >= frameBytes) {
+          yield { index: index++, image: { data: new Uint8Array(chunk.buffer, chunk.byteOffset + off, frameBytes), width, height } };
+          off += frameBytes;
+          continue;
+        }
+        const n = Math.min(frameBytes - filled, chunk.length - off);
+        frame.set(chunk.subarray(off, off + n), filled);
+        filled += n;
+        off += n;
+        if (filled === frameBytes) {
+          yield { index: index++, image: { data: frame, width, height } };
+          frame = new Uint8Array(frameBytes);
+          filled = 0;
+        }
+      }
+    }
+    const code = await closed;
+    if (signal?.aborted) throw cancelled();
+    if (code !== 0 || stderr.trim()) throw invalidVideo(file, reasonFrom(stderr, file) + (code ? ` (ffmpeg exit ${code})` : ''));
+    if (filled !== 0) throw invalidVideo(file, `stream ended ${filled} bytes into frame ${index}`);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
