@@ -1,0 +1,159 @@
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cvopt_trainer.data.synthetic import NAMES, write_classify, write_detect
+from cvopt_trainer.engine.checkpoint import FORMAT, load_checkpoint
+from cvopt_trainer.engine.train import run
+from cvopt_trainer.models import build_model
+from cvopt_trainer.protocol import Emitter, WorkerError
+
+TRAINER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def detect_data(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("shapes"))
+    return {"task": "detect", "names": NAMES, "train": write_detect(d, 12, 64, seed=1),
+            "val": write_detect(d, 4, 64, seed=2, split="val")}
+
+
+def args(data, out, **kw):
+    base = {"model": "yolov8p", "data": data, "out": str(out), "epochs": 2, "imgsz": 64, "batch": 4,
+            "workers": 0, "seed": 7, "hyp": {"close_mosaic": 1, "warmup_epochs": 0.5}}
+    base.update(kw)
+    return base
+
+
+class Capture(Emitter):
+    """Collects messages; optionally crashes right after the first epoch is checkpointed."""
+
+    def __init__(self, crash_after_epoch=None):
+        super().__init__(io.StringIO())
+        self.crash_after_epoch = crash_after_epoch
+
+    def metric(self, values, stage=None, epoch=None):
+        super().metric(values, stage, epoch)
+        if stage == "val" and epoch == self.crash_after_epoch:
+            raise KeyboardInterrupt("simulated crash")
+
+    def messages(self):
+        return [json.loads(line) for line in self.out.getvalue().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def reference_run(detect_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    emit = Capture()
+    result = run(args(detect_data, out), emit)
+    return out, result, emit.messages()
+
+
+def weights(path, key="state_dict"):
+    return load_checkpoint(str(path))[key]
+
+
+def test_train_reports_metrics_progress_and_result(reference_run):
+    out, result, msgs = reference_run
+    assert result["epochs"] == 2 and result["task"] == "detect" and result["names"] == NAMES
+    assert os.path.exists(result["best"]) and os.path.exists(result["last"])
+    assert set(result["metrics"]) >= {"map50", "map5095", "precision", "recall"}
+    assert result["imagesPerSec"] > 0 and result["wallS"] > 0
+    val = [m for m in msgs if m["type"] == "metric" and m.get("stage") == "val"]
+    train = [m for m in msgs if m["type"] == "metric" and m.get("stage") == "train"]
+    assert [m["epoch"] for m in val] == [0, 1]
+    assert set(train[0]["values"]) >= {"box_loss", "cls_loss", "dfl_loss"}
+    assert all(v is not None and v >= 0 for m in train for v in m["values"].values())
+    steps = [m for m in msgs if m["type"] == "progress" and m["stage"] == "train"]
+    assert steps[-1]["step"] == steps[-1]["total"] == 2 * 3
+
+
+def test_checkpoint_holds_plain_types_and_reloads(reference_run):
+    out, _, _ = reference_run
+    ck = load_checkpoint(str(out / "last.pt"))
+
+    def plain(x):
+        if isinstance(x, dict):
+            return type(x) is dict and all(isinstance(k, (str, int)) and plain(v) for k, v in x.items())
+        if isinstance(x, (list, tuple)):
+            return all(plain(v) for v in x)
+        return x is None or isinstance(x, (str, int, float, bool, torch.Tensor))
+
+    assert plain(ck)
+    assert ck["format"] == FORMAT and ck["preset"] == "yolov8p" and ck["nc"] == 3 and ck["epoch"] == 1
+    for k in ("state_dict", "optimizer", "ema_updates", "rng", "hyp", "train_args", "best_fitness", "metrics"):
+        assert k in ck
+    assert all(v.dtype == torch.float32 for v in ck["state_dict"].values() if v.is_floating_point())
+    model = build_model(ck["preset"], ck["nc"], ck["names"])
+    model.load_state_dict(ck["state_dict"])
+    with torch.no_grad():
+        y = model.eval()(torch.rand(1, 3, 64, 64))
+    assert y.shape == (1, 7, 84) and torch.isfinite(y).all()
+    assert not [p for p in os.listdir(out) if ".tmp" in p]
+
+
+def test_same_seed_gives_identical_weights(detect_data, reference_run, tmp_path):
+    run(args(detect_data, tmp_path), Capture())
+    a, b = weights(reference_run[0] / "last.pt"), weights(tmp_path / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(detect_data, reference_run, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(args(detect_data, tmp_path), Capture(crash_after_epoch=0))
+    assert load_checkpoint(str(tmp_path / "last.pt"))["epoch"] == 0
+    result = run({"out": str(tmp_path), "resume": True, "workers": 0}, Capture())
+    assert result["epochs"] == 2
+    for key in ("state_dict", "model_state_dict"):
+        a, b = weights(reference_run[0] / "last.pt", key), weights(tmp_path / "last.pt", key)
+        assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) <= 1e-6
+    with pytest.raises(WorkerError, match="already finished"):
+        run({"out": str(tmp_path), "resume": True}, Capture())
+
+
+@pytest.mark.parametrize("patch,code,field", [
+    ({"hyp": {"lr0": 0.01, "mozaic": 1, "flipx": 0.5}}, "INVALID_ARGUMENT", "hyp.flipx"),
+    ({"hyp": {"fliplr": 2}}, "INVALID_ARGUMENT", "hyp.fliplr"),
+    ({"imgsz": 50}, "INVALID_ARGUMENT", "imgsz"),
+    ({"model": "yolov8n-cls"}, "INVALID_ARGUMENT", "model"),
+    ({"model": "/nonexistent/model.pt"}, "NOT_FOUND", "model"),
+    ({"epochs": 0}, "INVALID_ARGUMENT", "epochs"),
+])
+def test_bad_arguments_are_refused_with_the_field(detect_data, tmp_path, patch, code, field):
+    with pytest.raises(WorkerError) as e:
+        run(args(detect_data, tmp_path, **patch), Capture())
+    assert e.value.code == code and e.value.where["field"] == field
+    if field == "hyp.flipx":
+        assert "flipx, mozaic" in e.value.message
+
+
+def test_classifier_trains_and_reports_topk(tmp_path):
+    d = str(tmp_path)
+    data = {"task": "classify", "names": NAMES, "train": write_classify(d, 12, 48, seed=1),
+            "val": write_classify(d, 6, 48, seed=2, split="val")}
+    result = run({"model": "yolov8p-cls", "data": data, "out": str(tmp_path / "run"), "epochs": 1, "imgsz": 32,
+                  "batch": 6, "workers": 0}, Capture())
+    assert set(result["metrics"]) == {"top1", "top5"} and result["metrics"]["top5"] == 1.0
+    ck = load_checkpoint(result["best"])
+    assert ck["task"] == "classify" and "model.9.linear.weight" in ck["state_dict"]
+
+
+def test_worker_process_speaks_the_protocol(detect_data, tmp_path):
+    spec = tmp_path / "args.json"
+    spec.write_text(json.dumps(args(detect_data, tmp_path / "run", epochs=1)))
+    p = subprocess.run([sys.executable, "-m", "cvopt_trainer", "train", "--json-args", str(spec)], cwd=TRAINER,
+                       capture_output=True, text=True, timeout=300)
+    msgs = [json.loads(line) for line in p.stdout.splitlines()]
+    assert p.returncode == 0, p.stderr
+    assert msgs[-1]["type"] == "result" and msgs[-1]["data"]["epochs"] == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(args(detect_data, tmp_path / "run2", hyp={"nope": 1})))
+    p = subprocess.run([sys.executable, "-m", "cvopt_trainer", "train", "--json-args", str(bad)], cwd=TRAINER,
+                       capture_output=True, text=True, timeout=300)
+    last = json.loads(p.stdout.splitlines()[-1])
+    assert p.returncode == 1 and last["code"] == "INVALID_ARGUMENT" and "nope" in last["message"]
