@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CvoptError, Rng } from '@cvopt/core';
 import sharp from 'sharp';
@@ -78,6 +78,7 @@ export async function synthDetection(opts: SynthDetectionOptions): Promise<Synth
   const seed = intOption('seed', opts.seed ?? 0, 0, 2 ** 32 - 1);
   const root = resolve(opts.out);
   const names = SHAPE_KINDS.slice(0, classes) as string[];
+  prepareOut(root, ['images', 'labels', 'data.yaml'], { task: 'detect', images, imgsz, classes, valFraction, seed });
   const rng = new Rng(seed);
   const nVal = Math.min(images - 1, Math.max(1, Math.round(images * valFraction)));
   const valSet = new Set(rng.shuffle(Array.from({ length: images }, (_, i) => i)).slice(0, nVal));
@@ -171,6 +172,7 @@ export async function synthClassification(opts: SynthClassificationOptions): Pro
   const seed = intOption('seed', opts.seed ?? 0, 0, 2 ** 32 - 1);
   const root = resolve(opts.out);
   const names = SHAPE_KINDS.slice(0, classes) as string[];
+  prepareOut(root, ['train', 'val'], { task: 'classify', imagesPerClass: perClass, imgsz, classes, valFraction, seed });
   const rng = new Rng(seed);
   const nVal = Math.min(perClass - 1, Math.max(1, Math.round(perClass * valFraction)));
   const pending: Promise<void>[] = [];
@@ -199,6 +201,28 @@ export async function synthClassification(opts: SynthClassificationOptions): Pro
     opts.onProgress?.(classes * perClass, classes * perClass);
   }
   return { root, names, train: classes * (perClass - nVal), val: classes * nVal };
+}
+
+/** Marks a directory as synthesised, so that synthesising into it again may replace what it holds. */
+const MARKER = '.cvopt-synth.json';
+
+/**
+ * Make `root` ready for a fresh dataset. Leftovers of an earlier, larger run would silently join the new one, so
+ * a previous synthetic dataset is replaced (only the paths we write), and any other non-empty directory is refused.
+ */
+function prepareOut(root: string, ours: string[], options: Record<string, unknown>): void {
+  if (existsSync(root)) {
+    const entries = readdirSync(root);
+    if (entries.length > 0 && !entries.includes(MARKER)) {
+      throw new CvoptError('CONFLICT', `${root} already holds files and is not a synthetic dataset`, {
+        where: { file: root },
+        hint: 'choose a new or empty output directory',
+      });
+    }
+    for (const p of ours) rmSync(join(root, p), { recursive: true, force: true });
+  }
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, MARKER), `${JSON.stringify(options)}\n`);
 }
 
 async function encodeJpeg(c: Canvas, file: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,6 +46,22 @@ describe('synthDetection', () => {
     expect(boxes).toBe(r.boxes);
     const meta = await sharp(d.splits.val?.[0]?.image).metadata();
     expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['jpeg', 128, 128, 3]);
+  });
+});
+
+describe('synth output directory', () => {
+  it('replaces an earlier synthetic dataset and refuses a directory holding anything else', async () => {
+    const out = join(tmp, 'again');
+    await synthDetection({ out, images: 12, imgsz: 64 });
+    const r = await synthDetection({ out, images: 5, imgsz: 64 });
+    const d = loadDetectionDataset(r.dataYaml);
+    expect((d.splits.train?.length ?? 0) + (d.splits.val?.length ?? 0)).toBe(5);
+    expect(listFilesRecursive(join(out, 'labels'))).toHaveLength(5);
+    const foreign = join(tmp, 'foreign');
+    mkdirSync(foreign);
+    writeFileSync(join(foreign, 'thesis.tex'), 'precious');
+    await expect(synthDetection({ out: foreign, images: 5 })).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(readFileSync(join(foreign, 'thesis.tex'), 'utf8')).toBe('precious');
   });
 });
 
