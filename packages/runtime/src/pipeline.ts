@@ -1,5 +1,5 @@
 import { CvoptError, type ModelManifest } from '@cvopt/core';
-import { postprocessClassification, postprocessDetections, preprocess, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
+import { postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
 import type { RuntimeConfig } from './config.js';
 import type { ItemOutput, LoadedModel, ModelHost } from './model.js';
 import type { Ticket } from './scheduler.js';
@@ -62,7 +62,43 @@ export interface VideoRunOptions {
   deadlineMs: number;
 }
 
-/** Placeholder until @cvopt/vision's video reader lands. */
-export async function* runVideo(_file: string, _model: LoadedModel, _host: ModelHost, _config: RuntimeConfig, _o: VideoRunOptions): AsyncGenerator<Record<string, unknown>> {
-  throw new CvoptError('DEPENDENCY_MISSING', 'video support is not built yet');
+/** Paths of temporary uploads are server internals: a client sees "upload" instead. */
+function hidePath(e: unknown, file: string): unknown {
+  if (!(e instanceof CvoptError)) return e;
+  return new CvoptError(e.code, e.message.split(file).join('upload'), { ...(e.hint ? { hint: e.hint } : {}), ...(e.retryAfterS !== undefined ? { retryAfterS: e.retryAfterS } : {}), cause: e });
+}
+
+/**
+ * A video as a stream of answers: first a header line describing the video, then one line per frame. Length
+ * limits are checked from the container before any frame is decoded; frames run one at a time through the
+ * same queue as images, under the request's admission ticket, so a video never holds more than one slot.
+ */
+export async function* runVideo(file: string, model: LoadedModel, host: ModelHost, config: RuntimeConfig, o: VideoRunOptions): AsyncGenerator<Record<string, unknown>> {
+  const limits = config.video;
+  let info: Awaited<ReturnType<typeof probeVideo>>;
+  try {
+    info = await probeVideo(file);
+  } catch (e) {
+    throw hidePath(e, file);
+  }
+  if (info.durationS > limits.maxSeconds || info.frames > limits.maxFrames) {
+    throw new CvoptError('VIDEO_TOO_LONG', `the video lasts ${info.durationS.toFixed(1)} s (${info.frames} frames); the limit is ${limits.maxSeconds} s and ${limits.maxFrames} frames`, {
+      where: { field: 'body' },
+      hint: 'cut the clip (ffmpeg -t SECONDS) or raise video.maxSeconds / video.maxFrames in the runtime config',
+    });
+  }
+  if (info.width * info.height > config.maxImagePixels) {
+    throw new CvoptError('IMAGE_TOO_LARGE', `video frames are ${info.width}×${info.height}, above the limit of ${config.maxImagePixels} pixels`, { where: { field: 'body' } });
+  }
+  yield { model: model.manifest.name, task: model.manifest.task, video: { width: info.width, height: info.height, fps: info.fps, frames: info.frames, durationS: info.durationS } };
+  try {
+    for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal })) {
+      const prep = await prepareImage(f.image, model.manifest, config.maxImagePixels);
+      const out = await host.run(prep.tensor, { deadlineMs: o.deadlineMs, signal: o.signal, ticket: o.ticket }, model);
+      const { model: _m, task: _t, image: _i, ...answer } = renderPrediction(out, model, prep, config);
+      yield { frame: f.index, timeS: info.fps > 0 ? Math.round((f.index / info.fps) * 1000) / 1000 : null, ...answer };
+    }
+  } catch (e) {
+    throw hidePath(e, file);
+  }
 }
