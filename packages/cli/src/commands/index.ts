@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { register as registerDataset } from './dataset.js';
 import { register as registerCheck } from './check.js';
 import { register as registerDoctor } from './doctor.js';
+import { register as registerEval } from './eval.js';
 import { register as registerServe } from './serve.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor, registerServe];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor, registerEval, registerServe];
