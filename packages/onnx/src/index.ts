@@ -7,3 +7,8 @@ export { inferManifest, inferManifestWithNotes, verifyManifest, parsePythonNames
 export { COCO80 } from './coco.js';
 export { valueInfo, attr, node, model, getAttr, type ModelSpec } from './builder.js';
 export { checkOnnx, knownTargets, DEFAULT_TARGETS, type CheckReport, type TargetReport, type OpIssue, type CheckOptions, type Target } from './check.js';
+export { quantizeQdq, quantizableTensors, defaultReduceRange, activationParams, withExtraOutputs, type QdqOptions, type QdqResult, type Range, type ActivationType } from './qdq.js';
+export { calibrate, percentileThreshold, entropyThreshold, CALIBRATION_METHODS, type CalibrationMethod, type CalibrateOptions, type Sample } from './calibrate.js';
+export { convertFp16, type Fp16Options, type Fp16Result } from './fp16.js';
+export { datasetImages, calibrationSamples, evaluateOnnx, spread, headline, type LabelledImage, type AccuracyResult, type EvaluateOptions } from './evaluate.js';
+export { quantizeOnnx, rankSensitivity, type QuantizeOptions, type QuantizeReport, type ClassDelta, type GuardRound } from './quantize.js';

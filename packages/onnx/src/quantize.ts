@@ -1,0 +1,256 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { CvoptError, ModelManifestSchema, type ModelManifest } from '@cvopt/core';
+import { calibrate, type CalibrateOptions, type CalibrationMethod, type Sample } from './calibrate.js';
+import { calibrationSamples, datasetImages, evaluateOnnx, headline, spread, type AccuracyResult } from './evaluate.js';
+import { convertFp16, type Fp16Options } from './fp16.js';
+import { encodeOnnx, readOnnx, writeOnnx } from './io.js';
+import { inferManifest } from './manifest.js';
+import type { ModelProto } from './model.js';
+import { defaultReduceRange, quantizableTensors, quantizeQdq, withExtraOutputs, type QdqOptions } from './qdq.js';
+
+export interface QuantizeOptions extends QdqOptions {
+  /** A YOLO data.yaml (detection) or a folder-per-class dataset (classification). */
+  data: string;
+  manifest?: ModelManifest;
+  method?: CalibrationMethod;
+  percentile?: number;
+  /** Calibration images (default 64), spread over the dataset. */
+  calib?: number;
+  /** Evaluation images for the accuracy guard (default all of the split). */
+  evalImages?: number;
+  /** Largest accepted accuracy drop in points (mAP50 ×100, or top-1 ×100); sensitive layers go back to float until met. */
+  maxDrop?: number;
+  /** Convert to FP16 instead of calibrating INT8. */
+  fp16?: boolean | Fp16Options;
+  intraOpNumThreads?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface ClassDelta {
+  classId: number;
+  name: string;
+  gts: number;
+  fp32: number;
+  quantized: number;
+  delta: number;
+}
+
+export interface GuardRound {
+  excluded: string[];
+  accuracy: number;
+  drop: number;
+}
+
+export interface QuantizeReport {
+  model: string;
+  out: string;
+  precision: 'int8' | 'fp16';
+  method?: CalibrationMethod;
+  activations?: string;
+  calibrationImages: number;
+  evaluationImages: number;
+  quantizedNodes: number;
+  /** Nodes left in float by --exclude-* and by the guard. */
+  excludedNodes: string[];
+  metric: 'mAP50' | 'top1';
+  fp32: AccuracyResult;
+  quantized: AccuracyResult;
+  /** Headline drop in points (positive = worse). */
+  drop: number;
+  perClass: ClassDelta[];
+  guard: GuardRound[];
+  withinBound?: boolean;
+}
+
+/** Relative L2 error per tensor between a float and a quantized run, averaged over a few samples. */
+async function tensorErrors(fp32: ModelProto, q: ModelProto, tensors: string[], samples: readonly Sample[], threads?: number): Promise<Map<string, number>> {
+  const so: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'basic', logSeverityLevel: 3 };
+  if (threads) so.intraOpNumThreads = threads;
+  const a = await ort.InferenceSession.create(encodeOnnx(withExtraOutputs(fp32, tensors)), so);
+  const b = await ort.InferenceSession.create(encodeOnnx(withExtraOutputs(q, tensors)), so);
+  const sums = new Map<string, number>();
+  try {
+    for (const s of samples) {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [k, v] of Object.entries(s.feeds)) feeds[k] = new ort.Tensor('float32', v.data, v.dims as number[]);
+      const ra = await a.run(feeds);
+      const rb = await b.run(feeds);
+      for (const t of tensors) {
+        const x = ra[t]?.data;
+        const y = rb[t]?.data;
+        if (!(x instanceof Float32Array) || !(y instanceof Float32Array)) continue;
+        let num = 0;
+        let den = 0;
+        for (let i = 0; i < x.length; i++) {
+          const d = (x[i] as number) - (y[i] as number);
+          num += d * d;
+          den += (x[i] as number) * (x[i] as number);
+        }
+        sums.set(t, (sums.get(t) ?? 0) + Math.sqrt(num / Math.max(den, 1e-20)) / samples.length);
+      }
+    }
+  } finally {
+    await a.release();
+    await b.release();
+  }
+  return sums;
+}
+
+/**
+ * Rank quantized nodes by the error each one adds: relative error of its output minus that of its worst input,
+ * both against the float model on calibration samples. The first entries are the ones to keep in float.
+ */
+export async function rankSensitivity(fp32: ModelProto, q: ModelProto, nodeNames: readonly string[], samples: readonly Sample[], threads?: number): Promise<{ node: string; added: number }[]> {
+  const byName = new Map(fp32.graph.node.filter((n) => n.name).map((n) => [n.name as string, n]));
+  const nodes = nodeNames.map((n) => byName.get(n)).filter((n) => n !== undefined);
+  const tensors = [...new Set(nodes.flatMap((n) => [...n.input, ...n.output]).filter(Boolean))];
+  const inits = new Set(fp32.graph.initializer.map((t) => t.name));
+  const err = await tensorErrors(fp32, q, tensors.filter((t) => !inits.has(t)), samples, threads);
+  return nodes
+    .map((n) => {
+      const out = Math.max(0, ...n.output.map((o) => err.get(o) ?? 0));
+      const inp = Math.max(0, ...n.input.map((i) => err.get(i) ?? 0));
+      return { node: n.name as string, added: out - inp };
+    })
+    .sort((x, y) => y.added - x.added || x.node.localeCompare(y.node));
+}
+
+function perClassDeltas(a: AccuracyResult, b: AccuracyResult): ClassDelta[] {
+  if (!a.perClass || !b.perClass) return [];
+  const bb = new Map(b.perClass.map((c) => [c.classId, c]));
+  return a.perClass.map((c) => {
+    const q = bb.get(c.classId)?.ap50 ?? 0;
+    return { classId: c.classId, name: c.name, gts: c.gts, fp32: c.ap50, quantized: q, delta: q - c.ap50 };
+  });
+}
+
+/** Names every node (stable, from its op type and position) so exclusions and rankings can refer to it. */
+function nameNodes(m: ModelProto): void {
+  const used = new Set(m.graph.node.map((n) => n.name).filter(Boolean));
+  m.graph.node.forEach((n, i) => {
+    if (n.name) return;
+    let name = `${n.opType}_${i}`;
+    while (used.has(name)) name += '_';
+    used.add(name);
+    n.name = name;
+  });
+}
+
+/**
+ * Quantize an FP32 ONNX model to static INT8 QDQ calibrated on real images (or convert it to FP16), evaluate both
+ * on the dataset, and with maxDrop move the most sensitive layers back to float until the drop is within bound.
+ * Writes the model and its model.json (precision, accuracy) next to it.
+ */
+export async function quantizeOnnx(modelPath: string, outPath: string, opts: QuantizeOptions): Promise<QuantizeReport> {
+  const loaded = readOnnx(modelPath);
+  const source = loaded.model;
+  nameNodes(source);
+  const manifest = opts.manifest ?? inferManifest(loaded);
+  if (manifest.precision !== 'fp32') {
+    throw new CvoptError('MODEL_INVALID', `${modelPath} is already ${manifest.precision}; quantize the FP32 model it came from`, { where: { file: modelPath }, hint: 'pass the original FP32 export' });
+  }
+  const progress = opts.onProgress ?? (() => {});
+  // Calibrate on the training split and evaluate on validation, as a user's pipeline would (coco128 has one set).
+  const { images } = datasetImages(opts.data, manifest.task, 'val');
+  const { images: calibPool } = datasetImages(opts.data, manifest.task, 'train');
+  if (images.length === 0 || calibPool.length === 0) throw new CvoptError('DATASET_INVALID', `${opts.data} has no images to calibrate and evaluate on`, { where: { file: opts.data } });
+  const evalSet = spread(images, opts.evalImages ?? images.length);
+  const threads = opts.intraOpNumThreads;
+  const evalOpts = { ...(threads ? { intraOpNumThreads: threads } : {}), onProgress: (d: number, t: number) => progress('evaluate', d, t) };
+
+  const tmp = mkdtempSync(join(tmpdir(), 'cvopt-quant-'));
+  try {
+    const fp32Path = join(tmp, 'fp32.onnx');
+    writeOnnx(source, fp32Path);
+    const fp32 = await evaluateOnnx(fp32Path, manifest, evalSet, evalOpts);
+    const base = headline(fp32);
+    const precision = opts.fp16 ? 'fp16' : 'int8';
+    const outManifest = (acc: AccuracyResult): ModelManifest =>
+      ModelManifestSchema.parse({
+        ...manifest,
+        precision,
+        accuracy: { dataset: opts.data, ...(acc.map50 !== undefined ? { map50: acc.map50, map5095: acc.map5095 } : { top1: acc.top1, top5: acc.top5 }) },
+        provenance: { ...manifest.provenance, source: modelPath },
+      });
+
+    if (opts.fp16) {
+      const converted = convertFp16(source, typeof opts.fp16 === 'object' ? opts.fp16 : {});
+      writeOnnx(converted.model, outPath);
+      const acc = await evaluateOnnx(outPath, outManifest(fp32), evalSet, evalOpts);
+      writeFileSync(outPath.replace(/\.onnx$/i, '') + '.json', `${JSON.stringify(outManifest(acc), null, 2)}\n`);
+      return {
+        model: modelPath,
+        out: outPath,
+        precision: 'fp16',
+        calibrationImages: 0,
+        evaluationImages: evalSet.length,
+        quantizedNodes: converted.convertedNodes,
+        excludedNodes: converted.keptNodes,
+        metric: manifest.task === 'detect' ? 'mAP50' : 'top1',
+        fp32,
+        quantized: acc,
+        drop: (base - headline(acc)) * 100,
+        perClass: perClassDeltas(fp32, acc),
+        guard: [],
+      };
+    }
+
+    const method = opts.method ?? 'minmax';
+    const calibImages = spread(calibPool, opts.calib ?? 64);
+    const samples = await calibrationSamples(calibImages, manifest);
+    const qdqBase: QdqOptions = { activations: opts.activations ?? 'uint8', reduceRange: opts.reduceRange ?? defaultReduceRange(), excludeOps: opts.excludeOps ?? [], excludeNodes: opts.excludeNodes ?? [] };
+    // Calibrate every candidate tensor once, so guard rounds that exclude nodes reuse the same ranges.
+    const tensors = quantizableTensors(source, { ...qdqBase, excludeNodes: [], excludeOps: [] });
+    const calibOpts: CalibrateOptions = { method, onProgress: (d, t, pass) => progress(`calibrate ${pass}`, d, t) };
+    if (opts.percentile !== undefined) calibOpts.percentile = opts.percentile;
+    if (threads) calibOpts.intraOpNumThreads = threads;
+    const ranges = await calibrate(source, tensors, samples, calibOpts);
+
+    let excluded = [...(opts.excludeNodes ?? [])];
+    let q = quantizeQdq(source, ranges, { ...qdqBase, excludeNodes: excluded });
+    writeOnnx(q.model, outPath);
+    let acc = await evaluateOnnx(outPath, outManifest(fp32), evalSet, evalOpts);
+    const guard: GuardRound[] = [{ excluded: [...excluded], accuracy: headline(acc), drop: (base - headline(acc)) * 100 }];
+    const maxDrop = opts.maxDrop;
+    if (maxDrop !== undefined && (guard[0] as GuardRound).drop > maxDrop) {
+      const ranking = await rankSensitivity(source, q.model, q.quantizedNodes, samples.slice(0, 4), threads);
+      let k = 1;
+      while ((guard[guard.length - 1] as GuardRound).drop > maxDrop && k <= ranking.length) {
+        excluded = [...new Set([...(opts.excludeNodes ?? []), ...ranking.slice(0, k).map((r) => r.node)])];
+        q = quantizeQdq(source, ranges, { ...qdqBase, excludeNodes: excluded });
+        writeOnnx(q.model, outPath);
+        acc = await evaluateOnnx(outPath, outManifest(fp32), evalSet, evalOpts);
+        guard.push({ excluded, accuracy: headline(acc), drop: (base - headline(acc)) * 100 });
+        progress('guard', guard.length - 1, Math.ceil(Math.log2(ranking.length)) + 1);
+        // Doubling reaches the bound in log2(n) evaluations rather than n.
+        k = k === ranking.length ? k + 1 : Math.min(ranking.length, k * 2);
+      }
+    }
+    const last = guard[guard.length - 1] as GuardRound;
+    writeFileSync(outPath.replace(/\.onnx$/i, '') + '.json', `${JSON.stringify(outManifest(acc), null, 2)}\n`);
+    const report: QuantizeReport = {
+      model: modelPath,
+      out: outPath,
+      precision: 'int8',
+      method,
+      activations: qdqBase.activations ?? 'uint8',
+      calibrationImages: samples.length,
+      evaluationImages: evalSet.length,
+      quantizedNodes: q.quantizedNodes.length,
+      excludedNodes: excluded,
+      metric: manifest.task === 'detect' ? 'mAP50' : 'top1',
+      fp32,
+      quantized: acc,
+      drop: last.drop,
+      perClass: perClassDeltas(fp32, acc),
+      guard,
+    };
+    if (maxDrop !== undefined) report.withinBound = last.drop <= maxDrop;
+    return report;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
