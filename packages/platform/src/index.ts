@@ -3,3 +3,4 @@ export {};
 export * from './doctor.js';
 export * from './jobs/eval.js';
 export * from './jobs/export.js';
+export * from './jobs/train.js';

@@ -1,0 +1,166 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { CvoptError, TrainJobSchema, parseWith, type MetricMessage, type ProgressMessage } from '@cvopt/core';
+import { findDataYaml, loadClassificationDataset, loadDetectionDataset } from '@cvopt/datasets';
+import { runWorker } from '@cvopt/trainer-client';
+
+/** Hyperparameter values the worker accepts; names are checked by the worker, which owns the list. */
+type HypValue = number | string | boolean;
+
+export const TrainModelSchema = TrainJobSchema.omit({ kind: true })
+  .partial({ model: true, data: true })
+  .extend({
+    /** Data-loading processes in the worker; default: the worker's own choice. */
+    workers: z.number().int().nonnegative().optional(),
+  })
+  .refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
+export type TrainModelInput = z.input<typeof TrainModelSchema>;
+
+export interface TrainHooks {
+  onProgress?: (m: ProgressMessage) => void;
+  onMetric?: (m: MetricMessage) => void;
+  onLog?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  best: string;
+  last: string;
+  epochs: number;
+  bestEpoch: number;
+  bestFitness: number;
+  metrics: Record<string, number>;
+  task: 'detect' | 'classify';
+  names: string[];
+  imgsz: number;
+  preset: string;
+  wallS: number;
+  imagesPerSec: number;
+  [k: string]: unknown;
+}
+
+/** Where each key of a hyperparameter file sits, so the worker's verdict on a key can point at its line. */
+export interface HypFile {
+  file: string;
+  values: Record<string, HypValue>;
+  lines: Record<string, number>;
+}
+
+/** Read `--hyp FILE` (YAML or JSON): a flat mapping of names to numbers, strings or booleans. */
+export function readHypFile(path: string): HypFile {
+  const file = resolve(path);
+  if (!existsSync(file)) throw new CvoptError('NOT_FOUND', `hyperparameter file ${file} does not exist`, { where: { file }, hint: 'pass a YAML or JSON file of name: value pairs' });
+  const text = readFileSync(file, 'utf8');
+  const lc = new LineCounter();
+  // JSON is YAML, so one parser gives line numbers for both.
+  const doc = parseDocument(text, { lineCounter: lc });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    throw new CvoptError('INVALID_CONFIG', `${file} is not valid ${extname(file) === '.json' ? 'JSON' : 'YAML'}: ${e.message.split('\n')[0]}`, {
+      where: { file, line: e.linePos?.[0]?.line ?? 1 },
+      hint: 'write one `name: value` per line, e.g. `lr0: 0.01`',
+    });
+  }
+  const values: Record<string, HypValue> = {};
+  const lines: Record<string, number> = {};
+  if (doc.contents === null) return { file, values, lines };
+  if (!isMap(doc.contents)) {
+    throw new CvoptError('INVALID_CONFIG', `${file} must hold a mapping of hyperparameter names to values`, { where: { file, line: 1 }, hint: 'e.g. `lr0: 0.01`' });
+  }
+  for (const item of doc.contents.items) {
+    const key = isScalar(item.key) ? String(item.key.value) : String(item.key);
+    const line = lc.linePos(isScalar(item.key) && item.key.range ? item.key.range[0] : 0).line;
+    const v = isScalar(item.value) ? item.value.value : undefined;
+    if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') {
+      throw new CvoptError('INVALID_CONFIG', `${key} in ${file} must be a number, string or boolean`, { where: { file, line, field: key } });
+    }
+    values[key] = v;
+    lines[key] = line;
+  }
+  return { file, values, lines };
+}
+
+/** A data.yaml (or a directory holding one) is a detection set; anything else a folder-per-class set. */
+export function datasetTaskOf(data: string): 'detect' | 'classify' {
+  if (!existsSync(data)) {
+    throw new CvoptError('NOT_FOUND', `the dataset path ${data} does not exist`, { where: { file: data }, hint: 'pass a data.yaml (detection) or a folder-per-class directory (classification)' });
+  }
+  if (/\.ya?ml$/i.test(data)) return 'detect';
+  try {
+    findDataYaml(data);
+    return 'detect';
+  } catch {
+    return 'classify';
+  }
+}
+
+/** The worker's explicit data description: every image listed, so Python never re-reads the dataset layout. */
+export function workerData(data: string): Record<string, unknown> {
+  const task = datasetTaskOf(data);
+  if (task === 'detect') {
+    const ds = loadDetectionDataset(data);
+    const train = ds.splits.train ?? [];
+    const val = ds.splits.val ?? ds.splits.test ?? [];
+    for (const [name, split] of [['train', train], ['val', val]] as const) {
+      if (split.length === 0) throw new CvoptError('DATASET_INVALID', `${ds.yamlPath} has no ${name} images`, { where: { file: ds.yamlPath, field: name }, hint: 'training needs images in both train and val' });
+    }
+    return { task, names: ds.names, train: train.map((e) => ({ image: e.image, label: e.label })), val: val.map((e) => ({ image: e.image, label: e.label })) };
+  }
+  const ds = loadClassificationDataset(data);
+  const train = ds.splits.train ?? [];
+  const val = ds.splits.val ?? ds.splits.test ?? [];
+  for (const [name, split] of [['train', train], ['val', val]] as const) {
+    if (split.length === 0) throw new CvoptError('DATASET_INVALID', `${ds.root} has no ${name} images`, { where: { file: ds.root, field: name }, hint: `put class folders under ${ds.root}/train and ${ds.root}/val` });
+  }
+  return { task, names: ds.names, train: train.map((e) => ({ image: e.image, classId: e.classId })), val: val.map((e) => ({ image: e.image, classId: e.classId })) };
+}
+
+/**
+ * `cvopt train`: validate, resolve the dataset into the worker's explicit lists, run the worker. `hyp` is either
+ * inline values or a file read with readHypFile; when the worker refuses a key from a file, the error points at
+ * the key's line. With `resume`, the run continues from `<out>/last.pt` with its own saved arguments.
+ */
+export async function trainModel(input: TrainModelInput & { hypFile?: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const { hypFile, ...rest } = input;
+  const p = parseWith(TrainModelSchema, rest, { what: 'train options', code: 'INVALID_ARGUMENT' });
+  const hf = hypFile ? readHypFile(hypFile) : undefined;
+  const out = resolve(p.out);
+  let args: Record<string, unknown>;
+  if (p.resume) {
+    // The worker restores every other argument from the checkpoint; only where it runs may change.
+    args = { out, resume: true, device: p.device };
+    if (p.workers !== undefined) args.workers = p.workers;
+  } else {
+    const model = existsSync(p.model!) ? resolve(p.model!) : p.model!;
+    args = {
+      model,
+      data: workerData(p.data!),
+      out,
+      epochs: p.epochs,
+      imgsz: p.imgsz,
+      batch: p.batch,
+      device: p.device,
+      seed: p.seed,
+      hyp: { ...p.hyp, ...(hf?.values ?? {}) },
+      resume: false,
+    };
+    if (p.workers !== undefined) args.workers = p.workers;
+  }
+  const workerOpts: Parameters<typeof runWorker>[2] = {};
+  if (hooks.onProgress) workerOpts.onProgress = hooks.onProgress;
+  if (hooks.onMetric) workerOpts.onMetric = hooks.onMetric;
+  if (hooks.onLog) workerOpts.onLog = hooks.onLog;
+  if (hooks.signal) workerOpts.signal = hooks.signal;
+  try {
+    return (await runWorker('train', args, workerOpts)) as TrainResult;
+  } catch (e) {
+    const field = e instanceof CvoptError ? e.where?.field : undefined;
+    const key = field?.startsWith('hyp.') ? field.slice(4) : undefined;
+    if (e instanceof CvoptError && hf && key !== undefined && key in hf.lines) {
+      throw new CvoptError(e.code, e.message, { where: { file: hf.file, line: hf.lines[key]!, field: key }, ...(e.hint ? { hint: e.hint } : {}) });
+    }
+    throw e;
+  }
+}
