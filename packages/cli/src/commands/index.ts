@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerQuantize } from './quantize.js';
 import { register as registerDataset } from './dataset.js';
 import { register as registerCheck } from './check.js';
 import { register as registerDoctor } from './doctor.js';
@@ -6,4 +7,4 @@ import { register as registerEval } from './eval.js';
 import { register as registerServe } from './serve.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor, registerEval, registerServe];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor, registerEval, registerServe, registerQuantize];
