@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { CvoptError, parseWith } from '@cvopt/core';
-import { COCO_PARAMS, COCO_STAT_NAMES, cocoStats, runCocoEval, summarize, type EvalDt, type EvalGt, type EvalInput, type EvalResult } from './cocoeval.js';
+import { COCO_PARAMS, COCO_STAT_NAMES, EvalInput, cocoStats, runCocoEval, summarize, type EvalResult } from './cocoeval.js';
 
 const Bbox = z.tuple([z.number(), z.number(), z.number().min(0), z.number().min(0)]);
 
@@ -72,16 +72,13 @@ export function cocoEvaluate(gt: CocoGroundTruthJson, dt: readonly CocoResultJso
   const catIndex = new Map(catIds.map((id, i) => [id, i]));
   const known = new Set(gt.images.map((i) => i.id));
   const K = catIds.length;
-  const input: EvalInput = { numImages: imgIds.length, numCategories: K, gts: new Map(), dts: new Map() };
+  const input = new EvalInput(imgIds.length, K);
   for (const a of gt.annotations) {
     const i = imgIndex.get(a.image_id);
     const k = catIndex.get(a.category_id);
     if (i === undefined || k === undefined) continue;
-    const key = i * K + k;
-    const g: EvalGt = { id: a.id, bbox: a.bbox, area: a.area ?? a.bbox[2] * a.bbox[3], iscrowd: a.iscrowd === 1 || a.iscrowd === true };
-    const list = input.gts.get(key);
-    if (list) list.push(g);
-    else input.gts.set(key, [g]);
+    const [x, y, w, h] = a.bbox;
+    input.addGt(i, k, x, y, w, h, a.area ?? w * h, a.iscrowd === 1 || a.iscrowd === true);
   }
   dt.forEach((d, n) => {
     if (!known.has(d.image_id)) {
@@ -93,11 +90,7 @@ export function cocoEvaluate(gt: CocoGroundTruthJson, dt: readonly CocoResultJso
     const i = imgIndex.get(d.image_id);
     const k = catIndex.get(d.category_id);
     if (i === undefined || k === undefined) return;
-    const key = i * K + k;
-    const e: EvalDt = { id: n + 1, bbox: d.bbox, area: d.bbox[2] * d.bbox[3], score: d.score };
-    const list = input.dts.get(key);
-    if (list) list.push(e);
-    else input.dts.set(key, [e]);
+    input.addDt(i, k, d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score);
   });
   const res = runCocoEval(input, COCO_PARAMS);
   const names = new Map(gt.categories.map((c) => [c.id, c.name]));

@@ -27,22 +27,6 @@ export const AREA_RANGES: Record<'all' | 'small' | 'medium' | 'large', readonly 
 /** np.spacing(1): the epsilon COCOeval adds to the precision denominator. */
 const EPS = 2.220446049250313e-16;
 
-/** A ground-truth box, [x, y, w, h]. `area` drives the area ranges (COCO uses the segment area). */
-export interface EvalGt {
-  id: number;
-  bbox: readonly [number, number, number, number];
-  area: number;
-  iscrowd: boolean;
-}
-
-/** A detection, [x, y, w, h]. */
-export interface EvalDt {
-  id: number;
-  bbox: readonly [number, number, number, number];
-  area: number;
-  score: number;
-}
-
 export interface EvalParams {
   iouThresholds: Float64Array;
   recallThresholds: Float64Array;
@@ -57,13 +41,43 @@ export const COCO_PARAMS: EvalParams = {
   maxDets: [1, 10, 100],
 };
 
-/** Input to the evaluator: per (image index, category index) lists, images and categories already sorted by id. */
-export interface EvalInput {
-  numImages: number;
-  numCategories: number;
-  /** key = imageIndex * numCategories + categoryIndex */
-  gts: Map<number, EvalGt[]>;
-  dts: Map<number, EvalDt[]>;
+/**
+ * Boxes to evaluate, in columns: one entry per box, in input order (which decides ties). Images and
+ * categories are indices into lists sorted by id. Boxes are [x, y, w, h]; a GT's `area` drives the area
+ * ranges (COCO uses the segment area), a detection's is its box area.
+ */
+export class EvalInput {
+  readonly gtImage: number[] = [];
+  readonly gtCat: number[] = [];
+  readonly gtBox: number[] = [];
+  readonly gtArea: number[] = [];
+  readonly gtCrowd: number[] = [];
+  readonly dtImage: number[] = [];
+  readonly dtCat: number[] = [];
+  readonly dtBox: number[] = [];
+  readonly dtArea: number[] = [];
+  readonly dtScore: number[] = [];
+
+  constructor(
+    readonly numImages: number,
+    readonly numCategories: number,
+  ) {}
+
+  addGt(image: number, cat: number, x: number, y: number, w: number, h: number, area: number, crowd: boolean): void {
+    this.gtImage.push(image);
+    this.gtCat.push(cat);
+    this.gtBox.push(x, y, w, h);
+    this.gtArea.push(area);
+    this.gtCrowd.push(crowd ? 1 : 0);
+  }
+
+  addDt(image: number, cat: number, x: number, y: number, w: number, h: number, score: number): void {
+    this.dtImage.push(image);
+    this.dtCat.push(cat);
+    this.dtBox.push(x, y, w, h);
+    this.dtArea.push(w * h);
+    this.dtScore.push(score);
+  }
 }
 
 /** Matched detections of one category (first area range, largest maxDets), for PR curves. */
@@ -92,162 +106,203 @@ export interface EvalResult {
   matches: (CategoryMatches | undefined)[];
 }
 
-interface ImageEval {
-  /** Detection scores, best first, at most the largest maxDets. */
-  scores: Float64Array;
-  /** [t * D + d]: 1 when matched to a GT. */
-  matched: Uint8Array;
-  /** [t * D + d]: 1 when ignored (matched to an ignored GT, or unmatched and outside the area range). */
-  ignored: Uint8Array;
-  /** GTs that are neither crowd nor outside the area range. */
-  numGt: number;
+/** Indices 0..n-1 grouped by key (counting sort, stable): returns [start offsets per key, ordered indices]. */
+function groupBy(keys: readonly number[], numKeys: number): [Int32Array, Int32Array] {
+  const start = new Int32Array(numKeys + 1);
+  for (const k of keys) start[k + 1]!++;
+  for (let k = 0; k < numKeys; k++) start[k + 1]! += start[k]!;
+  const fill = start.slice(0, numKeys);
+  const order = new Int32Array(keys.length);
+  for (let i = 0; i < keys.length; i++) order[fill[keys[i]!]!++] = i;
+  return [start, order];
 }
 
-/** Stable descending-score order of detections (original order among ties). */
-function byScore(dts: readonly EvalDt[]): EvalDt[] {
-  return dts
-    .map((d, i) => ({ d, i }))
-    .sort((x, y) => y.d.score - x.d.score || x.i - y.i)
-    .map((x) => x.d);
-}
-
-/** IoU matrix [d * G + g] of xywh boxes; for crowd GTs the union is the detection's area (COCO rule). */
-function iouMatrix(dts: readonly EvalDt[], gts: readonly EvalGt[]): Float64Array {
-  const D = dts.length;
-  const G = gts.length;
-  const out = new Float64Array(D * G);
-  for (let g = 0; g < G; g++) {
-    const gb = gts[g]!.bbox;
-    const ga = gb[2] * gb[3];
-    const crowd = gts[g]!.iscrowd;
-    for (let d = 0; d < D; d++) {
-      const db = dts[d]!.bbox;
-      const w = Math.min(db[0] + db[2], gb[0] + gb[2]) - Math.max(db[0], gb[0]);
-      if (w <= 0) continue;
-      const h = Math.min(db[1] + db[3], gb[1] + gb[3]) - Math.max(db[1], gb[1]);
-      if (h <= 0) continue;
-      const inter = w * h;
-      const da = db[2] * db[3];
-      out[d * G + g] = inter / (crowd ? da : da + ga - inter);
-    }
-  }
-  return out;
-}
-
-function evaluateImage(gts: readonly EvalGt[], dtsSorted: readonly EvalDt[], ious: Float64Array, range: readonly [number, number], T: Float64Array): ImageEval {
-  const G = gts.length;
-  const D = dtsSorted.length;
-  // GTs in stable order of "ignored last", remembering each one's column in the IoU matrix.
-  const gIgnoreOrig = gts.map((g) => (g.iscrowd || g.area < range[0] || g.area > range[1] ? 1 : 0));
-  const order = gts.map((_, i) => i).sort((a, b) => gIgnoreOrig[a]! - gIgnoreOrig[b]! || a - b);
-  const gIgnore = new Uint8Array(G);
-  const gCrowd = new Uint8Array(G);
-  let numGt = 0;
-  for (let j = 0; j < G; j++) {
-    gIgnore[j] = gIgnoreOrig[order[j]!]!;
-    gCrowd[j] = gts[order[j]!]!.iscrowd ? 1 : 0;
-    if (!gIgnore[j]) numGt++;
-  }
-  const nT = T.length;
-  const matched = new Uint8Array(nT * D);
-  const ignored = new Uint8Array(nT * D);
-  const gtTaken = new Uint8Array(G);
-  if (G > 0 && D > 0) {
-    for (let t = 0; t < nT; t++) {
-      gtTaken.fill(0);
-      for (let d = 0; d < D; d++) {
-        let best = Math.min(T[t]!, 1 - 1e-10);
-        let m = -1;
-        const row = d * G;
-        for (let j = 0; j < G; j++) {
-          if (gtTaken[j] && !gCrowd[j]) continue;
-          // Once matched to a regular GT, the ignored ones (sorted last) cannot take the detection.
-          if (m > -1 && !gIgnore[m] && gIgnore[j]) break;
-          const v = ious[row + order[j]!]!;
-          if (v < best) continue;
-          best = v;
-          m = j;
-        }
-        if (m === -1) continue;
-        ignored[t * D + d] = gIgnore[m]!;
-        matched[t * D + d] = 1;
-        gtTaken[m] = 1;
-      }
-    }
-  }
-  for (let d = 0; d < D; d++) {
-    const a = dtsSorted[d]!.area;
-    if (a < range[0] || a > range[1]) for (let t = 0; t < nT; t++) if (!matched[t * D + d]) ignored[t * D + d] = 1;
-  }
-  return { scores: Float64Array.from(dtsSorted, (d) => d.score), matched, ignored, numGt };
-}
-
-/** COCOeval.evaluate() + accumulate(): precision and recall for every threshold, category, area and maxDets. */
+/**
+ * COCOeval.evaluate() + accumulate(): precision and recall for every threshold, category, area and maxDets.
+ * Works on flat arrays: every (image, category) pair's detections are sorted, cut to the largest maxDets and
+ * laid out image-major in one "slot" array, so matching results for all pairs live in two typed arrays and
+ * the per-category accumulation reads them without building per-pair objects.
+ */
 export function runCocoEval(input: EvalInput, params: EvalParams = COCO_PARAMS): EvalResult {
   const K = input.numCategories;
   const A = params.areaRanges.length;
   const M = params.maxDets.length;
   const T = params.iouThresholds.length;
   const R = params.recallThresholds.length;
+  const thr = params.iouThresholds;
   const maxDet = Math.max(...params.maxDets);
+  const numKeys = input.numImages * K;
 
-  // Pairs that have anything, image-major so each category's list keeps images in id order.
-  const keys = [...new Set([...input.gts.keys(), ...input.dts.keys()])].sort((a, b) => a - b);
-  const perCat: ImageEval[][][] = Array.from({ length: K }, () => Array.from({ length: A }, () => []));
-  for (const key of keys) {
-    const k = key % K;
-    const gts = input.gts.get(key) ?? [];
-    const dts = byScore(input.dts.get(key) ?? []).slice(0, maxDet);
-    const ious = iouMatrix(dts, gts);
-    for (let a = 0; a < A; a++) perCat[k]![a]!.push(evaluateImage(gts, dts, ious, params.areaRanges[a]!, params.iouThresholds));
+  const gtKeys = input.gtImage.map((im, i) => im * K + input.gtCat[i]!);
+  const dtKeys = input.dtImage.map((im, i) => im * K + input.dtCat[i]!);
+  const [gStart, gOrder] = groupBy(gtKeys, numKeys);
+  const [dStart, dOrder] = groupBy(dtKeys, numKeys);
+
+  // Slots: per key, its detections by descending score (stable), at most maxDet of them.
+  const { dtScore, dtBox, dtArea, gtBox, gtArea, gtCrowd } = input;
+  const slotStart = new Int32Array(numKeys + 1);
+  for (let key = 0; key < numKeys; key++) slotStart[key + 1] = slotStart[key]! + Math.min(dStart[key + 1]! - dStart[key]!, maxDet);
+  const S = slotStart[numKeys]!;
+  const slotDt = new Int32Array(S);
+  const slotRank = new Int32Array(S);
+  const slotScore = new Float64Array(S);
+  const sortBuf: number[] = [];
+  for (let key = 0; key < numKeys; key++) {
+    const a = dStart[key]!;
+    const b = dStart[key + 1]!;
+    if (a === b) continue;
+    sortBuf.length = 0;
+    for (let i = a; i < b; i++) sortBuf.push(dOrder[i]!);
+    // Input order breaks ties, as numpy's stable mergesort does.
+    if (b - a > 1) sortBuf.sort((x, y) => dtScore[y]! - dtScore[x]! || x - y);
+    const s0 = slotStart[key]!;
+    const n = slotStart[key + 1]! - s0;
+    for (let r = 0; r < n; r++) {
+      slotDt[s0 + r] = sortBuf[r]!;
+      slotRank[s0 + r] = r;
+      slotScore[s0 + r] = dtScore[sortBuf[r]!]!;
+    }
+  }
+
+  // Matching, per key and area range: matched / ignored flags for every (a, t, slot).
+  const matched = new Uint8Array(A * T * S);
+  const ignored = new Uint8Array(A * T * S);
+  const numGtKey = new Int32Array(numKeys * A);
+  let ious = new Float64Array(64);
+  let gOrd = new Int32Array(16);
+  let gIg = new Uint8Array(16);
+  let gCr = new Uint8Array(16);
+  let taken = new Uint8Array(16);
+  for (let key = 0; key < numKeys; key++) {
+    const g0 = gStart[key]!;
+    const G = gStart[key + 1]! - g0;
+    const s0 = slotStart[key]!;
+    const D = slotStart[key + 1]! - s0;
+    if (G === 0 && D === 0) continue;
+    if (G > gOrd.length) {
+      gOrd = new Int32Array(G * 2);
+      gIg = new Uint8Array(G * 2);
+      gCr = new Uint8Array(G * 2);
+      taken = new Uint8Array(G * 2);
+    }
+    if (D * G > ious.length) ious = new Float64Array(D * G * 2);
+    // IoU [d * G + g], GTs in input order; for crowd GTs the union is the detection's own area.
+    for (let g = 0; g < G; g++) {
+      const gi = gOrder[g0 + g]!;
+      const gx = gtBox[gi * 4]!;
+      const gy = gtBox[gi * 4 + 1]!;
+      const gw = gtBox[gi * 4 + 2]!;
+      const gh = gtBox[gi * 4 + 3]!;
+      const ga = gw * gh;
+      const crowd = gtCrowd[gi] === 1;
+      for (let d = 0; d < D; d++) {
+        const di = slotDt[s0 + d]!;
+        const dx = dtBox[di * 4]!;
+        const dy = dtBox[di * 4 + 1]!;
+        const dw = dtBox[di * 4 + 2]!;
+        const dh = dtBox[di * 4 + 3]!;
+        let v = 0;
+        const w = Math.min(dx + dw, gx + gw) - Math.max(dx, gx);
+        if (w > 0) {
+          const h = Math.min(dy + dh, gy + gh) - Math.max(dy, gy);
+          if (h > 0) {
+            const inter = w * h;
+            const da = dw * dh;
+            v = inter / (crowd ? da : da + ga - inter);
+          }
+        }
+        ious[d * G + g] = v;
+      }
+    }
+    for (let a = 0; a < A; a++) {
+      const [lo, hi] = params.areaRanges[a]!;
+      // GTs in stable "ignored last" order.
+      let n = 0;
+      let numGt = 0;
+      for (let pass = 0; pass < 2; pass++) {
+        for (let g = 0; g < G; g++) {
+          const gi = gOrder[g0 + g]!;
+          const ig = gtCrowd[gi] === 1 || gtArea[gi]! < lo || gtArea[gi]! > hi ? 1 : 0;
+          if (ig !== pass) continue;
+          gOrd[n] = g;
+          gIg[n] = ig;
+          gCr[n] = gtCrowd[gi]!;
+          n++;
+          if (!ig) numGt++;
+        }
+      }
+      numGtKey[key * A + a] = numGt;
+      for (let t = 0; t < T; t++) {
+        const base = (a * T + t) * S + s0;
+        if (G > 0) {
+          taken.fill(0, 0, G);
+          for (let d = 0; d < D; d++) {
+            let best = Math.min(thr[t]!, 1 - 1e-10);
+            let m = -1;
+            const row = d * G;
+            for (let j = 0; j < G; j++) {
+              if (taken[j] && !gCr[j]) continue;
+              // Once matched to a regular GT, the ignored ones (sorted last) cannot take the detection.
+              if (m > -1 && !gIg[m] && gIg[j]) break;
+              const v = ious[row + gOrd[j]!]!;
+              if (v < best) continue;
+              best = v;
+              m = j;
+            }
+            if (m === -1) continue;
+            ignored[base + d] = gIg[m]!;
+            matched[base + d] = 1;
+            taken[m] = 1;
+          }
+        }
+        for (let d = 0; d < D; d++) {
+          const ar = dtArea[slotDt[s0 + d]!]!;
+          if (!matched[base + d] && (ar < lo || ar > hi)) ignored[base + d] = 1;
+        }
+      }
+    }
   }
 
   const ap = new Float64Array(K * A * M * T).fill(-1);
   const precisionCurve = new Float64Array(K * T * R).fill(-1);
-  const recall = new Float64Array(T * K * A * M).fill(-1);
+  const recall = new Float64Array(K * A * M * T).fill(-1);
   const matches: (CategoryMatches | undefined)[] = new Array<CategoryMatches | undefined>(K).fill(undefined);
+  const pr = new Float64Array(S);
+  const rcv = new Float64Array(S);
+  const sel = new Int32Array(S);
   for (let k = 0; k < K; k++) {
-    const first = perCat[k]![0]!;
-    if (first.length === 0) continue;
-    // Every image's detections in one list, sorted once by score; ties keep (image, rank) order, which is
-    // what a stable sort of any prefix-per-image subset gives too, so each maxDets is a filter of this order.
-    let total = 0;
-    for (const e of first) total += e.scores.length;
-    const scores = new Float64Array(total);
-    const src = new Int32Array(total);
-    const pos = new Int32Array(total);
-    let n = 0;
-    first.forEach((e, ei) => {
-      for (let d = 0; d < e.scores.length; d++, n++) {
-        scores[n] = e.scores[d]!;
-        src[n] = ei;
-        pos[n] = d;
-      }
-    });
-    const order = Array.from({ length: total }, (_, i) => i).sort((x, y) => scores[y]! - scores[x]! || x - y);
-    const pr = new Float64Array(total);
-    const rcv = new Float64Array(total);
+    // Keys of this category in image order; a key counts only if it has a GT or a detection (pycocotools'
+    // evaluateImg returns None otherwise).
+    let present = false;
+    const slots: number[] = [];
+    for (let im = 0; im < input.numImages; im++) {
+      const key = im * K + k;
+      if (gStart[key + 1]! > gStart[key]! || slotStart[key + 1]! > slotStart[key]!) present = true;
+      for (let s = slotStart[key]!; s < slotStart[key + 1]!; s++) slots.push(s);
+    }
+    if (!present) continue;
+    // Slots are image-major and rank-ordered, so slot index is exactly the concatenation order that
+    // pycocotools' stable sort falls back on for tied scores; every maxDets is a filter of this one order.
+    slots.sort((x, y) => slotScore[y]! - slotScore[x]! || x - y);
     for (let a = 0; a < A; a++) {
-      const E = perCat[k]![a]!;
       let numGt = 0;
-      for (const e of E) numGt += e.numGt;
+      for (let im = 0; im < input.numImages; im++) numGt += numGtKey[(im * K + k) * A + a]!;
       if (numGt === 0) continue;
       for (let m = 0; m < M; m++) {
         const md = params.maxDets[m]!;
-        const sel = order.filter((i) => pos[i]! < md);
-        const nd = sel.length;
+        let nd = 0;
+        for (const s of slots) if (slotRank[s]! < md) sel[nd++] = s;
         const keep = a === 0 && m === M - 1;
         const flagsPerT: Uint8Array[] = [];
         for (let t = 0; t < T; t++) {
+          const base = (a * T + t) * S;
           let tp = 0;
           let fp = 0;
           const flags = keep ? new Uint8Array(nd) : undefined;
           for (let i = 0; i < nd; i++) {
-            const j = sel[i]!;
-            const e = E[src[j]!]!;
-            const at = t * e.scores.length + pos[j]!;
-            if (!e.ignored[at]) {
-              if (e.matched[at]) {
+            const at = base + sel[i]!;
+            if (!ignored[at]) {
+              if (matched[at]) {
                 tp++;
                 if (flags) flags[i] = 1;
               } else fp++;
@@ -262,15 +317,19 @@ export function runCocoEval(input: EvalInput, params: EvalParams = COCO_PARAMS):
           let i = 0;
           let sum = 0;
           for (let r = 0; r < R; r++) {
-            const thr = params.recallThresholds[r]!;
-            while (i < nd && rcv[i]! < thr) i++;
+            const rt = params.recallThresholds[r]!;
+            while (i < nd && rcv[i]! < rt) i++;
             const q = i < nd ? pr[i]! : 0;
             sum += q;
             if (keep) precisionCurve[(k * T + t) * R + r] = q;
           }
           ap[((k * A + a) * M + m) * T + t] = sum / R;
         }
-        if (keep) matches[k] = { scores: Float64Array.from(sel, (i) => scores[i]!), flags: flagsPerT, numGt };
+        if (keep) {
+          const scores = new Float64Array(nd);
+          for (let i = 0; i < nd; i++) scores[i] = slotScore[sel[i]!]!;
+          matches[k] = { scores, flags: flagsPerT, numGt };
+        }
       }
     }
   }

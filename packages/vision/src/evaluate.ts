@@ -1,5 +1,5 @@
 import { CvoptError, type Detection } from '@cvopt/core';
-import { runCocoEval, summarize, type EvalDt, type EvalGt, type EvalInput, type EvalParams, COCO_PARAMS, AREA_RANGES } from './cocoeval.js';
+import { AREA_RANGES, COCO_PARAMS, EvalInput, runCocoEval, summarize, type EvalParams } from './cocoeval.js';
 
 export interface EvalImage {
   imageId: number | string;
@@ -46,14 +46,7 @@ const CONF_STEPS = 1000;
 export function evaluateDetections(images: readonly EvalImage[], opts: { numClasses: number }): DetectionMetrics {
   const K = opts.numClasses;
   if (!Number.isInteger(K) || K < 1) throw new CvoptError('INVALID_ARGUMENT', `numClasses must be a positive integer, got ${K}`, { where: { field: 'numClasses' } });
-  const input: EvalInput = { numImages: images.length, numCategories: K, gts: new Map(), dts: new Map() };
-  let gtId = 1;
-  let dtId = 1;
-  const add = <T>(map: Map<number, T[]>, key: number, v: T) => {
-    const list = map.get(key);
-    if (list) list.push(v);
-    else map.set(key, [v]);
-  };
+  const input = new EvalInput(images.length, K);
   const checkClass = (c: number, where: string) => {
     if (!Number.isInteger(c) || c < 0 || c >= K) {
       throw new CvoptError('INVALID_ARGUMENT', `${where}: class ${c} is outside 0..${K - 1}`, { where: { field: where }, hint: 'numClasses must cover every class id in labels and detections' });
@@ -64,15 +57,11 @@ export function evaluateDetections(images: readonly EvalImage[], opts: { numClas
       checkClass(g.classId, `images[${i}].gts[${j}].classId`);
       const w = g.box[2] - g.box[0];
       const h = g.box[3] - g.box[1];
-      const e: EvalGt = { id: gtId++, bbox: [g.box[0], g.box[1], w, h], area: w * h, iscrowd: false };
-      add(input.gts, i * K + g.classId, e);
+      input.addGt(i, g.classId, g.box[0], g.box[1], w, h, w * h, false);
     });
     img.dets.forEach((d, j) => {
       checkClass(d.classId, `images[${i}].dets[${j}].classId`);
-      const w = d.box[2] - d.box[0];
-      const h = d.box[3] - d.box[1];
-      const e: EvalDt = { id: dtId++, bbox: [d.box[0], d.box[1], w, h], area: w * h, score: d.score };
-      add(input.dts, i * K + d.classId, e);
+      input.addDt(i, d.classId, d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1], d.score);
     });
   });
   const res = runCocoEval(input, YOLO_PARAMS);

@@ -118,6 +118,12 @@ describe('preprocess', () => {
     expect(Buffer.from(a.tensor.buffer).equals(Buffer.from(b.tensor.buffer))).toBe(true);
     expect(a.tensor[0]).toBeCloseTo(114 / 255, 6);
     expect(a.tensor[(8 + 10) * 64 + 10]).toBe(0);
+    // Packing straight into the second slot of a batch buffer.
+    const batch = new Float32Array(2 * 3 * 64 * 64);
+    const c = await preprocess(png, p, { out: batch, offset: 3 * 64 * 64 });
+    expect(c.tensor).toBe(batch);
+    expect(batch[0]).toBe(0);
+    expect(Buffer.from(batch.buffer, 3 * 64 * 64 * 4).equals(Buffer.from(a.tensor.buffer))).toBe(true);
   });
 
   it('letterboxes a downscaled JPEG with YOLOX settings (BGR, 0..255, top-left)', async () => {

@@ -7,7 +7,7 @@ import { resampleInto, resizeGeometry, type LetterboxMeta, type ResizeGeometry }
 export type PreprocessSpec = Pick<Preprocess, 'resize' | 'size' | 'scale' | 'channelOrder'> & Partial<Pick<Preprocess, 'padValue' | 'mean' | 'std' | 'padPosition' | 'stride'>>;
 
 export interface PreprocessResult {
-  /** NCHW, 1×3×H×W. */
+  /** NCHW, 1×3×H×W (or the caller's `out` buffer, filled at `offset`). */
   tensor: Float32Array;
   dims: [1, 3, number, number];
   meta: LetterboxMeta;
@@ -15,6 +15,9 @@ export interface PreprocessResult {
 
 export interface PreprocessOptions {
   maxPixels?: number;
+  /** Pack into this buffer at `offset` (a batch buffer, or one reused across calls) instead of a fresh one. */
+  out?: Float32Array;
+  offset?: number;
 }
 
 function isRgbImage(x: unknown): x is RgbImage {
@@ -67,7 +70,7 @@ export async function preprocess(input: Buffer | string | RgbImage, p: Preproces
     }
   }
   const [H, W] = p.size;
-  const tensor = packNCHW(image, p);
+  const tensor = packNCHW(image, p, opts.out, opts.offset ?? 0);
   return { tensor, dims: [1, 3, H, W], meta };
 }
 
@@ -107,17 +110,28 @@ export function packNCHW(image: RgbImage, p: PreprocessSpec, out?: Float32Array,
   }
   const lut = lutsFor(p);
   const src = image.data;
-  const bgr = p.channelOrder === 'BGR';
-  // Output channel k reads source channel (bgr ? 2-k : k) through lut k.
-  const d0 = offset;
-  const d1 = offset + plane;
-  const d2 = offset + 2 * plane;
-  const s0 = bgr ? 2 : 0;
-  const s2 = bgr ? 0 : 2;
-  for (let i = 0, s = 0; i < plane; i++, s += 3) {
-    dst[d0 + i] = lut[src[s + s0]!]!;
-    dst[d1 + i] = lut[256 + src[s + 1]!]!;
-    dst[d2 + i] = lut[512 + src[s + s2]!]!;
-  }
+  // Two loops with constant source offsets: measurably faster than one loop with variable ones.
+  if (p.channelOrder === 'BGR') packBgr(src, lut, dst, offset, plane);
+  else packRgb(src, lut, dst, offset, plane);
   return dst;
+}
+
+function packRgb(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number): void {
+  const d1 = d0 + plane;
+  const d2 = d1 + plane;
+  for (let i = 0, s = 0; i < plane; i++, s += 3) {
+    dst[d0 + i] = lut[src[s]!]!;
+    dst[d1 + i] = lut[256 + src[s + 1]!]!;
+    dst[d2 + i] = lut[512 + src[s + 2]!]!;
+  }
+}
+
+function packBgr(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number): void {
+  const d1 = d0 + plane;
+  const d2 = d1 + plane;
+  for (let i = 0, s = 0; i < plane; i++, s += 3) {
+    dst[d0 + i] = lut[src[s + 2]!]!;
+    dst[d1 + i] = lut[256 + src[s + 1]!]!;
+    dst[d2 + i] = lut[512 + src[s]!]!;
+  }
 }
