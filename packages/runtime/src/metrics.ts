@@ -106,19 +106,26 @@ export class RuntimeMetrics {
   readonly batchSize = new Histogram('cvopt_batch_size', 'requests per model execution', [1, 2, 4, 8, 16, 32, 64]);
   readonly engineLatency = new Histogram('cvopt_engine_duration_seconds', 'model execution time per batch', SECONDS);
   readonly eventLoop: IntervalHistogram;
+  /** Event-loop delay over the last complete window (seconds), and the worst seen since start. */
+  lag = { p50: 0, p99: 0, max: 0, lifetimeMax: 0 };
   private readonly metrics: Metric[] = [];
+  private readonly lagTimer: NodeJS.Timeout;
 
-  constructor() {
+  constructor(lagWindowMs = 5000) {
     this.eventLoop = monitorEventLoopDelay({ resolution: 10 });
     this.eventLoop.enable();
+    // A lifetime histogram hides a recent stall behind hours of calm; report a rolling window instead.
+    this.lagTimer = setInterval(() => this.rollLagWindow(), lagWindowMs);
+    this.lagTimer.unref();
     this.metrics.push(this.requests, this.latency, this.rejections, this.batchSize, this.engineLatency);
     this.metrics.push(
       new Gauge('cvopt_process_resident_memory_bytes', 'resident set size', () => process.memoryUsage.rss()),
-      new Gauge('cvopt_event_loop_lag_seconds', 'event-loop delay since start (p50, p99, max)', () => [
-        { labels: { quantile: '0.5' }, v: this.eventLoop.percentile(50) / 1e9 },
-        { labels: { quantile: '0.99' }, v: this.eventLoop.percentile(99) / 1e9 },
-        { labels: { quantile: '1' }, v: this.eventLoop.max / 1e9 },
+      new Gauge('cvopt_event_loop_lag_seconds', 'event-loop delay over the last window (p50, p99, max)', () => [
+        { labels: { quantile: '0.5' }, v: this.lag.p50 },
+        { labels: { quantile: '0.99' }, v: this.lag.p99 },
+        { labels: { quantile: '1' }, v: this.lag.max },
       ]),
+      new Gauge('cvopt_event_loop_lag_max_seconds', 'worst event-loop delay since start', () => Math.max(this.lag.lifetimeMax, this.eventLoop.max / 1e9)),
     );
   }
 
@@ -134,7 +141,16 @@ export class RuntimeMetrics {
     return `${this.metrics.map((m) => m.render()).join('\n')}\n`;
   }
 
+  rollLagWindow(): void {
+    const h = this.eventLoop;
+    if (h.count > 0) {
+      this.lag = { p50: h.percentile(50) / 1e9, p99: h.percentile(99) / 1e9, max: h.max / 1e9, lifetimeMax: Math.max(this.lag.lifetimeMax, h.max / 1e9) };
+    }
+    h.reset();
+  }
+
   close(): void {
+    clearInterval(this.lagTimer);
     this.eventLoop.disable();
   }
 }

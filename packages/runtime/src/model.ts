@@ -1,11 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
-import { createOrtEngine, readManifest, type Engine, type EngineInfo, type TensorOutput } from '@cvopt/engines';
+import { readManifest, type Engine, type EngineInfo, type TensorOutput } from '@cvopt/engines';
 import { effectiveIntraOpThreads, type RuntimeConfig } from './config.js';
 import { Scheduler, type SubmitOptions } from './scheduler.js';
 import type { Semaphore } from './semaphore.js';
 import type { RuntimeMetrics } from './metrics.js';
+import { createWorkerEngine } from './worker-engine.js';
 
 /** Where the model comes from: an artifact directory (model.onnx + model.json) or an ONNX file with its manifest. */
 export interface ModelSource {
@@ -85,7 +86,7 @@ export interface LoadOptions {
 export async function loadModel(source: ModelSource, o: LoadOptions): Promise<LoadedModel> {
   const manifest = readManifest(source.modelPath);
   const { config } = o;
-  const engine = await createOrtEngine(source.modelPath, manifest, {
+  const engine = await createWorkerEngine(source.modelPath, manifest, {
     provider: config.provider,
     intraOpNumThreads: effectiveIntraOpThreads(config),
     executionMode: 'sequential',
@@ -111,7 +112,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
     const warm = new Float32Array(perSample).fill(0.5);
     const runBatch = async (inputs: Float32Array[]): Promise<ItemOutput[]> => {
       const t0 = performance.now();
-      const out = await engine.run(packBatch(inputs), [inputs.length, ...sampleDims]);
+      const out = await engine.runOwned(packBatch(inputs), [inputs.length, ...sampleDims]);
       o.metrics?.engineLatency.observe((performance.now() - t0) / 1000);
       o.metrics?.batchSize.observe(inputs.length);
       return splitBatch(out, inputs.length);

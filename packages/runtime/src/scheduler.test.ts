@@ -93,14 +93,16 @@ describe('Scheduler', () => {
 
   it('batches queued requests up to maxBatch, waiting at most maxDelayMs for a batch to fill', async () => {
     const g = gatedRunner();
-    const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 4, maxDelayMs: 30 }, run: g.run });
+    const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 4, maxDelayMs: 400 }, run: g.run });
     const all = Array.from({ length: 6 }, (_, i) => s.submit(i, { deadlineMs: 10_000 }));
     await tick();
     expect(g.batches).toEqual([[0, 1, 2, 3]]); // full batch goes at once
     g.releaseAll();
     await tick();
     expect(g.batches.length).toBe(1); // two waiting: hold for the delay
-    await new Promise((r) => setTimeout(r, 40));
+    const t0 = performance.now();
+    while (g.batches.length < 2 && performance.now() - t0 < 5000) await tick();
+    expect(performance.now() - t0).toBeGreaterThan(300);
     expect(g.batches).toEqual([[0, 1, 2, 3], [4, 5]]);
     g.releaseAll();
     expect(await Promise.all(all)).toEqual([0, 10, 20, 30, 40, 50]);

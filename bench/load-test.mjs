@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// Load test of the runtime service (`cvopt serve`): spawns the real server as a child process on 127.0.0.1,
+// drives it with 1, 10, 100 and 1000 closed-loop users over keep-alive HTTP, and measures the engine alone in
+// the same run. Prints a table per model and checks the targets of the runtime issue.
+//
+//   npx tsc -b packages/runtime && node bench/load-test.mjs [--model DIR]... [--levels 1,10,100,1000]
+//        [--seconds 15] [--raw-seconds 5] [--no-yolo] [--no-synthetic] [--image FILE] [--json OUT.json]
+//        [--slo-ms 2000] [--queue-max 64] [--rss-cap-mb 1024]
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { runLevel } from './load/client.mjs';
+import { rawEngine } from './load/engine.mjs';
+import { fmt } from './load/stats.mjs';
+import { syntheticArtifact, testDataDir, withConfig, yoloArtifact } from './load/targets.mjs';
+
+const ROOT = resolve(new URL('..', import.meta.url).pathname);
+const MAIN = join(ROOT, 'packages/runtime/dist/main.js');
+
+function parseArgs(argv) {
+  const o = { models: [], levels: [1, 10, 100, 1000], seconds: 15, rawSeconds: 5, yolo: true, synthetic: true, sloMs: 2000, queueMax: 64, rssCapMb: 1024 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === '--model') o.models.push(next());
+    else if (a === '--levels') o.levels = next().split(',').map(Number);
+    else if (a === '--seconds') o.seconds = Number(next());
+    else if (a === '--raw-seconds') o.rawSeconds = Number(next());
+    else if (a === '--no-yolo') o.yolo = false;
+    else if (a === '--no-synthetic') o.synthetic = false;
+    else if (a === '--image') o.image = next();
+    else if (a === '--json') o.json = next();
+    else if (a === '--slo-ms') o.sloMs = Number(next());
+    else if (a === '--queue-max') o.queueMax = Number(next());
+    else if (a === '--rss-cap-mb') o.rssCapMb = Number(next());
+    else throw new Error(`unknown flag ${a}`);
+  }
+  return o;
+}
+
+async function testImage(opts, dataDir) {
+  if (opts.image) return readFileSync(opts.image);
+  if (dataDir) return readFileSync(join(dataDir, 'coco128-val/images/val2017/000000000139.jpg'));
+  // Without the shared data: a synthetic 640×480 JPEG.
+  return sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 90, g: 120, b: 150 } } }).jpeg().toBuffer();
+}
+
+function startServer(dir) {
+  const child = spawn(process.execPath, [MAIN, dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CVOPT_LOG_LEVEL: 'warn' } });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d.toString()));
+  const url = new Promise((res, rej) => {
+    child.stdout.once('data', (d) => res(d.toString().trim()));
+    child.once('exit', (code) => rej(new Error(`server exited (${code}) before serving:\n${stderr}`)));
+  });
+  const exited = new Promise((res) => child.once('exit', (code) => res(code)));
+  return { child, url, exited, stderr: () => stderr };
+}
+
+function rssOf(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+async function lagOf(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const q = (k) => Number(new RegExp(`cvopt_event_loop_lag_seconds\\{quantile="${k}"\\} ([0-9.e+-]+)`).exec(text)?.[1]) * 1000;
+  return { p99: q('0.99'), max: q('1') };
+}
+
+async function runTarget(target, image, opts) {
+  const config = { port: 0, host: '127.0.0.1', queueMax: opts.queueMax, sloMs: opts.sloMs, rssSoftCapMb: opts.rssCapMb, concurrency: 1, batchMax: 8, batchDelayMs: 2 };
+  const dir = withConfig(target, config);
+  process.stderr.write(`\n== ${target.name}: engine alone for ${opts.rawSeconds} s ...\n`);
+  const raw = await rawEngine(dir, image, { seconds: opts.rawSeconds, maxBatch: config.batchMax });
+  process.stderr.write(`   engine p50 ${fmt(raw.p50)} ms, saturated ${fmt(raw.saturatedRps)} req/s (batch ${raw.saturatedBatch}), pipeline p50 ${fmt(raw.pipelineP50)} ms\n`);
+  const server = startServer(dir);
+  const url = await server.url;
+  const levels = [];
+  for (const users of opts.levels) {
+    process.stderr.write(`   ${users} users for ${opts.seconds} s ...\n`);
+    let peakRss = rssOf(server.child.pid);
+    const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
+    const lag = await lagOf(url);
+    levels.push({ ...r, peakRssMb: peakRss, lagP99Ms: lag.p99, lagMaxMs: lag.max });
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  server.child.kill('SIGTERM');
+  const exitCode = await server.exited;
+  return { target: target.name, config, raw, levels, exitCode };
+}
+
+function report(r) {
+  const lines = [];
+  lines.push(`### ${r.target}`);
+  lines.push('');
+  lines.push(`engine alone: p50 ${fmt(r.raw.p50)} ms, p95 ${fmt(r.raw.p95)} ms, saturated ${fmt(r.raw.saturatedRps)} req/s (batch ${r.raw.saturatedBatch}); decode+preprocess+run+postprocess without HTTP: p50 ${fmt(r.raw.pipelineP50)} ms`);
+  lines.push('');
+  lines.push('| users | req/s (200) | p50 ms | p95 ms | p99 ms | 200 | 429 | 503 | 5xx | dropped | reject p95 ms | peak RSS MiB | loop lag p99 / max ms |');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const l of r.levels) {
+    const s = l.byStatus;
+    const fivexx = Object.entries(s).filter(([k]) => Number(k) >= 500 && Number(k) !== 503).reduce((a, [, v]) => a + v, 0);
+    lines.push(
+      `| ${l.users} | ${fmt(l.throughput)} | ${fmt(l.ok.p50)} | ${fmt(l.ok.p95)} | ${fmt(l.ok.p99)} | ${s[200] ?? 0} | ${s[429] ?? 0} | ${s[503] ?? 0} | ${fivexx} | ${l.dropped} | ${fmt(l.rejected.p95)} | ${fmt(l.peakRssMb, 0)} | ${fmt(l.lagP99Ms)} / ${fmt(l.lagMaxMs)} |`,
+    );
+  }
+  lines.push('');
+  const at = (u) => r.levels.find((l) => l.users === u);
+  const checks = [];
+  if (at(1)) checks.push([`p50 at 1 user ≤ engine p50 × 1.1 + 2 ms (${fmt(at(1).ok.p50)} vs ${fmt(r.raw.p50 * 1.1 + 2)})`, at(1).ok.p50 <= r.raw.p50 * 1.1 + 2]);
+  if (at(100)) checks.push([`throughput at 100 users ≥ 90% of saturated engine (${fmt(at(100).throughput)} vs ${fmt(0.9 * r.raw.saturatedRps)})`, at(100).throughput >= 0.9 * r.raw.saturatedRps]);
+  const fives = r.levels.reduce((a, l) => a + Object.entries(l.byStatus).filter(([k]) => Number(k) >= 500 && Number(k) !== 503).reduce((x, [, v]) => x + v, 0), 0);
+  checks.push([`zero 5xx (other than 503 shedding) and zero dropped connections`, fives === 0 && r.levels.every((l) => l.dropped === 0)]);
+  const rej = r.levels.filter((l) => l.rejected.n > 0);
+  checks.push([`rejections answered in ≤ 10 ms p95 (${rej.map((l) => `${l.users}u ${fmt(l.rejected.p95)}`).join(', ') || 'none'})`, rej.every((l) => l.rejected.p95 <= 10)]);
+  checks.push([`accepted p95 within the SLO of ${r.config.sloMs} ms`, r.levels.every((l) => !(l.ok.p95 > r.config.sloMs))]);
+  if (at(1000)) checks.push([`RSS under the ${r.config.rssSoftCapMb} MiB cap at 1000 users (${fmt(at(1000).peakRssMb, 0)})`, at(1000).peakRssMb < r.config.rssSoftCapMb]);
+  checks.push([`SIGTERM exit code 0`, r.exitCode === 0]);
+  for (const [what, ok] of checks) lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${what}`);
+  return lines.join('\n');
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (!existsSync(MAIN)) throw new Error('packages/runtime/dist/main.js is missing: run `npx tsc -b packages/runtime` first');
+  const dataDir = testDataDir();
+  const targets = [];
+  if (opts.yolo && dataDir) targets.push(yoloArtifact(dataDir));
+  else if (opts.yolo) process.stderr.write('shared test data not found (CVOPT_TEST_DATA or ../shared/data): skipping YOLOv8n\n');
+  for (const m of opts.models) targets.push({ name: m, dir: resolve(m) });
+  if (opts.synthetic && opts.models.length === 0) targets.push(syntheticArtifact());
+  const image = await testImage(opts, dataDir);
+  const results = [];
+  for (const t of targets) results.push(await runTarget(t, image, opts));
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`;
+  const text = [`machine: ${machine}`, `image: ${image.length} bytes JPEG; levels of ${opts.seconds} s each`, '', ...results.map(report)].join('\n\n');
+  process.stdout.write(`${text}\n`);
+  if (opts.json) writeFileSync(opts.json, JSON.stringify({ machine, results }, null, 2));
+}
+
+main().catch((e) => {
+  process.stderr.write(`load test failed: ${e.stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+// Closed-loop virtual users over keep-alive HTTP: each sends a request, waits for the answer, and sends the
+// next; a refusal (429/503) is honoured by waiting its Retry-After (with jitter), as a polite client does.
+import http from 'node:http';
+import { summarize } from './stats.mjs';
+
+export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: users, maxFreeSockets: users });
+  const target = new URL(path, url);
+  const byStatus = {};
+  const okLat = [];
+  const rejectLat = [];
+  let dropped = 0;
+  let completedInWindow = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  const tick = setInterval(() => onTick?.(), 100);
+
+  const once = () =>
+    new Promise((resolve) => {
+      const start = performance.now();
+      const req = http.request(
+        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            const ms = performance.now() - start;
+            byStatus[res.statusCode] = (byStatus[res.statusCode] ?? 0) + 1;
+            if (res.statusCode === 200) {
+              okLat.push(ms);
+              if (performance.now() <= end) completedInWindow++;
+            } else if (res.statusCode === 429 || res.statusCode === 503) rejectLat.push(ms);
+            resolve({ status: res.statusCode, retryAfter: Number(res.headers['retry-after'] ?? 0) });
+          });
+          res.on('error', () => {
+            dropped++;
+            resolve({ status: -1 });
+          });
+        },
+      );
+      req.on('error', () => {
+        dropped++;
+        resolve({ status: -1 });
+      });
+      req.end(body);
+    });
+
+  const user = async () => {
+    while (performance.now() < end) {
+      const r = await once();
+      if ((r.status === 429 || r.status === 503) && performance.now() < end) {
+        const waitMs = Math.min(end - performance.now(), Math.max(1, r.retryAfter) * 1000 * (0.5 + Math.random()));
+        await new Promise((res) => setTimeout(res, waitMs));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: users }, user));
+  clearInterval(tick);
+  const elapsedS = (performance.now() - t0) / 1000;
+  agent.destroy();
+  return { users, elapsedS, byStatus, dropped, throughput: completedInWindow / seconds, ok: summarize(okLat), rejected: summarize(rejectLat) };
+}
