@@ -16,3 +16,18 @@ export {
   type TensorRtProbe,
   type ProbeOptions,
 } from './probe.js';
+export { runPytorchBench, importOnnxToPytorch, runPythonModule, NO_PYTORCH_SOURCE, type PythonWorkerSpec, type PytorchBenchOptions, type PytorchBenchResult, type OnnxImportResult } from './pytorch.js';
+export {
+  trtEngineKey,
+  trtCachePaths,
+  lookupTrtEngine,
+  storeTrtEngine,
+  trtexecArgs,
+  tensorrtVersionOf,
+  buildTrtEngine,
+  type TrtEngineKey,
+  type TrtCacheEntry,
+  type TrtPrecision,
+  type BuildTrtOptions,
+} from './tensorrt.js';
+export { BENCH_ENGINES, benchEngineAvailability, type BenchEngineSpec, type MachineProbes, type Availability } from './registry.js';
