@@ -29,7 +29,7 @@ describe('probeMachine', () => {
     expect(r.cpu.flags.avx2).toBe(/\bavx2\b/.test(cpuinfo));
     expect(r.cpu.logicalCores).toBeGreaterThan(0);
     expect(r.memory.totalMiB).toBeGreaterThan(r.memory.freeMiB);
-  });
+  }, 120_000); // importing torch to read its version takes seconds, and much longer on a busy machine
 
   it('hides a password in the connection detail', async () => {
     const r = await probeMachine({ databaseUrl: 'postgres://cvopt:s3cret@127.0.0.1:1/none', redisUrl: 'redis://:hunter2@127.0.0.1:1', timeoutMs: 1000, fileChecksOnly: true });

@@ -27,7 +27,8 @@ function renderModel(r: EvalResult): string {
       '',
       table(
         ['class', 'name', 'gt boxes', 'AP50', 'AP50-95'],
-        d.perClass.map((c) => [c.classId, c.name, c.gts, c.ap50, c.ap5095]),
+        // Classes with no ground truth in these images have no AP; listing them would only add rows of -1.
+        d.perClass.filter((c) => c.gts > 0).map((c) => [c.classId, c.name, c.gts, c.ap50, c.ap5095]),
       ),
     );
   }

@@ -1,0 +1,78 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testDataDir } from '@cvopt/core';
+import { buildProgram } from '../program.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'cvopt-cli-eval-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Run the real program in-process, capturing stdout and the exit code it sets. */
+async function run(...args: string[]): Promise<{ out: string; code: number }> {
+  const write = process.stdout.write.bind(process.stdout);
+  const errWrite = process.stderr.write.bind(process.stderr);
+  let out = '';
+  process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    await buildProgram().parseAsync(['node', 'cvopt', ...args]);
+    return { out, code: Number(process.exitCode ?? 0) };
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = errWrite;
+    process.exitCode = 0;
+  }
+}
+
+describe('cvopt eval flags', () => {
+  it('fails with the flag named and a usage exit code', async () => {
+    const lone = await run('--json', 'eval', '--coco-gt', 'gt.json');
+    expect(lone.code).toBe(2);
+    expect(JSON.parse(lone.out).error).toMatchObject({ code: 'INVALID_ARGUMENT', where: { field: '--coco-dt' } });
+    const noData = await run('--json', 'eval', 'model.onnx');
+    expect(JSON.parse(noData.out).error.where.field).toBe('--data');
+    const badConf = await run('--json', 'eval', 'model.onnx', '--data', tmp, '--conf', '1.5');
+    expect(JSON.parse(badConf.out).error.where.field).toBe('--conf');
+    const badEngine = await run('--json', 'eval', 'model.onnx', '--data', tmp, '--engine', 'tensorrt');
+    expect(JSON.parse(badEngine.out).error.message).toMatch(/ort-cpu, ort-cuda, ort-tensorrt, ort-webgpu/);
+  });
+});
+
+const dataDir = testDataDir();
+describe.skipIf(!dataDir)('cvopt eval on real data (needs the shared test data)', () => {
+  const D = dataDir ?? '';
+
+  it('--coco-gt/--coco-dt reproduces the 12 pycocotools stats to 1e-4', async () => {
+    const r = await run('--json', 'eval', '--coco-gt', join(D, 'cocoeval/instances_val2014_100.json'), '--coco-dt', join(D, 'cocoeval/instances_val2014_fakebbox100_results.json'));
+    expect(r.code).toBe(0);
+    const stats = Object.values(JSON.parse(r.out).stats as Record<string, number>);
+    const pycocotools = [0.5045806987, 0.6969727247, 0.572981667, 0.5856257209, 0.5193996948, 0.5013978986, 0.3868127796, 0.5936795763, 0.5953529829, 0.6398109626, 0.5664205979, 0.5642905983];
+    expect(stats).toHaveLength(12);
+    stats.forEach((v, i) => expect(Math.abs(v - pycocotools[i]!)).toBeLessThan(1e-4));
+    const human = await run('eval', '--coco-gt', join(D, 'cocoeval/instances_val2014_100.json'), '--coco-dt', join(D, 'cocoeval/instances_val2014_fakebbox100_results.json'));
+    expect(human.out).toMatch(/AP@\[IoU=0.50\|area=all\|maxDets=100\]\s+0.6970/);
+  });
+
+  it('evaluates YOLOX-nano on 2 COCO images and writes COCO detections', async () => {
+    const preds = join(tmp, 'preds.json');
+    const r = await run('--json', 'eval', join(D, 'models/yolox_nano.onnx'), '--data', join(D, 'coco128-val'), '--max-images', '2', '--save-json', preds);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({ task: 'detect', images: 2, engine: { id: 'ort-cpu' }, savedJson: { categoryIds: 'coco91' } });
+    expect(doc.detect.map50).toBeGreaterThan(0.2);
+    const saved = JSON.parse(readFileSync(preds, 'utf8'));
+    expect(saved[0]).toEqual({ image_id: expect.any(Number), category_id: expect.any(Number), bbox: expect.any(Array), score: expect.any(Number) });
+  });
+});
+
+describe('cvopt doctor', () => {
+  it('prints a JSON document with the required items ok and exits 0', async () => {
+    const r = await run('--json', 'doctor', '--quick', '--database-url', 'postgres://x@127.0.0.1:1/x', '--redis-url', 'redis://127.0.0.1:1', '--timeout-ms', '500');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc.ok).toBe(true);
+    expect(doc.items.find((i: { name: string }) => i.name === 'redis')).toMatchObject({ status: 'unavailable' });
+    expect(Object.keys(doc.cpu.flags)).toEqual(expect.arrayContaining(['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni']));
+  }, 120_000); // importing torch to read its version takes seconds, and much longer on a busy machine
+});
