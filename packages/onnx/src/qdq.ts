@@ -5,6 +5,7 @@ import { attr, node, valueInfo } from './builder.js';
 import { opsetVersion, DEFAULT_DOMAIN } from './inspect.js';
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from './model.js';
 import { DT, makeTensor, tensorValues } from './tensor.js';
+import { inferTypes } from './types.js';
 
 /**
  * Static QDQ quantization: QuantizeLinear/DequantizeLinear pairs around every quantizable tensor, int8 weights
@@ -103,7 +104,8 @@ export function quantizableTensors(model: ModelProto, opts: QdqOptions = {}): st
   // Only tensors that lead to a weighted op: the tail after the last Conv/Gemm/MatMul (decode, concatenation of
   // boxes with scores) gains no speed from int8 and loses most precision, since one scale must cover all of it.
   const feeds = feedsWeightedOp(g);
-  return [...set].filter((t) => feeds.has(t));
+  const types = inferTypes(model);
+  return [...set].filter((t) => feeds.has(t) && (types.get(t) ?? DT.FLOAT) === DT.FLOAT);
 }
 
 /** Tensors from which some Conv/Gemm/MatMul is reachable downstream (that op's own inputs included). */
@@ -282,6 +284,8 @@ function quantizeBias(b: TensorProto, inputScale: number, weightScales: Float64A
 export function withExtraOutputs(source: ModelProto, names: readonly string[]): ModelProto {
   const model = cloneModel(source);
   const have = new Set(model.graph.output.map((o) => o.name));
-  for (const n of names) if (!have.has(n)) model.graph.output.push(valueInfo(n, DT.FLOAT, null));
+  // Declared with their real element type: ORT rejects a float output bound to an int64 shape tensor.
+  const types = inferTypes(source);
+  for (const n of names) if (!have.has(n)) model.graph.output.push(valueInfo(n, types.get(n) ?? DT.FLOAT, null));
   return model;
 }

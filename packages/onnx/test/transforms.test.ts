@@ -8,6 +8,9 @@ import { synthDetection } from '@cvopt/datasets';
 import {
   attr,
   calibrate,
+  calibrationSamples,
+  compareOnnx,
+  datasetImages,
   convertFp16,
   DT,
   entropyThreshold,
@@ -200,6 +203,23 @@ describe('quantizeOnnx end to end on a synthetic dataset', () => {
     expect(sidecar.precision).toBe('int8');
     const s = await ort.InferenceSession.create(out);
     expect(s.outputNames).toEqual(['output0']);
+  });
+
+  it('parity: a model against itself agrees exactly; against its INT8 version closely', async () => {
+    const { images } = datasetImages(data, 'detect', 'val');
+    const paths = images.map((i) => i.image);
+    const same = await compareOnnx(fp32Path, fp32Path, manifest, paths, { confThreshold: 0.01 });
+    expect(same.outputs[0]).toMatchObject({ name: 'output0', maxAbs: 0, meanAbs: 0 });
+    expect(same.outputs[0]?.cosine).toBeCloseTo(1, 6);
+    expect(same.detections?.matched).toBe(same.detections?.detectionsA);
+    expect(same.detections?.classAgreement).toBe(same.detections?.detectionsA ? 1 : 0);
+    const src = readOnnx(fp32Path).model;
+    const ranges = await calibrate(src, quantizableTensors(src), await calibrationSamples(images.slice(0, 2), manifest));
+    writeOnnx(quantizeQdq(src, ranges).model, join(tmp, 'det.qdq.onnx'));
+    const q = await compareOnnx(fp32Path, join(tmp, 'det.qdq.onnx'), manifest, paths, { confThreshold: 0.01 });
+    expect(q.images).toBe(paths.length);
+    expect(q.outputs[0]?.maxAbs).toBeGreaterThan(0);
+    expect(q.outputs[0]?.cosine).toBeGreaterThan(0.95);
   });
 
   it('refuses a model that is already quantized', async () => {
