@@ -5,6 +5,8 @@ import { register as registerCheck } from './check.js';
 import { register as registerDoctor } from './doctor.js';
 import { register as registerEval } from './eval.js';
 import { register as registerServe } from './serve.js';
+import { register as registerTrain } from './train.js';
+import { register as registerExport } from './export.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor, registerEval, registerServe, registerQuantize];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor, registerEval, registerServe, registerQuantize, registerTrain, registerExport];

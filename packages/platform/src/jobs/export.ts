@@ -23,6 +23,8 @@ export const MAX_PARITY_SAMPLES = 4;
 const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp']);
 const MATCH_IOU = 0.5;
 const EPS = 1e-12;
+/** yolov8n, yolov8s-cls, …: names the worker builds; anything else is a file. */
+export const PRESET_NAME = /^yolov8[a-z](-cls)?$/;
 
 export const ExportModelSchema = ExportJobSchema.omit({ kind: true }).extend({
   /** Image files or a directory of images (first MAX_PARITY_SAMPLES, sorted) for the parity check. */
@@ -235,7 +237,8 @@ export async function checkParity(onnxPath: string, manifest: ModelManifest, par
  */
 export async function exportModel(input: ExportModelInput, hooks: ExportHooks = {}): Promise<ExportResult> {
   const p = parseWith(ExportModelSchema, input, { what: 'export options', code: 'INVALID_ARGUMENT' });
-  const checkpoint = existsSync(p.checkpoint) ? resolve(p.checkpoint) : p.checkpoint;
+  // The worker runs in trainer/: a file path must be absolute; a preset name stays a name.
+  const checkpoint = PRESET_NAME.test(p.checkpoint) && !existsSync(p.checkpoint) ? p.checkpoint : resolve(p.checkpoint);
   const out = resolve(p.out);
   if (extname(out) !== '.onnx') {
     throw new CvoptError('INVALID_ARGUMENT', `--out must end in .onnx, got ${p.out}`, { where: { field: 'out' }, hint: 'e.g. --out runs/exp/model.onnx' });

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { CvoptError, TrainJobSchema, parseWith, type MetricMessage, type ProgressMessage } from '@cvopt/core';
 import { findDataYaml, loadClassificationDataset, loadDetectionDataset } from '@cvopt/datasets';
 import { runWorker } from '@cvopt/trainer-client';
+import { PRESET_NAME } from './export.js';
 
 /** Hyperparameter values the worker accepts; names are checked by the worker, which owns the list. */
 type HypValue = number | string | boolean;
@@ -133,7 +134,8 @@ export async function trainModel(input: TrainModelInput & { hypFile?: string }, 
     args = { out, resume: true, device: p.device };
     if (p.workers !== undefined) args.workers = p.workers;
   } else {
-    const model = existsSync(p.model!) ? resolve(p.model!) : p.model!;
+    // The worker runs in trainer/: a file path must be absolute; a preset name stays a name.
+    const model = PRESET_NAME.test(p.model!) && !existsSync(p.model!) ? p.model! : resolve(p.model!);
     args = {
       model,
       data: workerData(p.data!),

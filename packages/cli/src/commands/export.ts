@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { exportModel, DEFAULT_PARITY_TOLERANCE, type ExportModelInput, type ExportResult } from '@cvopt/platform';
+import { action, numberFlag } from '../action.js';
+import { emit, ProgressLine, table } from '../output.js';
+
+function render(r: ExportResult): string {
+  const p = r.parity;
+  const rows: (string | number)[][] = [
+    ['samples compared', p.samples],
+    ['max abs diff', p.maxAbsDiff.toExponential(2)],
+    ['max relative diff', `${p.maxRelDiff.toExponential(2)} (tolerance ${p.tolerance})`],
+    ['cosine similarity', p.cosine.toFixed(8)],
+  ];
+  if (p.detections) {
+    const d = p.detections;
+    rows.push(['detections torch / onnx', `${d.reference} / ${d.onnx}`], ['matched', d.matched], ['mean IoU', d.meanIou.toFixed(6)], ['class agreement', d.classAgreement]);
+  }
+  if (p.top1Agreement !== undefined) rows.push(['top-1 agreement', p.top1Agreement]);
+  return [
+    `wrote ${r.onnx} (${r.task}, ${r.nc} classes, ${r.imgsz}×${r.imgsz}, opset ${r.opset}${r.dynamic ? ', dynamic batch' : ''}) and ${r.manifest}`,
+    '',
+    'ONNX Runtime vs PyTorch:',
+    table(['check', 'value'], rows),
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('export')
+    .description('convert a PyTorch model to ONNX, write model.json beside it, and check ONNX Runtime against PyTorch')
+    .argument('<model>', 'a .pt/.pkl checkpoint (cvopt, Ultralytics or a state dict), a TorchScript file, or a preset')
+    .requiredOption('--out <file>', 'the ONNX file to write (model.json goes beside it)')
+    .option('--imgsz <n>', 'square input size, a multiple of 32 (default: the checkpoint\'s, else 640)')
+    .option('--dynamic', 'dynamic batch dimension')
+    .option('--opset <n>', 'ONNX opset (default: the highest this PyTorch supports)')
+    .option('--samples <dir>', 'real images for the parity check (default: seeded random inputs)')
+    .option('--tolerance <x>', 'largest accepted max relative difference', String(DEFAULT_PARITY_TOLERANCE));
+  action<[string]>(cmd, async (model, opts) => {
+    const input: ExportModelInput = {
+      checkpoint: model,
+      out: String(opts.out),
+      dynamic: opts.dynamic === true,
+      tolerance: numberFlag('tolerance', opts.tolerance, { min: Number.MIN_VALUE }),
+    };
+    if (opts.imgsz !== undefined) input.imgsz = numberFlag('imgsz', opts.imgsz, { int: true, min: 32 });
+    if (opts.opset !== undefined) input.opset = numberFlag('opset', opts.opset, { int: true, min: 7 });
+    if (typeof opts.samples === 'string') input.samples = opts.samples;
+    const bar = new ProgressLine('export', opts.json === true);
+    const r = await exportModel(input, { onProgress: (m) => bar.update(m.step, m.total, `${m.stage}: ${m.message ?? ''}`) });
+    bar.done();
+    emit(opts, r, render);
+  });
+}

@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { CvoptError } from '@cvopt/core';
+import { trainModel, type TrainModelInput, type TrainResult } from '@cvopt/platform';
+import { action, numberFlag } from '../action.js';
+import { emit, ProgressLine, table } from '../output.js';
+
+interface EpochRow {
+  epoch: number;
+  values: Record<string, number | null>;
+}
+
+function render(r: TrainResult, epochs: EpochRow[]): string {
+  const keys = [...new Set(epochs.flatMap((e) => Object.keys(e.values)))];
+  const out: string[] = [];
+  if (epochs.length) {
+    out.push(table(['epoch', ...keys], epochs.map((e) => [e.epoch + 1, ...keys.map((k) => e.values[k] ?? null)])), '');
+  }
+  out.push(
+    table(
+      ['result', 'value'],
+      [
+        ['task', r.task],
+        ['model', r.preset],
+        ['classes', r.names.length],
+        ['imgsz', r.imgsz],
+        ['epochs', r.epochs],
+        ['best epoch', r.bestEpoch + 1],
+        ...Object.entries(r.metrics).map(([k, v]): [string, number] => [k, v]),
+        ['images/s (train)', r.imagesPerSec],
+        ['wall s', r.wallS],
+        ['best.pt', r.best],
+        ['last.pt', r.last],
+      ],
+    ),
+  );
+  return out.join('\n');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('train a YOLOv8-architecture detector or classifier on a YOLO dataset (PyTorch worker)')
+    .option('--model <preset|file>', 'yolov8n…x, yolov8n-cls…x-cls, or a .pt/.pkl checkpoint (cvopt, Ultralytics or a state dict)')
+    .option('--data <path>', 'a detection data.yaml (or its folder), or a folder-per-class classification set')
+    .option('--out <dir>', 'run directory: last.pt, best.pt')
+    .option('--epochs <n>', 'epochs', '50')
+    .option('--imgsz <n>', 'square training size, a multiple of 32', '640')
+    .option('--batch <n>', 'images per batch', '16')
+    .option('--device <cpu|cuda>', 'where to train', 'cpu')
+    .option('--hyp <file>', 'hyperparameters, YAML or JSON (name: value); unknown names are refused')
+    .option('--seed <n>', 'random seed', '0')
+    .option('--workers <n>', 'data-loading processes (default: the worker picks)')
+    .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments');
+  action<[]>(cmd, async (opts) => {
+    if (typeof opts.out !== 'string') throw new CvoptError('INVALID_ARGUMENT', 'train needs --out DIR', { where: { field: '--out' }, hint: 'cvopt train --model yolov8n --data data.yaml --out runs/exp' });
+    const resume = opts.resume === true;
+    if (!resume && (typeof opts.model !== 'string' || typeof opts.data !== 'string')) {
+      throw new CvoptError('INVALID_ARGUMENT', `train needs ${typeof opts.model !== 'string' ? '--model' : '--data'} (or --resume)`, {
+        where: { field: typeof opts.model !== 'string' ? '--model' : '--data' },
+        hint: 'cvopt train --model yolov8n --data data.yaml --out runs/exp',
+      });
+    }
+    const device = String(opts.device);
+    if (device !== 'cpu' && device !== 'cuda') throw new CvoptError('INVALID_ARGUMENT', `--device must be cpu or cuda, got "${device}"`, { where: { field: '--device' } });
+    const input: TrainModelInput & { hypFile?: string } = {
+      out: opts.out,
+      epochs: numberFlag('epochs', opts.epochs, { int: true, min: 1 }),
+      imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 32 }),
+      batch: numberFlag('batch', opts.batch, { int: true, min: 1 }),
+      seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
+      device,
+      resume,
+    };
+    if (typeof opts.model === 'string') input.model = opts.model;
+    if (typeof opts.data === 'string') input.data = opts.data;
+    if (typeof opts.hyp === 'string') input.hypFile = opts.hyp;
+    if (opts.workers !== undefined) input.workers = numberFlag('workers', opts.workers, { int: true, min: 0 });
+
+    const bar = new ProgressLine('train', opts.json === true);
+    const epochs = new Map<number, EpochRow>();
+    const controller = new AbortController();
+    const onSignal = () => controller.abort();
+    process.once('SIGINT', onSignal);
+    try {
+      const r = await trainModel(input, {
+        signal: controller.signal,
+        onProgress: (m) => {
+          if (m.stage === 'train') bar.update(m.step, m.total, m.message ?? '');
+          else if (m.stage === 'epoch' && opts.json !== true) process.stderr.write(`\nepoch ${m.step}/${m.total}: ${m.message ?? ''}\n`);
+        },
+        onMetric: (m) => {
+          if (m.epoch === undefined) return;
+          const row = epochs.get(m.epoch) ?? { epoch: m.epoch, values: {} };
+          Object.assign(row.values, m.values);
+          epochs.set(m.epoch, row);
+        },
+      });
+      bar.done(`${r.epochs} epochs`);
+      const rows = [...epochs.values()].sort((a, b) => a.epoch - b.epoch);
+      emit(opts, { ...r, history: rows }, (x) => render(x, rows));
+    } finally {
+      process.off('SIGINT', onSignal);
+    }
+  });
+}
