@@ -20,7 +20,7 @@ function stats({ wall, cpu }) {
     const s = [...xs].sort((a, b) => a - b);
     return s[Math.min(s.length - 1, Math.floor(p * s.length))];
   };
-  return `wall p50 ${q(wall, 0.5).toFixed(2)} ms p95 ${q(wall, 0.95).toFixed(2)} ms | cpu p50 ${q(cpu, 0.5).toFixed(2)} ms p95 ${q(cpu, 0.95).toFixed(2)} ms (n=${wall.length})`;
+  return `wall p50 ${q(wall, 0.5).toFixed(2)} p95 ${q(wall, 0.95).toFixed(2)} min ${q(wall, 0).toFixed(2)} ms | cpu p50 ${q(cpu, 0.5).toFixed(2)} p95 ${q(cpu, 0.95).toFixed(2)} ms (n=${wall.length})`;
 }
 
 async function time(fn, n, warmup = Math.ceil(n / 10)) {

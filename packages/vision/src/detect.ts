@@ -69,19 +69,31 @@ export function decodeYolov8(output: Float32Array, dims: readonly number[], opts
     }
     return out;
   }
-  const best = new Float32Array(N).fill(-Infinity);
+  // Only scores above the threshold are looked at twice: a compare-only pass over each class row, with the
+  // running best kept just for anchors that have passed at least once.
+  const best = new Float32Array(N);
   const bestClass = new Int32Array(N);
+  const seen = new Uint8Array(N);
+  const hits: number[] = [];
   for (let c = 0; c < nc; c++) {
     const row = base + (4 + c) * N;
     for (let n = 0; n < N; n++) {
       const v = output[row + n]!;
-      if (v > best[n]!) {
-        best[n] = v;
-        bestClass[n] = c;
+      if (v > thr) {
+        if (!seen[n]) {
+          seen[n] = 1;
+          hits.push(n);
+          best[n] = v;
+          bestClass[n] = c;
+        } else if (v > best[n]!) {
+          best[n] = v;
+          bestClass[n] = c;
+        }
       }
     }
   }
-  for (let n = 0; n < N; n++) if (best[n]! > thr) push(n, bestClass[n]!, best[n]!);
+  hits.sort((x, y) => x - y);
+  for (const n of hits) push(n, bestClass[n]!, best[n]!);
   return out;
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { testDataDir, type Preprocess } from '@cvopt/core';
-import { classificationMetrics, evaluateDetections, postprocessClassification, postprocessDetections, preprocess, type DetectionManifest, type EvalImage } from '@cvopt/vision';
+import { classificationMetrics, evaluateDetections, postprocessClassification, postprocessDetections, preprocess, type DetectionManifest, type EvalImage } from '../src/index.js';
 
 // End to end through real pretrained models in ONNX Runtime: if letterbox geometry, channel order, grid
 // decode, NMS or the box mapping were wrong, mAP on real COCO images would collapse.
