@@ -24,6 +24,8 @@ export const RuntimeConfigSchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
+    /** Pending TCP connections the kernel may hold (capped by net.core.somaxconn). Node's 511 makes a burst of 1000 clients retry SYNs for seconds. */
+    listenBacklog: z.number().int().min(1).max(65535).default(2048),
     /** Requests waiting for the model, beyond which new ones get 429 QUEUE_FULL at once. */
     queueMax: z.number().int().min(1).max(100_000).default(64),
     /** Concurrent model executions. On CPU one run already uses every intra-op thread. */
@@ -65,8 +67,6 @@ export const RuntimeConfigSchema = z
       .prefault({}),
     /** After SIGTERM: how long accepted work may take to finish before the process exits anyway. */
     gracePeriodMs: z.number().int().min(0).max(600_000).default(10_000),
-    /** Worker threads for decode/preprocess; 0 = on the main thread (sharp already decodes off-thread). */
-    preprocessThreads: z.number().int().min(0).max(64).default(0),
     /** Above this resident set size new work is refused (503) instead of risking out-of-memory. */
     rssSoftCapMb: z.number().int().min(64).default(2048),
     detect: z
@@ -107,7 +107,6 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_RATE_LIMIT_BURST: { path: ['rateLimit', 'burst'], kind: 'int' },
   CVOPT_AUTH_ENABLED: { path: ['auth', 'enabled'], kind: 'bool' },
   CVOPT_GRACE_PERIOD_MS: { path: ['gracePeriodMs'], kind: 'int' },
-  CVOPT_PREPROCESS_THREADS: { path: ['preprocessThreads'], kind: 'int' },
   CVOPT_RSS_SOFT_CAP_MB: { path: ['rssSoftCapMb'], kind: 'int' },
   CVOPT_PROVIDER: { path: ['provider'], kind: 'string' },
 };

@@ -41,7 +41,7 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   const host = new ModelHost(source, { config, metrics, gpu, log });
   const lifecycle = new Lifecycle();
   const app = await buildApp({ config, host, metrics, lifecycle, gpu, log });
-  const address = await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
   const url = address.replace('[::1]', 'localhost');
   try {
     await host.load();

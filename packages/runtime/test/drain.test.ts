@@ -37,9 +37,14 @@ describe.skipIf(!built)('SIGTERM on a child-process server', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 30));
+    // Once readiness reports the drain (or the port is gone), new work must be refused.
+    for (let i = 0; i < 400; i++) {
+      const ready = await fetch(`${url}/readyz`).then((r) => r.status, () => 0);
+      if (ready !== 200) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const late = await fetch(`${url}/v1/predict`, { method: 'POST', body: await jpeg(), headers: { 'content-type': 'image/jpeg' } }).then(
-      async (r) => ({ status: r.status, code: ((await r.json()) as { error: { code: string } }).error.code }),
+      async (r) => ({ status: r.status, code: ((await r.json()) as { error?: { code: string } }).error?.code }),
       () => ({ status: 0, code: 'connection refused' }),
     );
     const results = await Promise.all(first);

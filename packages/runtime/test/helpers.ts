@@ -46,7 +46,7 @@ export async function startApp(target: string, cfg: RuntimeConfigInput = {}): Pr
   await host.load();
   const lifecycle = new Lifecycle();
   const app = await buildApp({ config, host, metrics, lifecycle, gpu });
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = await app.listen({ port: 0, host: '127.0.0.1', backlog: config.listenBacklog });
   return {
     url: address,
     app,
