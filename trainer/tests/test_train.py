@@ -157,3 +157,24 @@ def test_worker_process_speaks_the_protocol(detect_data, tmp_path):
                        capture_output=True, text=True, timeout=300)
     last = json.loads(p.stdout.splitlines()[-1])
     assert p.returncode == 1 and last["code"] == "INVALID_ARGUMENT" and "nope" in last["message"]
+
+
+def test_sigkill_mid_run_then_resume_matches(detect_data, reference_run, tmp_path):
+    spec = tmp_path / "args.json"
+    spec.write_text(json.dumps(args(detect_data, tmp_path)))
+    p = subprocess.Popen([sys.executable, "-m", "cvopt_trainer", "train", "--json-args", str(spec)], cwd=TRAINER,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in p.stdout:  # last.pt of epoch 0 is on disk before its val metric is sent
+            m = json.loads(line)
+            if m["type"] == "metric" and m.get("stage") == "val":
+                break
+        p.kill()
+    finally:
+        p.wait(timeout=60)
+        p.stdout.close()
+    assert p.returncode != 0
+    if load_checkpoint(str(tmp_path / "last.pt"))["epoch"] == 0:  # else a starved parent let it finish
+        run({"out": str(tmp_path), "resume": True, "workers": 0}, Capture())
+    a, b = weights(reference_run[0] / "last.pt"), weights(tmp_path / "last.pt")
+    assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) <= 1e-6
