@@ -52,7 +52,10 @@ const yoloPre = { resize: 'letterbox', size: [640, 640], padValue: 114, scale: 1
   }
   const meta = await sharp(jpeg).metadata();
   console.log(`(a) preprocess ${meta.width}x${meta.height} JPEG (${(jpeg.length / 1024).toFixed(0)} KiB${real ? ', coco128 000000001000.jpg' : ', synthetic'}) → 1x3x640x640`);
-  console.log(`    ${stats(await time(() => preprocess(jpeg, yoloPre), 200))}`);
+  console.log(`    fresh tensor: ${stats(await time(() => preprocess(jpeg, yoloPre), 200))}`);
+  const out = new Float32Array(3 * 640 * 640);
+  console.log(`    into a reused buffer: ${stats(await time(() => preprocess(jpeg, yoloPre, { out }), 200))}`);
+  console.log(`    sharp decode alone (reference): ${stats(await time(() => sharp(jpeg).raw().toBuffer(), 200))}`);
   const big = await sharp(jpeg).resize(1920, 1440).jpeg({ quality: 90 }).toBuffer();
   console.log(`    same image at 1920x1440 (shrink-on-load): ${stats(await time(() => preprocess(big, yoloPre), 60))}`);
 }

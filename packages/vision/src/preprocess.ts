@@ -30,7 +30,7 @@ function geometryFor(width: number, height: number, p: PreprocessSpec): ResizeGe
 
 /**
  * Image to network tensor. Encoded input goes through one libvips pipeline (decode with shrink-on-load,
- * orient, resize, pad or crop) and one packing loop; an already-decoded RgbImage (or a BMP) is resampled in JS.
+ * orient, resize, crop) and one packing loop that also writes the letterbox padding; an already-decoded RgbImage (or a BMP) is resampled in JS.
  * libvips antialiases when shrinking while the JS path does not, so the two can differ by a few grey levels
  * on downscaled images; geometry is identical.
  */
@@ -56,17 +56,13 @@ export async function preprocess(input: Buffer | string | RgbImage, p: Preproces
       }
       if (g.offsetX < 0 || g.offsetY < 0) {
         pipe = pipe.extract({ left: -g.offsetX, top: -g.offsetY, width: g.outWidth, height: g.outHeight });
-      } else if (g.outWidth !== g.newWidth || g.outHeight !== g.newHeight) {
-        const pad = p.padValue ?? 114;
-        pipe = pipe.extend({
-          left: g.offsetX,
-          top: g.offsetY,
-          right: g.outWidth - g.newWidth - g.offsetX,
-          bottom: g.outHeight - g.newHeight - g.offsetY,
-          background: { r: pad, g: pad, b: pad },
-        });
+        image = await toRgb(pipe, enc.name);
+      } else {
+        // Letterbox padding is written by the packing loop, not by libvips: one less full-size copy.
+        const [H, W] = p.size;
+        const tensor = packPlaced(await toRgb(pipe, enc.name), p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0);
+        return { tensor, dims: [1, 3, H, W], meta };
       }
-      image = await toRgb(pipe, enc.name);
     }
   }
   const [H, W] = p.size;
@@ -103,33 +99,68 @@ export function packNCHW(image: RgbImage, p: PreprocessSpec, out?: Float32Array,
       hint: 'letterbox, stretch or crop the image to preprocess.size first (preprocess() does this)',
     });
   }
+  return packPlaced(image, p, 0, 0, out, offset);
+}
+
+/** Packs `image` with its top-left corner at (x0, y0) of the p.size canvas; the rest gets the pad value. */
+function packPlaced(image: RgbImage, p: PreprocessSpec, x0: number, y0: number, out: Float32Array | undefined, offset: number): Float32Array {
+  const [H, W] = p.size;
+  const { width: w, height: h } = image;
+  if (x0 < 0 || y0 < 0 || x0 + w > W || y0 + h > H) {
+    throw new CvoptError('TENSOR_SHAPE', `an image of ${w}x${h} at (${x0}, ${y0}) does not fit the ${W}x${H} model input`);
+  }
   const plane = H * W;
   const dst = out ?? new Float32Array(3 * plane);
   if (offset < 0 || offset + 3 * plane > dst.length) {
     throw new CvoptError('TENSOR_SHAPE', `packNCHW: buffer of ${dst.length} floats has no room for 3x${H}x${W} at offset ${offset}`);
   }
   const lut = lutsFor(p);
+  const pad = p.padValue ?? 114;
+  const bgr = p.channelOrder === 'BGR';
+  for (let k = 0; k < 3; k++) {
+    const v = lut[k * 256 + pad]!;
+    const d = offset + k * plane;
+    // Pad bands above and below, then the left and right margins of the image rows.
+    if (y0 > 0) dst.fill(v, d, d + y0 * W);
+    if (y0 + h < H) dst.fill(v, d + (y0 + h) * W, d + plane);
+    if (w < W) {
+      for (let y = y0; y < y0 + h; y++) {
+        if (x0 > 0) dst.fill(v, d + y * W, d + y * W + x0);
+        if (x0 + w < W) dst.fill(v, d + y * W + x0 + w, d + (y + 1) * W);
+      }
+    }
+  }
   const src = image.data;
-  // Two loops with constant source offsets: measurably faster than one loop with variable ones.
-  if (p.channelOrder === 'BGR') packBgr(src, lut, dst, offset, plane);
-  else packRgb(src, lut, dst, offset, plane);
+  if (w === W) {
+    // Rows are contiguous in the destination: one loop over the whole image.
+    const d0 = offset + y0 * W;
+    if (bgr) packBgr(src, lut, dst, d0, plane, 0, w * h);
+    else packRgb(src, lut, dst, d0, plane, 0, w * h);
+  } else {
+    for (let y = 0; y < h; y++) {
+      const d0 = offset + (y0 + y) * W + x0;
+      if (bgr) packBgr(src, lut, dst, d0, plane, y * w * 3, w);
+      else packRgb(src, lut, dst, d0, plane, y * w * 3, w);
+    }
+  }
   return dst;
 }
 
-function packRgb(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number): void {
+// Two loops with constant source offsets: measurably faster than one loop with variable ones.
+function packRgb(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number, s0: number, n: number): void {
   const d1 = d0 + plane;
   const d2 = d1 + plane;
-  for (let i = 0, s = 0; i < plane; i++, s += 3) {
+  for (let i = 0, s = s0; i < n; i++, s += 3) {
     dst[d0 + i] = lut[src[s]!]!;
     dst[d1 + i] = lut[256 + src[s + 1]!]!;
     dst[d2 + i] = lut[512 + src[s + 2]!]!;
   }
 }
 
-function packBgr(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number): void {
+function packBgr(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number, s0: number, n: number): void {
   const d1 = d0 + plane;
   const d2 = d1 + plane;
-  for (let i = 0, s = 0; i < plane; i++, s += 3) {
+  for (let i = 0, s = s0; i < n; i++, s += 3) {
     dst[d0 + i] = lut[src[s + 2]!]!;
     dst[d1 + i] = lut[256 + src[s + 1]!]!;
     dst[d2 + i] = lut[512 + src[s]!]!;
