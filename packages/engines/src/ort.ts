@@ -1,8 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CvoptError, type ModelManifest } from '@cvopt/core';
 import type { Engine, EngineId, EngineInfo, EngineOutput, ExecutionProviderId, RunOptions, TensorOutput } from './engine.js';
 import { floatArrayToHalf, halfArrayToFloat } from './half.js';
+import { ortBinaryDir } from './probe.js';
 import { engineVersions } from './versions.js';
 
 export interface OrtEngineOptions {
@@ -68,6 +70,13 @@ export async function createOrtEngine(modelPath: string, manifest: ModelManifest
   if (!supported.includes(provider)) {
     throw new CvoptError('ENGINE_UNAVAILABLE', `the installed onnxruntime-node has no ${provider} execution provider`, {
       hint: 'run `cvopt doctor` to see which providers this machine can use and how to add the missing ones',
+    });
+  }
+  // Asking ORT for a GPU provider whose library is absent makes it log a native error before failing; say why first.
+  const providerLib = join(ortBinaryDir(), `libonnxruntime_providers_${provider}.so`);
+  if ((provider === 'cuda' || provider === 'tensorrt') && process.platform === 'linux' && !existsSync(providerLib)) {
+    throw new CvoptError('ENGINE_UNAVAILABLE', `the installed onnxruntime-node has no ${provider} provider library (${providerLib} is missing)`, {
+      hint: 'on a Linux x64 machine with CUDA 12 and cuDNN 9 run `npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12`; `cvopt doctor` lists what else is missing',
     });
   }
   let session: ort.InferenceSession;

@@ -87,6 +87,7 @@ describe('createOrtEngine on bad input', () => {
     if (cuda?.available) return; // a GPU machine: nothing to refuse
     const e = await codeOf(createOrtEngine(models.staticPath, tinyManifest(), { provider: 'cuda' }));
     expect(e.code).toBe('ENGINE_UNAVAILABLE');
+    expect(e.message).toContain('libonnxruntime_providers_cuda.so');
     expect(e.hint).toMatch(/cvopt doctor/);
   });
 });
