@@ -4,3 +4,4 @@ export * from './doctor.js';
 export * from './jobs/eval.js';
 export * from './jobs/export.js';
 export * from './jobs/train.js';
+export * from './jobs/tune.js';

@@ -1,0 +1,149 @@
+import type { Command } from 'commander';
+import { CvoptError } from '@cvopt/core';
+import { tune, type TuneEvent, type TuneOptions, type TuneResult } from '@cvopt/platform';
+import { action, numberFlag } from '../action.js';
+import { emit, fmtNum, ProgressLine, table } from '../output.js';
+
+const STRATEGIES = ['tournament', 'elitist', 'adaptive', 'constrained', 'nsga2'] as const;
+
+/** `cvopt tune`: genetic hyperparameter search with deployment-aware fitness. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('tune')
+    .description('tune training hyperparameters with a genetic algorithm; fitness = 0.7·mAP50 + 0.3·mAP50-95 − latency penalty')
+    .requiredOption('--model <model>', 'preset (yolov8p, yolov8n, …) or a .pt/.pkl file')
+    .requiredOption('--data <data>', 'YOLO dataset: data.yaml or its directory')
+    .requiredOption('--out <dir>', 'run directory (trials, best_hyp.yaml, progress.svg, best/)')
+    .requiredOption('--strategy <name>', STRATEGIES.join('|'))
+    .option('--generations <n>', 'generations, the first included', '5')
+    .option('--population <n>', 'trials per generation', '8')
+    .option('--epochs <n>', 'training epochs per trial', '10')
+    .option('--imgsz <n>', 'input size of the default trial; smaller multiples of 32 down to half are searched', '640')
+    .option('--batch <n>', 'training batch size', '16')
+    .option('--device <d>', 'cpu or cuda', 'cpu')
+    .option('--engine <id>', 'latency target engine: ort-cpu or ort-cuda', 'ort-cpu')
+    .option('--target-latency-ms <x>', 'p95 latency target; slower trials pay w·(p95/target − 1)')
+    .option('--latency-weight <w>', 'w of the latency penalty', '1')
+    .option('--max-latency-ms <x>', 'constrained: hard p95 limit (default: --target-latency-ms)')
+    .option('--max-size-mb <x>', 'constrained: hard limit on the ONNX size')
+    .option('--min-map50 <x>', 'constrained: minimum validation mAP50')
+    .option('--size-objective', 'nsga2: add the ONNX size as a third objective')
+    .option('--latency-runs <n>', 'timed inference runs per trial for p95', '30')
+    .option('--space <file>', 'YAML overriding the search space')
+    .option('--seed <n>', 'seed of the search and of every training', '0')
+    .option('--max-parallel <n>', 'concurrent trials (at most 2 on a GPU)', '1')
+    .option('--trial-cache <dir>', 'directory shared between runs: trials already trained with the same settings are reused')
+    .option('--resume', 'continue the run in --out: finished trials are replayed, not retrained');
+  action<[]>(cmd, async (opts) => {
+    const strategy = String(opts.strategy);
+    if (!(STRATEGIES as readonly string[]).includes(strategy)) {
+      throw new CvoptError('INVALID_ARGUMENT', `--strategy must be one of ${STRATEGIES.join(', ')}, got "${strategy}"`, { where: { field: '--strategy' } });
+    }
+    const device = String(opts.device);
+    if (device !== 'cpu' && device !== 'cuda') throw new CvoptError('INVALID_ARGUMENT', `--device must be cpu or cuda, got "${device}"`, { where: { field: '--device' } });
+    const optional = (name: string, v: unknown) => (v === undefined ? undefined : numberFlag(name, v, { min: Number.MIN_VALUE }));
+    const constraints: NonNullable<TuneOptions['constraints']> = {};
+    const maxLatency = optional('max-latency-ms', opts.maxLatencyMs);
+    const maxSize = optional('max-size-mb', opts.maxSizeMb);
+    const minMap50 = opts.minMap50 === undefined ? undefined : numberFlag('min-map50', opts.minMap50, { min: 0, max: 1 });
+    if (maxLatency !== undefined) constraints.maxLatencyMs = maxLatency;
+    if (maxSize !== undefined) constraints.maxSizeMb = maxSize;
+    if (minMap50 !== undefined) constraints.minMap50 = minMap50;
+    const target = optional('target-latency-ms', opts.targetLatencyMs);
+
+    const quiet = Boolean(opts.json);
+    const bars = new Map<number, ProgressLine>();
+    const onEvent = (e: TuneEvent) => {
+      if (quiet) return;
+      if (e.type === 'trial-start') bars.set(e.trial, new ProgressLine(`trial ${e.trial} (gen ${e.generation})`));
+      else if (e.type === 'trial-progress') bars.get(e.trial)?.update(e.step, e.total, e.stage);
+      else if (e.type === 'trial-end') {
+        const r = e.record;
+        const what =
+          r.status === 'failed'
+            ? `FAILED ${r.error?.code}: ${r.error?.message}`
+            : `fitness ${fmtNum(r.fitness ?? NaN)} (mAP50 ${fmtNum(r.metrics?.map50 ?? NaN)}, p95 ${fmtNum(r.p95Ms ?? NaN)} ms)${r.status === 'cached' ? ` = trial ${r.cachedFrom}` : ''}`;
+        if (e.replayed) process.stderr.write(`trial ${r.id} (gen ${r.generation}) replayed from the log: ${what}\n`);
+        else if (bars.has(r.id)) bars.get(r.id)!.done(what);
+        else process.stderr.write(`trial ${r.id} (gen ${r.generation}) ${what}\n`);
+      } else if (e.type === 'generation-end') {
+        process.stderr.write(
+          `generation ${e.generation}/${e.generations}: best this generation ${e.generationBest === null ? '-' : fmtNum(e.generationBest)}, best so far ${e.bestFitness === null ? '-' : fmtNum(e.bestFitness)}${e.failed ? `, ${e.failed} failed` : ''}\n`,
+        );
+      }
+    };
+    const ac = new AbortController();
+    const onSigint = () => ac.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      const result = await tune({
+        model: String(opts.model),
+        data: String(opts.data),
+        out: String(opts.out),
+        strategy: strategy as TuneOptions['strategy'],
+        generations: numberFlag('generations', opts.generations, { int: true, min: 1 }),
+        population: numberFlag('population', opts.population, { int: true, min: 2 }),
+        epochs: numberFlag('epochs', opts.epochs, { int: true, min: 1 }),
+        imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 32 }),
+        batch: numberFlag('batch', opts.batch, { int: true, min: 1 }),
+        device,
+        engine: String(opts.engine),
+        latencyWeight: numberFlag('latency-weight', opts.latencyWeight, { min: 0 }),
+        latencyRuns: numberFlag('latency-runs', opts.latencyRuns, { int: true, min: 1 }),
+        seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
+        maxParallel: numberFlag('max-parallel', opts.maxParallel, { int: true, min: 1 }),
+        constraints,
+        sizeObjective: Boolean(opts.sizeObjective),
+        resume: Boolean(opts.resume),
+        ...(target !== undefined ? { targetLatencyMs: target } : {}),
+        ...(opts.space !== undefined ? { spaceFile: String(opts.space) } : {}),
+        ...(opts.trialCache !== undefined ? { cacheDir: String(opts.trialCache) } : {}),
+        onEvent,
+        signal: ac.signal,
+      });
+      emit(opts, summaryJson(result), () => renderSummary(result));
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+  });
+}
+
+function summaryJson(r: TuneResult) {
+  return {
+    runDir: r.runDir,
+    strategy: r.strategy,
+    durationS: r.durationS,
+    trained: r.trained,
+    replayed: r.replayed,
+    best: r.best,
+    default: r.default ?? null,
+    ...(r.pareto ? { pareto: { front: r.pareto.front.map((t) => t.id), knee: r.pareto.knee?.id ?? null } } : {}),
+    files: r.files,
+  };
+}
+
+function renderSummary(r: TuneResult): string {
+  const rows = r.trials
+    .slice()
+    .sort((a, b) => (b.fitness ?? -Infinity) - (a.fitness ?? -Infinity) || a.id - b.id)
+    .map((t) => [
+      t.id === r.best.id ? `${t.id} *` : String(t.id),
+      t.generation,
+      t.status + (t.isDefault ? ' (default)' : ''),
+      t.fitness,
+      t.metrics?.map50,
+      t.metrics?.map5095,
+      t.p95Ms,
+      t.terms?.latencyPenalty,
+    ]);
+  const lines = [
+    table(['trial', 'gen', 'status', 'fitness', 'mAP50', 'mAP50-95', 'p95 ms', 'penalty'], rows),
+    '',
+    `best: trial ${r.best.id}, fitness ${fmtNum(r.best.fitness ?? NaN)}` +
+      (r.default && r.default.fitness !== null ? ` (default trial ${r.default.id}: ${fmtNum(r.default.fitness)})` : ''),
+  ];
+  if (r.pareto) lines.push(`pareto front: trials ${r.pareto.front.map((t) => t.id).join(', ')}; knee: trial ${r.pareto.knee?.id ?? '-'}`);
+  lines.push(`${r.trials.length} trials (${r.trained} trained now, ${r.replayed} replayed) in ${fmtNum(r.durationS)} s`);
+  lines.push(`outputs in ${r.runDir}: best_hyp.yaml, trials.csv, trials.json, progress.svg${r.pareto ? ', pareto.json' : ''}, best/`);
+  return lines.join('\n');
+}
