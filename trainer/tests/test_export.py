@@ -54,6 +54,7 @@ def test_export_detect_checkpoint_with_samples(tiny_checkpoint, tmp_path):
     assert m["output"] == {"name": "output0", "format": "yolov8", "shape": [1, 6, 84], "scoresActivated": True}
     assert m["classNames"] == ["a", "b"] and m["accuracy"] == {"map50": 0.5, "map5095": 0.25}
     assert m["provenance"]["hyperparameters"] == {"lr0": 0.01} and len(m["provenance"]["sourceSha256"]) == 64
+    assert m["provenance"]["trainingRun"] == str(ckpt.parent)
     par = json.loads(open(os.path.join(r["parityDir"], "parity.json")).read())
     s = par["samples"][0]
     assert s["meta"] == {"scale": 64 / 90, "padX": 0, "padY": 18, "origWidth": 90, "origHeight": 40}

@@ -201,7 +201,9 @@ def _from_checkpoint(obj: Dict[str, Any], path: str, nc: Optional[int]) -> Tuple
     meta = {"format": "cvopt-checkpoint", "task": obj.get("task") or getattr(model, "task", None), "preset": preset,
             "nc": n, "names": obj.get("names"), "imgsz": obj.get("imgsz"), "epoch": obj.get("epoch"),
             "hyperparameters": _plain(obj.get("hyp") or obj.get("hyperparameters") or {}),
-            "metrics": _plain(obj.get("metrics") or {}), "trainingRun": obj.get("run") or obj.get("training_run")}
+            "metrics": _plain(obj.get("metrics") or {}),
+            # a run is its output directory unless the checkpoint names one
+            "trainingRun": obj.get("run") or os.path.dirname(os.path.abspath(path))}
     return _finish(model, meta)
 
 
