@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testDataDir } from '@cvopt/core';
-import { attr, checkOnnx, DT, makeTensor, model, node, valueInfo, writeOnnx } from '@cvopt/onnx';
+import { attr, checkOnnx, DT, makeTensor, model, node, valueInfo, writeOnnx } from '../src/index.js';
 import { tinyConvNet } from './fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-check-'));

@@ -1,5 +1,5 @@
 import { Rng } from '@cvopt/core';
-import { attr, DT, makeTensor, model, node, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '@cvopt/onnx';
+import { attr, DT, makeTensor, model, node, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../src/index.js';
 
 /**
  * A small detector-shaped conv net, built with our own writer: Conv+SiLU blocks, a stride-2 conv, a skip Add,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { CvoptError, testDataDir } from '@cvopt/core';
-import { DT, encodeOnnx, inferManifest, inferManifestWithNotes, inspectOnnx, makeTensor, model, node, readOnnx, valueInfo, verifyManifest, writeOnnx } from '@cvopt/onnx';
+import { DT, encodeOnnx, inferManifest, inferManifestWithNotes, inspectOnnx, makeTensor, model, node, readOnnx, valueInfo, verifyManifest, writeOnnx } from '../src/index.js';
 import { seededInput, tinyConvNet } from './fixtures.js';
 
 const dataDir = testDataDir();

@@ -28,7 +28,7 @@ import {
   writeOnnx,
   type ModelProto,
   type Sample,
-} from '@cvopt/onnx';
+} from '../src/index.js';
 import { seededInput, tinyConvNet } from './fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-transforms-'));
