@@ -55,9 +55,15 @@ const mediaType = (req: FastifyRequest) => (req.headers['content-type'] ?? '').s
 
 /** The deadline in ms: the configured SLO, lowered (never raised) by X-Deadline-Ms or ?deadline_ms=. */
 export function deadlineOf(req: FastifyRequest, sloMs: number): number {
+  return requestDeadline(req, sloMs).ms;
+}
+
+/** The deadline and whether the client chose it (a client's own deadline is held strictly at admission). */
+export function requestDeadline(req: FastifyRequest, sloMs: number): { ms: number; strict: boolean } {
   const fromHeader = req.headers['x-deadline-ms'];
   const fromQuery = (req.query as Record<string, unknown> | undefined)?.deadline_ms;
   let d = sloMs;
+  let strict = false;
   for (const [field, raw] of [
     ['X-Deadline-Ms', fromHeader],
     ['deadline_ms', fromQuery],
@@ -68,8 +74,9 @@ export function deadlineOf(req: FastifyRequest, sloMs: number): number {
       throw new CvoptError('INVALID_ARGUMENT', `${field} must be a positive number of milliseconds, got "${String(raw)}"`, { where: { field } });
     }
     d = Math.min(d, n);
+    strict = true;
   }
-  return d;
+  return { ms: d, strict };
 }
 
 /**
@@ -136,7 +143,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         retryAfterS: 1,
       });
     }
-    const ticket = host.current.scheduler.admit(deadlineOf(req, config.sloMs));
+    const deadline = requestDeadline(req, config.sloMs);
+    const ticket = host.current.scheduler.admit(deadline.ms, { strict: deadline.strict });
     req.ticket = ticket;
     const abort = new AbortController();
     req.abort = abort;

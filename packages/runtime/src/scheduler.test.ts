@@ -125,6 +125,14 @@ describe('Scheduler', () => {
     expect(idle).toBe(true);
   });
 
+  it('always admits into an idle service at the default SLO, but holds a client deadline strictly', () => {
+    const s = new Scheduler<number, number>({ queueMax: 10, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: async (x) => x, initialBatchMs: 3000 });
+    const t = s.admit(2000, { strict: false });
+    expect(() => s.admit(2000, { strict: false })).toThrowError(/past the deadline/); // one waiting now
+    t.release();
+    expect(() => s.admit(2000)).toThrowError(/past the deadline/);
+  });
+
   it('holds admission tickets: requests still decoding count against the queue bound', () => {
     const s = new Scheduler<number, number>({ queueMax: 2, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: async (x) => x });
     const t1 = s.admit(1000);

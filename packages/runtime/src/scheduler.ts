@@ -114,7 +114,7 @@ export class Scheduler<I, O> {
    * Admit one request or refuse it at once. The ticket is held from arrival (before the body is decoded) until
    * the answer is sent, so decoding, queued and running work are all bounded by queueMax plus the running batches.
    */
-  admit(deadlineMs: number): Ticket {
+  admit(deadlineMs: number, o: { strict?: boolean } = {}): Ticket {
     if (this.closed) {
       throw new CvoptError('SHUTTING_DOWN', 'the service is shutting down and accepts no new work', { hint: 'retry against another replica', retryAfterS: 1 });
     }
@@ -127,7 +127,10 @@ export class Scheduler<I, O> {
       });
     }
     const expectedMs = this.estimatedWaitMs() + this.batchMsEwma;
-    if (expectedMs > deadlineMs) {
+    // With nothing waiting and a worker free, refusing helps nobody: only a deadline the client chose itself
+    // (strict) is refused then; the service-wide SLO judges queueing, not a model slower than the SLO.
+    const idle = waiting === 0 && this.running < this.opts.concurrency;
+    if (expectedMs > deadlineMs && (o.strict !== false || !idle)) {
       throw new CvoptError('DEADLINE_EXCEEDED', `the estimated completion in ${Math.round(expectedMs)} ms is past the deadline of ${deadlineMs} ms`, {
         hint: 'retry after the Retry-After delay, or allow a longer deadline (X-Deadline-Ms)',
         retryAfterS: this.retryAfterS(),
