@@ -51,8 +51,13 @@ export function benchEngineAvailability(id: BenchEngineId, probes: MachineProbes
     return { available: true };
   }
   const missing: string[] = [];
-  if (spec.gpu && probes.nvidia.gpus.length === 0) missing.push(`no NVIDIA GPU (${probes.nvidia.reason ?? 'nvidia-smi lists none'})`);
-  missing.push(provider?.reason ? `${spec.provider} execution provider: ${provider.reason}` : `no ${spec.provider ?? '?'} execution provider in this onnxruntime-node build`);
+  const noGpu = spec.gpu && probes.nvidia.gpus.length === 0;
+  if (noGpu) missing.push(`no NVIDIA GPU (${probes.nvidia.reason ?? 'nvidia-smi lists none'})`);
+  // The provider probe repeats the driver finding; say it once.
+  const providerParts = (provider?.reason ?? `this onnxruntime-node build has no ${spec.provider ?? '?'} execution provider`)
+    .split('; ')
+    .filter((part) => !(noGpu && probes.nvidia.reason && part === probes.nvidia.reason));
+  missing.push(...providerParts);
   if (spec.provider === 'tensorrt' && !probes.tensorrt.trtexec) missing.push('no trtexec on PATH');
   return { available: false, reason: [...new Set(missing)].join('; ') };
 }

@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
-import { register as registerQuantize } from './quantize.js';
 import { register as registerDataset } from './dataset.js';
 import { register as registerCheck } from './check.js';
+import { register as registerQuantize } from './quantize.js';
 import { register as registerDoctor } from './doctor.js';
 import { register as registerEval } from './eval.js';
 import { register as registerTune } from './tune.js';
 import { register as registerServe } from './serve.js';
 import { register as registerTrain } from './train.js';
 import { register as registerExport } from './export.js';
+import { register as registerBench } from './bench.js';
+import { register as registerSelect } from './select.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerQuantize, registerTrain, registerExport];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect];
