@@ -36,6 +36,9 @@ function writeLivelyCheckpoint(path: string): void {
   execFileSync(findPython().executable, ['-c', code, path], { cwd: trainerDir(), stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
+// Each of these starts PyTorch in a worker (seconds on an idle machine, minutes on a loaded one).
+const WORKER_TEST_TIMEOUT_MS = 300_000;
+
 describe('exportModel (PyTorch worker + ONNX Runtime parity)', () => {
   let dir: string;
   beforeAll(() => {
@@ -43,7 +46,7 @@ describe('exportModel (PyTorch worker + ONNX Runtime parity)', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('exports a yolov8n checkpoint whose ONNX agrees with PyTorch, detections included', async () => {
+  it('exports a yolov8n checkpoint whose ONNX agrees with PyTorch, detections included', { timeout: WORKER_TEST_TIMEOUT_MS }, async () => {
     writeLivelyCheckpoint(join(dir, 'lively.pt'));
     // a real image with structure, so the random network produces varied scores
     const w = 96;
@@ -76,7 +79,7 @@ describe('exportModel (PyTorch worker + ONNX Runtime parity)', () => {
     expect(manifest.classNames).toHaveLength(80);
   });
 
-  it('exports a dynamic-batch classifier and compares top-1', async () => {
+  it('exports a dynamic-batch classifier and compares top-1', { timeout: WORKER_TEST_TIMEOUT_MS }, async () => {
     const r = await exportModel({ checkpoint: 'yolov8p-cls', out: join(dir, 'cls', 'model.onnx'), imgsz: 64, dynamic: true });
     expect(r.task).toBe('classify');
     expect(r.dynamic).toBe(true);
