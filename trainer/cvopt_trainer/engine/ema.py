@@ -16,6 +16,7 @@ class ModelEMA:
         self.decay = decay
         self.tau = tau
         self.updates = updates
+        self._pairs = None
 
     def rate(self) -> float:
         return self.decay * (1 - math.exp(-self.updates / self.tau))
@@ -24,7 +25,12 @@ class ModelEMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = self.rate()
-        msd = model.state_dict()
-        for k, v in self.ema.state_dict().items():
-            if v.dtype.is_floating_point:
-                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
+        if self._pairs is None or self._pairs[2] is not model:
+            # Parameters and buffers are updated in place, so the tensor pairs can be collected once.
+            msd = model.state_dict()
+            keys = [k for k, v in self.ema.state_dict().items() if v.dtype.is_floating_point]
+            esd = self.ema.state_dict()
+            self._pairs = ([esd[k] for k in keys], [msd[k].detach() for k in keys], model)
+        ema_t, model_t, _ = self._pairs
+        torch._foreach_mul_(ema_t, d)
+        torch._foreach_add_(ema_t, model_t, alpha=1 - d)

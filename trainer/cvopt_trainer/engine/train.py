@@ -5,7 +5,6 @@ epochs, imgsz, batch, device: 'cpu'|'cuda', seed, workers, hyp: {...}, resume: b
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import Any, Dict, Optional
@@ -83,14 +82,17 @@ def parse_args(args: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def _load_model(spec: str, task: str, names) -> nn.Module:
-    nc = len(names)
+def _is_preset(spec: str) -> bool:
     try:
         parse_preset(spec)
-        is_preset = True
+        return True
     except ValueError:
-        is_preset = False
-    if is_preset:
+        return False
+
+
+def _load_model(spec: str, task: str, names) -> nn.Module:
+    nc = len(names)
+    if _is_preset(spec):
         model_task, _ = parse_preset(spec)
         if model_task != task:
             raise WorkerError("INVALID_ARGUMENT", f"model {spec} is a {model_task} model but the dataset is {task}",
@@ -153,9 +155,9 @@ class Trainer:
         self.nb = len(self.train_loader)
 
         if self.task == "detect":
-            if hasattr(self.model, "head") and hasattr(self.model.head, "bias_init"):
-                if resume_ckpt is None and parse_ok(a["model"]):
-                    self.model.head.bias_init(self.imgsz)
+            # A fresh preset's class prior depends on the grid size, so redo it for this imgsz.
+            if resume_ckpt is None and _is_preset(a["model"]):
+                self.model.head.bias_init(self.imgsz)
             self.criterion: nn.Module = DetectionLoss(self.nc, box=self.hyp["box"], cls=self.hyp["cls"],
                                                       dfl=self.hyp["dfl"]).to(self.device)
         else:
@@ -285,14 +287,6 @@ class Trainer:
             "task": self.task, "names": list(self.names), "imgsz": self.imgsz, "preset": self.preset,
             "optimizer": self.opt_info["optimizer"],
         }
-
-
-def parse_ok(spec: str) -> bool:
-    try:
-        parse_preset(spec)
-        return True
-    except ValueError:
-        return False
 
 
 def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:

@@ -10,7 +10,7 @@ recall points; AP is their mean. Classes without a non-crowd GT are left out of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
