@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CvoptError, testDataDir } from '@cvopt/core';
 import { readLabels } from '@cvopt/datasets';
+import { inferManifest } from '@cvopt/onnx';
 import { cocoEvaluate } from '@cvopt/vision';
 import { COCO80_TO_91, evaluateModel, readNamesFile } from './eval.js';
 
@@ -101,6 +102,18 @@ describe.skipIf(!dataDir)('evaluateModel on the real models (needs the shared te
     // Fed 0..1 instead of 0..255 the model sees near-black images: the override reaches the preprocessing.
     const dim = await evaluateModel({ model: join(D, 'models/yolox_nano.onnx'), data: coco, maxImages: 4, overrides: { scale: 1 / 255 } });
     expect(dim.detect!.map50).toBeLessThan(r.detect!.map50 / 2);
+  });
+
+  it('uses the model.json beside the model when there is one', async () => {
+    const dir = join(tmp, 'with-json');
+    mkdirSync(dir, { recursive: true });
+    symlinkSync(join(D, 'models/yolox_nano.onnx'), join(dir, 'model.onnx'));
+    const manifest = { ...inferManifest(join(D, 'models/yolox_nano.onnx')), name: 'from-model-json' };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+    const r = await evaluateModel({ model: join(dir, 'model.onnx'), data: coco, maxImages: 1 });
+    expect(r.manifestSource).toBe(join(dir, 'model.json'));
+    expect(r.notes).toEqual([]);
+    expect(r.detect!.map50).toBeGreaterThan(0);
   });
 
   it('top-1/top-5 of the ImageNet MobileNetV2 on real bees and ants, mapped to its classes by folder name', async () => {
