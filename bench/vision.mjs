@@ -56,6 +56,9 @@ const yoloPre = { resize: 'letterbox', size: [640, 640], padValue: 114, scale: 1
   const out = new Float32Array(3 * 640 * 640);
   console.log(`    into a reused buffer: ${stats(await time(() => preprocess(jpeg, yoloPre, { out }), 200))}`);
   console.log(`    sharp decode alone (reference): ${stats(await time(() => sharp(jpeg).raw().toBuffer(), 200))}`);
+  // Already-decoded frames (video, datasets) take the JS resampling path.
+  const frame = { data: new Uint8Array(await sharp(jpeg).resize(768, 432, { fit: 'fill' }).raw().toBuffer()), width: 768, height: 432 };
+  console.log(`    RgbImage 768x432 (a video frame) → 640x640: ${stats(await time(() => preprocess(frame, yoloPre), 200))}`);
   const big = await sharp(jpeg).resize(1920, 1440).jpeg({ quality: 90 }).toBuffer();
   console.log(`    same image at 1920x1440 (shrink-on-load): ${stats(await time(() => preprocess(big, yoloPre), 60))}`);
 }

@@ -126,6 +126,27 @@ describe('preprocess', () => {
     expect(Buffer.from(batch.buffer, 3 * 64 * 64 * 4).equals(Buffer.from(a.tensor.buffer))).toBe(true);
   });
 
+  it('a decoded image that needs resampling gives exactly letterbox() + packNCHW()', async () => {
+    const data = new Uint8Array(203 * 101 * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 37) % 256;
+    const img: RgbImage = { data, width: 203, height: 101 };
+    for (const p of [
+      { ...yolo, size: [64, 64] },
+      { ...yolo, size: [48, 80], channelOrder: 'BGR', padPosition: 'top-left', padValue: 0 },
+      { ...yolo, size: [32, 32], resize: 'center-crop' },
+      { ...yolo, size: [30, 50], resize: 'stretch' },
+    ] as Preprocess[]) {
+      const r = await preprocess(img, p);
+      const ref =
+        p.resize === 'letterbox'
+          ? letterbox(img, { size: p.size, padValue: p.padValue, padPosition: p.padPosition }).image
+          : p.resize === 'stretch'
+            ? stretch(img, { size: p.size }).image
+            : centerCrop(img, { size: p.size }).image;
+      expect(Array.from(r.tensor)).toEqual(Array.from(packNCHW(ref, p)));
+    }
+  });
+
   it('letterboxes a downscaled JPEG with YOLOX settings (BGR, 0..255, top-left)', async () => {
     const jpeg = await sharp(Buffer.from(solid(640, 480, [250, 128, 5]).data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 98 }).toBuffer();
     const p: Preprocess = { ...yolo, size: [416, 416], scale: 1, channelOrder: 'BGR', padPosition: 'top-left' };

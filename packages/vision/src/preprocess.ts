@@ -35,39 +35,40 @@ function geometryFor(width: number, height: number, p: PreprocessSpec): ResizeGe
  * on downscaled images; geometry is identical.
  */
 export async function preprocess(input: Buffer | string | RgbImage, p: PreprocessSpec, opts: PreprocessOptions = {}): Promise<PreprocessResult> {
-  let image: RgbImage;
-  let meta: LetterboxMeta;
-  if (isRgbImage(input)) {
-    const g = geometryFor(input.width, input.height, p);
-    image = resampleInto(input, g, p.padValue ?? 114);
-    meta = g.meta;
-  } else {
-    const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-    const enc = await loadEncoded(input);
-    const header = await readImageHeader(enc, maxPixels);
-    const g = geometryFor(header.width, header.height, p);
-    meta = g.meta;
-    if (header.kind === 'bmp') {
-      image = resampleInto(decodeBmp(enc.buf, enc.name), g, p.padValue ?? 114);
-    } else {
-      let pipe = sharpPipeline(enc, maxPixels);
-      if (g.newWidth !== header.width || g.newHeight !== header.height) {
-        pipe = pipe.resize(g.newWidth, g.newHeight, { fit: 'fill', kernel: 'linear' });
-      }
-      if (g.offsetX < 0 || g.offsetY < 0) {
-        pipe = pipe.extract({ left: -g.offsetX, top: -g.offsetY, width: g.outWidth, height: g.outHeight });
-        image = await toRgb(pipe, enc.name);
-      } else {
-        // Letterbox padding is written by the packing loop, not by libvips: one less full-size copy.
-        const [H, W] = p.size;
-        const tensor = packPlaced(await toRgb(pipe, enc.name), p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0);
-        return { tensor, dims: [1, 3, H, W], meta };
-      }
-    }
+  if (isRgbImage(input)) return packDecoded(input, geometryFor(input.width, input.height, p), p, opts);
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const enc = await loadEncoded(input);
+  const header = await readImageHeader(enc, maxPixels);
+  const g = geometryFor(header.width, header.height, p);
+  if (header.kind === 'bmp') return packDecoded(decodeBmp(enc.buf, enc.name), g, p, opts);
+  let pipe = sharpPipeline(enc, maxPixels);
+  if (g.newWidth !== header.width || g.newHeight !== header.height) {
+    pipe = pipe.resize(g.newWidth, g.newHeight, { fit: 'fill', kernel: 'linear' });
   }
+  const cropped = g.offsetX < 0 || g.offsetY < 0;
+  if (cropped) pipe = pipe.extract({ left: -g.offsetX, top: -g.offsetY, width: g.outWidth, height: g.outHeight });
+  const image = await toRgb(pipe, enc.name);
   const [H, W] = p.size;
-  const tensor = packNCHW(image, p, opts.out, opts.offset ?? 0);
-  return { tensor, dims: [1, 3, H, W], meta };
+  // Letterbox padding is written by the packing loop, not by libvips: one less full-size copy.
+  const tensor = cropped ? packNCHW(image, p, opts.out, opts.offset ?? 0) : packPlaced(image, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0);
+  return { tensor, dims: [1, 3, H, W], meta: g.meta };
+}
+
+/**
+ * The JS path: resample only the image area (or nothing, when no resize is needed) and let the packing loop
+ * write the letterbox padding; crops resample straight to the output canvas.
+ */
+function packDecoded(img: RgbImage, g: ResizeGeometry, p: PreprocessSpec, opts: PreprocessOptions): PreprocessResult {
+  const [H, W] = p.size;
+  const dims: [1, 3, number, number] = [1, 3, H, W];
+  if (g.offsetX < 0 || g.offsetY < 0) {
+    return { tensor: packNCHW(resampleInto(img, g, p.padValue ?? 114), p, opts.out, opts.offset ?? 0), dims, meta: g.meta };
+  }
+  const inner =
+    g.newWidth === img.width && g.newHeight === img.height
+      ? img
+      : resampleInto(img, { ...g, outWidth: g.newWidth, outHeight: g.newHeight, offsetX: 0, offsetY: 0 }, 0);
+  return { tensor: packPlaced(inner, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0), dims, meta: g.meta };
 }
 
 /** Per-channel lookup tables: 256 values each, so packing is one load and one store per element. */
