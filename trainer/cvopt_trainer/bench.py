@@ -3,7 +3,7 @@ decodes them with the same postprocessing as every other engine.
 
 args: {checkpoint | model, device: cpu|cuda, imgsz, batch_sizes: [1, …], warmup, iters | min_time_s,
        inputs: path of N×3×H×W float32 .bin, outputs: path for the raw outputs (default <inputs>.out.bin),
-       threads, nc, preset}
+       threads, nc, preset, weights}
 result: {device, threads, torch, imgsz, runs: [{batch, latenciesMs}], outputs?: {file, shape}}
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
     iters = _positive_int(args, "iters", 20)
     min_time_s = float(args.get("min_time_s") or 0)
 
-    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), imgsz=int(args.get("imgsz") or 640))
+    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"), imgsz=int(args.get("imgsz") or 640))
     imgsz = int(args.get("imgsz") or meta.get("imgsz") or 640)
     if hasattr(model, "fuse") and not isinstance(model, torch.jit.ScriptModule):
         model.fuse()  # the same folded graph the ONNX engines run

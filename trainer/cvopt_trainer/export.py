@@ -1,7 +1,7 @@
 """`export`: a loaded model -> model.onnx + model.json (ModelManifestSchema) + PyTorch reference outputs for parity.
 
 args: {checkpoint | model, out: "dir/model.onnx", imgsz, dynamic, opset, device, samples: [image paths],
-       nc, preset, names, parity_dir}
+       nc, preset, weights (a local weights file for a preset), names, parity_dir}
 """
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
                           where={"field": "opset"})
     dynamic = bool(args.get("dynamic", False))
     emit.progress("export", 0, 4, "loading model")
-    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), imgsz=int(args.get("imgsz") or 640))
+    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"), imgsz=int(args.get("imgsz") or 640))
     imgsz = int(args.get("imgsz") or meta.get("imgsz") or 640)
     if imgsz % 32 or imgsz <= 0:
         raise WorkerError("INVALID_ARGUMENT", f"--imgsz must be a positive multiple of 32, got {imgsz}", where={"field": "imgsz"})

@@ -1,6 +1,6 @@
 """`inspect`: what a model file is (format, preset, task, classes, parameters), read safely through load_model.
 
-args: {path | checkpoint | model, nc, preset, imgsz}
+args: {path | checkpoint | model, nc, preset, weights, imgsz}
 """
 from __future__ import annotations
 
@@ -18,6 +18,6 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
     if not isinstance(path, str) or not path:
         raise WorkerError("INVALID_ARGUMENT", "inspect needs `path` (a model file or preset)", where={"field": "path"})
     emit.progress("inspect", 0, 1, f"reading {path}")
-    _model, meta = load_model(path, nc=args.get("nc"), preset=args.get("preset"), imgsz=int(args.get("imgsz") or 640))
+    _model, meta = load_model(path, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"), imgsz=int(args.get("imgsz") or 640))
     emit.progress("inspect", 1, 1)
     return {k: meta.get(k) for k in FIELDS if meta.get(k) is not None}

@@ -17,7 +17,7 @@ ULTRALYTICS_HOME = {
 }
 
 
-def write_ultralytics_checkpoint(path, preset="yolov8n", nc=3, names=None, imgsz=320):
+def write_ultralytics_checkpoint(path, preset="yolov8n", nc=3, names=None, imgsz=320, root_class=None):
     """A checkpoint laid out like Ultralytics' (`{'model': DetectionModel, 'train_args': …}`, half precision),
     pickled against stand-in classes registered under Ultralytics' module names, which are removed again before
     returning, so loading it proves the reader never needs the ultralytics package. Returns the float32
@@ -31,7 +31,8 @@ def write_ultralytics_checkpoint(path, preset="yolov8n", nc=3, names=None, imgsz
             m.running_var.uniform_(0.5, 1.5)
     injected = {}
     for mod in ["ultralytics", "ultralytics.nn", "ultralytics.nn.modules", "ultralytics.nn.modules.conv",
-                "ultralytics.nn.modules.block", "ultralytics.nn.modules.head", "ultralytics.nn.tasks"]:
+                "ultralytics.nn.modules.block", "ultralytics.nn.modules.head", "ultralytics.nn.tasks",
+                "ultralytics.utils", "ultralytics.utils.loss"]:
         injected[mod] = types.ModuleType(mod)
     fakes = {}
 
@@ -52,7 +53,15 @@ def write_ultralytics_checkpoint(path, preset="yolov8n", nc=3, names=None, imgsz
             if home:
                 m.__class__ = fake(home, type(m).__name__)
         model.model.__class__ = nn.Sequential  # Ultralytics keeps its layers in a Sequential
-        model.__class__ = fake("ultralytics.nn.tasks", "ClassificationModel" if task == "classify" else "DetectionModel")
+        model.__class__ = fake("ultralytics.nn.tasks", root_class or ("ClassificationModel" if task == "classify" else "DetectionModel"))
+        # what a trained model carries besides its layers: its arguments and the loss object left on it
+        ns = fake("ultralytics.utils", "IterableSimpleNamespace", object)
+        args = ns()
+        args.__dict__.update(imgsz=imgsz, box=7.5)
+        model.args = args
+        loss = fake("ultralytics.utils.loss", "v8DetectionLoss", object)()
+        loss.__dict__.update(bce=nn.BCEWithLogitsLoss(reduction="none"), hyp=args, stride=torch.tensor([8.0, 16.0, 32.0]))
+        model.criterion = loss
         scale = preset[6]
         model.yaml = {"nc": nc, "scale": scale, "yaml_file": f"yolov8{scale}.yaml", "backbone": [[-1, 1, "Conv", [64, 3, 2]]]}
         model.names = {i: n for i, n in enumerate(names or [f"c{i}" for i in range(nc)])}

@@ -89,3 +89,13 @@ def test_missing_file_and_non_model_pickle(tmp_path):
     with pytest.raises(WorkerError) as info:
         load_model(str(p))
     assert info.value.code == "MODEL_INVALID" and "list" in info.value.message
+
+
+def test_unsupported_ultralytics_model_is_model_invalid_not_unsafe(tmp_path):
+    from conftest import write_ultralytics_checkpoint
+
+    p = tmp_path / "seg.pt"
+    write_ultralytics_checkpoint(p, "yolov8p", nc=2, root_class="SegmentationModel")
+    with pytest.raises(WorkerError) as info:
+        load_model(str(p))
+    assert info.value.code == "MODEL_INVALID" and "SegmentationModel" in info.value.message

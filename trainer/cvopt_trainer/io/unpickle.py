@@ -27,8 +27,14 @@ ULTRALYTICS_CLASSES = frozenset({
     "DetectionModel", "ClassificationModel", "BaseModel", "Conv", "C2f", "Bottleneck", "SPPF", "Detect", "DFL",
     "Classify", "Concat",
 })
-# Non-module helpers Ultralytics stores beside the model (training arguments).
-ULTRALYTICS_DATA_CLASSES = frozenset({"IterableSimpleNamespace"})
+# Non-module helpers Ultralytics may store beside or inside the model (training arguments, a loss object left on
+# the model after training). As stand-ins they are inert data like the rest.
+ULTRALYTICS_DATA_CLASSES = frozenset({"IterableSimpleNamespace", "v8DetectionLoss", "v8ClassificationLoss", "BboxLoss",
+                                      "DFLoss", "TaskAlignedAssigner"})
+# Real Ultralytics model classes cvopt does not build: refused as unsupported, not as unsafe.
+ULTRALYTICS_UNSUPPORTED = frozenset({"SegmentationModel", "PoseModel", "OBBModel", "RTDETRDetectionModel",
+                                     "WorldModel", "Segment", "Pose", "OBB", "RTDETRDecoder", "Proto", "C3", "C2",
+                                     "SPP", "Focus", "GhostConv", "RepConv"})
 
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 
@@ -144,6 +150,8 @@ def resolve_global(module: str, name: str) -> Any:
         (module.startswith("ultralytics.nn") and name in ULTRALYTICS_CLASSES) or name in ULTRALYTICS_DATA_CLASSES
     ):
         return stub_class(module, name)
+    if module.startswith("ultralytics.") and name in ULTRALYTICS_UNSUPPORTED:
+        raise UnsupportedModelClass(module, name)
     if module.startswith("torch.nn.modules."):
         cls = getattr(torch.nn, name, None)
         if isinstance(cls, type) and issubclass(cls, torch.nn.Module):
@@ -152,6 +160,12 @@ def resolve_global(module: str, name: str) -> Any:
 
 
 class UnsafePickleName(Exception):
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.qualname = f"{module}.{name}"
+
+
+class UnsupportedModelClass(Exception):
     def __init__(self, module: str, name: str):
         super().__init__(f"{module}.{name}")
         self.qualname = f"{module}.{name}"
@@ -268,6 +282,11 @@ def safe_load(path: str) -> Any:
             return _load_stream(f, path)
     except UnsafePickleName as e:
         raise refuse(path, e.qualname) from None
+    except UnsupportedModelClass as e:
+        raise WorkerError("MODEL_INVALID", f"{path} holds an Ultralytics model with {e.qualname}, which cvopt does not build "
+                          "(YOLOv8 detect and classify only)",
+                          hint="export it to ONNX with Ultralytics and pass the ONNX file, or train a cvopt preset",
+                          where={"file": path}) from None
     except WorkerError:
         raise
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, TypeError, AttributeError, KeyError,
