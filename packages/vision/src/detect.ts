@@ -164,7 +164,10 @@ export interface NmsOptions {
 /** Greedy non-maximum suppression, highest score first; returns at most maxDetections, by descending score. */
 export function nms<T extends Candidate>(cands: readonly T[], opts: NmsOptions): T[] {
   const classAware = opts.classAware ?? true;
-  const order = cands.map((_, i) => i).sort((i, j) => cands[j]!.score - cands[i]!.score);
+  const scores = new Float64Array(cands.length);
+  for (let i = 0; i < cands.length; i++) scores[i] = cands[i]!.score;
+  // Ties keep input order, so the result never depends on the sort implementation.
+  const order = Array.from({ length: cands.length }, (_, i) => i).sort((i, j) => scores[j]! - scores[i]! || i - j);
   const n = Math.min(order.length, opts.maxCandidates ?? 30000);
   const boxes = new Float64Array(n * 5);
   for (let k = 0; k < n; k++) {

@@ -137,6 +137,16 @@ describe('decodeImage', () => {
     for (let i = 0; i < 16 * 8; i++) expect(Array.from(img.data.subarray(i * 3, i * 3 + 3))).toEqual([i * 2, i * 2, i * 2]);
   });
 
+  it('reduces 16-bit PNG to 8 bits and converts CMYK JPEG to RGB', async () => {
+    const png16 = await toSharp(src).toColourspace('rgb16').png().toBuffer();
+    const a = await decodeImage(png16);
+    expect(Buffer.from(a.data).equals(Buffer.from(src.data))).toBe(true);
+    const cmyk = await toSharp(src).toColourspace('cmyk').jpeg({ quality: 95 }).toBuffer();
+    expect((await sharp(cmyk).metadata()).space).toBe('cmyk');
+    const b = await decodeImage(cmyk);
+    expect([b.width, b.height, b.data.length]).toEqual([40, 30, 40 * 30 * 3]);
+  });
+
   it('composites alpha onto black', async () => {
     const rgba = Buffer.from([255, 0, 0, 0, 200, 100, 50, 255, 200, 100, 50, 128, 10, 20, 30, 255]);
     const png = await sharp(rgba, { raw: { width: 2, height: 2, channels: 4 } }).png().toBuffer();
