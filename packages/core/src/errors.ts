@@ -47,6 +47,7 @@ export const ERROR_CATALOGUE = {
   FORBIDDEN: spec(403, 2, 'the role does not allow this action'),
   CONFLICT: spec(409, 5, 'the resource is in a state that does not allow this'),
   TRIALS_ALL_FAILED: spec(422, 5, 'every trial of the first generation failed'),
+  PARITY_FAILED: spec(422, 5, 'the exported model disagrees with its source model beyond the tolerance'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { CvoptError, ModelManifestSchema } from '@cvopt/core';
 import { findPython, trainerDir } from '@cvopt/trainer-client';
-import { exportModel, matchDetections } from './export.js';
+import { assertParity, exportModel, matchDetections } from './export.js';
 
 // Real PyTorch export → real ONNX Runtime; the tolerance written down: FP32 agrees to 1e-4 relative.
 const FP32_PARITY = 1e-4;
@@ -116,5 +116,16 @@ describe('matchDetections', () => {
     expect(m.sameClass).toBe(1);
     expect(m.iouSum).toBeCloseTo(100 / 110 + 1, 10);
     expect(matchDetections(ref, []).matched).toBe(0);
+  });
+});
+
+describe('assertParity', () => {
+  it('passes within the tolerance and fails with PARITY_FAILED above it (or on NaN)', () => {
+    const base = { samples: 1, maxAbsDiff: 1e-6, cosine: 1, tolerance: 1e-3 };
+    expect(() => assertParity({ ...base, maxRelDiff: 1e-3 }, { onnx: 'm.onnx' })).not.toThrow();
+    expect(() => assertParity({ ...base, maxRelDiff: 2e-3 }, { onnx: 'm.onnx' })).toThrow(
+      expect.objectContaining({ code: 'PARITY_FAILED', where: { file: 'm.onnx' }, message: expect.stringContaining('2.00e-3 > tolerance 0.001') }),
+    );
+    expect(() => assertParity({ ...base, maxRelDiff: Number.NaN }, { onnx: 'm.onnx' })).toThrow(expect.objectContaining({ code: 'PARITY_FAILED' }));
   });
 });

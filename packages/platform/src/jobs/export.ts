@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import {
   CvoptError,
@@ -230,10 +230,24 @@ export async function checkParity(onnxPath: string, manifest: ModelManifest, par
   return parity;
 }
 
+/** PARITY_FAILED when ONNX Runtime strays from PyTorch beyond the tolerance (NaN counts as beyond). */
+export function assertParity(parity: Parity, result: { onnx: string }): void {
+  if (parity.maxRelDiff <= parity.tolerance) return;
+  throw new CvoptError(
+    'PARITY_FAILED',
+    `ONNX Runtime disagrees with PyTorch on ${result.onnx}: max relative difference ${parity.maxRelDiff.toExponential(2)} > tolerance ${parity.tolerance}`,
+    {
+      where: { file: result.onnx },
+      hint: 'an operator exports with different semantics; try another --opset, or raise --tolerance if the difference is acceptable',
+      details: result,
+    },
+  );
+}
+
 /**
  * `cvopt export`: the worker writes model.onnx, model.json and PyTorch reference outputs; ONNX Runtime then runs
  * the same inputs and the figures go into the result and model.json's provenance.parity. Above the tolerance the
- * export fails with ENGINE_FAILED, leaving the files for inspection.
+ * export fails with PARITY_FAILED, leaving the files for inspection.
  */
 export async function exportModel(input: ExportModelInput, hooks: ExportHooks = {}): Promise<ExportResult> {
   const p = parseWith(ExportModelSchema, input, { what: 'export options', code: 'INVALID_ARGUMENT' });
@@ -277,16 +291,6 @@ export async function exportModel(input: ExportModelInput, hooks: ExportHooks = 
     onnxSha256: r.onnxSha256,
     parity,
   };
-  if (!(parity.maxRelDiff <= p.tolerance)) {
-    throw new CvoptError(
-      'ENGINE_FAILED',
-      `ONNX Runtime disagrees with PyTorch on ${dirname(r.onnx)}: max relative difference ${parity.maxRelDiff.toExponential(2)} > tolerance ${p.tolerance}`,
-      {
-        where: { file: r.onnx },
-        hint: 'an operator exports with different semantics; try another --opset, or raise --tolerance if the difference is acceptable',
-        details: result,
-      },
-    );
-  }
+  assertParity(parity, result);
   return result;
 }
