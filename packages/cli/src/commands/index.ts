@@ -5,7 +5,6 @@ import { register as registerQuantize } from './quantize.js';
 import { register as registerDoctor } from './doctor.js';
 import { register as registerEval } from './eval.js';
 import { register as registerTune } from './tune.js';
-import { register as registerTune } from './tune.js';
 import { register as registerServe } from './serve.js';
 import { register as registerTrain } from './train.js';
 import { register as registerExport } from './export.js';
@@ -13,4 +12,4 @@ import { register as registerBench } from './bench.js';
 import { register as registerSelect } from './select.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect];
