@@ -8,7 +8,7 @@
 //        [--slo-ms 2000] [--queue-max 64] [--rss-cap-mb 1024]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { runLevel } from './load/client.mjs';
@@ -150,6 +150,7 @@ function report(r) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  const startLoad = loadavg().map((v) => v.toFixed(1)).join(' ');
   if (!existsSync(MAIN)) throw new Error('packages/runtime/dist/main.js is missing: run `npx tsc -b packages/runtime` first');
   const dataDir = testDataDir();
   const targets = [];
@@ -160,7 +161,8 @@ async function main() {
   const image = await testImage(opts, dataDir);
   const results = [];
   for (const t of targets) results.push(await runTarget(t, image, opts));
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`;
+  // The load average says how much of the machine this run really had (shared machines skew every figure).
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; load average at start ${startLoad}, at end ${loadavg().map((v) => v.toFixed(1)).join(' ')}`;
   const text = [`machine: ${machine}`, `image: ${image.length} bytes JPEG; levels of ${opts.seconds} s each`, '', ...results.map(report)].join('\n\n');
   process.stdout.write(`${text}\n`);
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ machine, results }, null, 2));

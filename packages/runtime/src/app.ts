@@ -40,6 +40,8 @@ export const VIDEO_TYPES = ['video/mp4', 'video/webm', 'video/quicktime', 'video
 declare module 'fastify' {
   interface FastifyRequest {
     startedAt: number;
+    /** When the request's deadline runs out (performance.now() clock), fixed at arrival. */
+    deadlineAt: number;
     principal: Principal | undefined;
     ticket: Ticket | undefined;
     abort: AbortController | undefined;
@@ -108,6 +110,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
   app.decorateRequest('startedAt', 0);
+  app.decorateRequest('deadlineAt', Infinity);
   app.decorateRequest('principal', undefined);
   app.decorateRequest('ticket', undefined);
   app.decorateRequest('abort', undefined);
@@ -145,6 +148,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     const deadline = requestDeadline(req, config.sloMs);
     const ticket = host.current.scheduler.admit(deadline.ms, { strict: deadline.strict });
+    req.deadlineAt = req.startedAt + deadline.ms;
     req.ticket = ticket;
     const abort = new AbortController();
     req.abort = abort;
@@ -198,7 +202,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const image = imageFromBody(req);
     const model = host.current;
     const prepared = await prepareImage(image, model.manifest, config.maxImagePixels);
-    const out = await host.run(prepared.tensor, { deadlineMs: deadlineOf(req, config.sloMs), signal: req.abort!.signal, ticket: req.ticket! }, model);
+    const out = await host.run(prepared.tensor, { deadlineMs: remainingMs(req), signal: req.abort!.signal, ticket: req.ticket! }, model);
     return renderPrediction(out, model, prepared, config, performance.now() - req.startedAt);
   });
 
@@ -272,7 +276,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       throw new CvoptError('TENSOR_SHAPE', `input "${input.name}" holds ${flat.length} values; shape [${input.shape.join(', ')}] needs ${n * per}`, { where: { field: 'inputs.0.data' } });
     }
     const signal = req.abort!.signal;
-    const deadlineMs = deadlineOf(req, config.sloMs);
+    const deadlineMs = remainingMs(req);
     const outs = await Promise.all(
       Array.from({ length: n }, (_, i) => host.run(flat.subarray(i * per, (i + 1) * per), { deadlineMs, signal, ticket: req.ticket! }, m)),
     );
@@ -301,6 +305,21 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   metrics.gauge('cvopt_limit', 'configured limits', () => limitGauges(config));
 
   return app;
+}
+
+/**
+ * What is left of the request's deadline once its body is read and decoded. A slow upload or decode spends the
+ * same budget as the queue, so an accepted answer never arrives long after its deadline.
+ */
+function remainingMs(req: FastifyRequest): number {
+  const left = req.deadlineAt - performance.now();
+  if (left <= 0) {
+    throw new CvoptError('DEADLINE_EXCEEDED', 'the deadline passed while the request body was received and decoded', {
+      hint: 'retry after the Retry-After delay, send smaller images, or allow a longer deadline (X-Deadline-Ms)',
+      retryAfterS: 1,
+    });
+  }
+  return left;
 }
 
 function imageFromBody(req: FastifyRequest): Buffer {
