@@ -55,6 +55,20 @@ describe('decodeYolov8', () => {
     expect(decodeYolov8(data, dims, { confThreshold: 0.25, multiLabel: true }).map((x) => x.classId)).toEqual([0, 1]);
   });
 
+  it('decodes the transposed [B, N, 4+nc] layout to the same candidates', () => {
+    const { data, dims } = yolov8Tensor([anchors.map((r) => r.map(() => 0)), anchors]);
+    const t = new Float32Array(data.length);
+    const [B, C, N] = dims as [number, number, number];
+    for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) for (let n = 0; n < N; n++) t[(b * N + n) * C + c] = data[(b * C + c) * N + n]!;
+    for (const multiLabel of [false, true]) {
+      const a = decodeYolov8(data, dims, { confThreshold: 0.25, multiLabel }, 1);
+      const b = decodeYolov8(t, [B, N, C], { confThreshold: 0.25, multiLabel, layout: 'anchors-first' }, 1);
+      const key = (x: Candidate) => `${x.box.join(',')}|${x.classId}|${x.score.toFixed(6)}`;
+      expect(b.map(key).sort()).toEqual(a.map(key).sort());
+      expect(b.length).toBeGreaterThan(0);
+    }
+  });
+
   it('reads the requested batch item and rejects bad shapes', () => {
     const other = anchors.map((r) => [...r.slice(0, 4), 0, 0, 0]);
     const { data, dims } = yolov8Tensor([other, anchors]);
@@ -136,6 +150,10 @@ describe('postprocessDetections', () => {
     dets[0]!.box.forEach((v, i) => expect(v).toBeCloseTo([75, 37.5, 125, 62.5][i]!, 4));
     expect(dets[1]!.box[2]).toBe(200);
     expect(() => postprocessDetections(data, [1, 6, 3], manifest, meta)).toThrow(/for 3 classes/);
+    // The same output transposed to [1, N, 4+nc] is recognised from its shape.
+    const t = new Float32Array(data.length);
+    for (let c = 0; c < 7; c++) for (let n = 0; n < 3; n++) t[n * 7 + c] = data[c * 3 + n]!;
+    expect(postprocessDetections(t, [1, 3, 7], manifest, meta)).toEqual(dets);
     expect(() => postprocessDetections(data, dims, { ...manifest, output: { ...manifest.output, format: 'logits' } }, meta)).toThrow(CvoptError);
   });
 });

@@ -34,6 +34,8 @@ export interface Yolov8DecodeOptions {
   scoresActivated?: boolean;
   /** Emit one candidate per class above the threshold instead of only the best class (evaluation mode). */
   multiLabel?: boolean;
+  /** 'anchors-last' is the Ultralytics [B, 4+nc, N]; 'anchors-first' the transposed [B, N, 4+nc] some exporters write. */
+  layout?: 'anchors-last' | 'anchors-first';
 }
 
 /**
@@ -43,6 +45,7 @@ export interface Yolov8DecodeOptions {
  */
 export function decodeYolov8(output: Float32Array, dims: readonly number[], opts: Yolov8DecodeOptions, batchIndex = 0): Candidate[] {
   checkBatch('decodeYolov8', output, dims, batchIndex);
+  if (opts.layout === 'anchors-first') return decodeYolov8AnchorsFirst(output, dims, opts, batchIndex);
   const C = dims[1]!;
   const N = dims[2]!;
   const nc = C - 4;
@@ -94,6 +97,36 @@ export function decodeYolov8(output: Float32Array, dims: readonly number[], opts
   }
   hits.sort((x, y) => x - y);
   for (const n of hits) push(n, bestClass[n]!, best[n]!);
+  return out;
+}
+
+/** [B, N, 4+nc]: each anchor's values are contiguous, so one pass per anchor. */
+function decodeYolov8AnchorsFirst(output: Float32Array, dims: readonly number[], opts: Yolov8DecodeOptions, batchIndex: number): Candidate[] {
+  const N = dims[1]!;
+  const C = dims[2]!;
+  const nc = C - 4;
+  if (nc < 1) throw shapeError('decodeYolov8', dims, '[B, N, 4+nc] with at least one class');
+  const activated = opts.scoresActivated ?? true;
+  const thr = activated ? opts.confThreshold : logit(opts.confThreshold);
+  const out: Candidate[] = [];
+  for (let n = 0; n < N; n++) {
+    const o = (batchIndex * N + n) * C;
+    const cx = output[o]!;
+    const cy = output[o + 1]!;
+    const hw = output[o + 2]! / 2;
+    const hh = output[o + 3]! / 2;
+    let bestV = -Infinity;
+    let bestC = 0;
+    for (let c = 0; c < nc; c++) {
+      const v = output[o + 4 + c]!;
+      if (opts.multiLabel && v > thr) out.push({ box: [cx - hw, cy - hh, cx + hw, cy + hh], score: activated ? v : sigmoid(v), classId: c });
+      if (v > bestV) {
+        bestV = v;
+        bestC = c;
+      }
+    }
+    if (!opts.multiLabel && bestV > thr) out.push({ box: [cx - hw, cy - hh, cx + hw, cy + hh], score: activated ? bestV : sigmoid(bestV), classId: bestC });
+  }
   return out;
 }
 
@@ -240,8 +273,10 @@ export function postprocessDetections(
   const nc = manifest.classNames.length;
   let cands: Candidate[];
   if (manifest.output.format === 'yolov8') {
-    if (dims[1] !== 4 + nc) throw shapeError('postprocessDetections', dims, `[B, ${4 + nc}, N] for ${nc} classes in model.json`);
-    cands = decodeYolov8(output, dims, { confThreshold, scoresActivated: manifest.output.scoresActivated ?? true, multiLabel: opts.multiLabel ?? false }, batchIndex);
+    // The transposed layout is recognised by where 4+nc sits; a square [B, 4+nc, 4+nc] reads as the usual one.
+    const layout = dims[1] === 4 + nc ? 'anchors-last' : dims[2] === 4 + nc ? 'anchors-first' : undefined;
+    if (!layout) throw shapeError('postprocessDetections', dims, `[B, ${4 + nc}, N] (or [B, N, ${4 + nc}]) for ${nc} classes in model.json`);
+    cands = decodeYolov8(output, dims, { confThreshold, scoresActivated: manifest.output.scoresActivated ?? true, multiLabel: opts.multiLabel ?? false, layout }, batchIndex);
   } else if (manifest.output.format === 'yolox') {
     if (dims[2] !== 5 + nc) throw shapeError('postprocessDetections', dims, `[B, N, ${5 + nc}] for ${nc} classes in model.json`);
     cands = decodeYolox(output, dims, { inputSize: manifest.preprocess.size, strides: manifest.output.strides ?? [8, 16, 32], confThreshold }, batchIndex);
