@@ -73,11 +73,10 @@ def test_augmentation_is_seeded_per_epoch_and_index(tmp_path):
     items = write_detect(str(tmp_path), 8, 64)
     hyp = dict(DEFAULT_HYP, degrees=10.0, shear=2.0, mixup=0.5)
     ds = DetectionDataset(items, 3, 64, hyp, augment=True, seed=3)
-    a = [ds[i] for i in range(8)]
-    b = [ds[i] for i in range(8)]
+    a = [ds[(i, 0, True)] for i in range(8)]
+    b = [ds[(i, 0, True)] for i in range(8)]
     assert all(torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) for x, y in zip(a, b))
-    ds.set_epoch(1)
-    assert not all(torch.equal(x[0], ds[i][0]) for i, x in enumerate(a))
+    assert not all(torch.equal(x[0], ds[(i, 1, True)][0]) for i, x in enumerate(a))
     for img, lab, _ in a:
         assert img.shape == (3, 64, 64)
         assert ((lab[:, 1:] >= 0) & (lab[:, 1:] <= 1)).all()
@@ -88,8 +87,11 @@ def test_loader_order_and_batches_do_not_depend_on_workers(tmp_path):
     ds = DetectionDataset(items, 3, 64, DEFAULT_HYP, augment=True, seed=1)
     runs = []
     for workers in (0, 2):
-        batches = list(EpochLoader(ds, 4, True, workers, seed=1).epoch(2))
+        loader = EpochLoader(ds, 4, True, workers, seed=1)
+        batches = list(loader.epoch(2))
         runs.append(batches)
+        # Persistent workers must still see the next epoch's keys.
+        assert not torch.equal(next(iter(loader.epoch(3)))[0], batches[0][0])
         assert [b[0].shape[0] for b in batches] == [4, 4, 2]
         assert all(b[1].shape[1] == 6 for b in batches)
     for (i0, t0, m0), (i1, t1, m1) in zip(*runs):

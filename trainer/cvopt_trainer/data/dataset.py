@@ -82,13 +82,7 @@ class DetectionDataset(Dataset):
         self.hyp = hyp
         self.augment = augment
         self.seed = seed
-        self.epoch = 0
         self.mosaic = augment and hyp.get("mosaic", 0) > 0
-
-    def set_epoch(self, epoch: int, mosaic: Optional[bool] = None) -> None:
-        self.epoch = epoch
-        if mosaic is not None:
-            self.mosaic = mosaic and self.augment and self.hyp.get("mosaic", 0) > 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -110,24 +104,27 @@ class DetectionDataset(Dataset):
         return random_affine(img, lab, rng, self.imgsz, h["degrees"], h["translate"], h["scale"], h["shear"],
                              h["perspective"])
 
-    def _train_sample(self, i: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    def _train_sample(self, i: int, rng: np.random.Generator, mosaic: bool) -> Tuple[np.ndarray, np.ndarray]:
         h = self.hyp
-        if self.mosaic and rng.random() < h["mosaic"]:
+        if mosaic and rng.random() < h["mosaic"]:
             return self._mosaic(i, rng)
         img, lab, _ = self._letterboxed(i)
         return random_affine(img, lab, rng, self.imgsz, h["degrees"], h["translate"], h["scale"], h["shear"],
                              h["perspective"])
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key):
+        """key: an index, or (index, epoch, mosaic) as EpochLoader sends; the epoch seeds the augmentation."""
+        i, epoch, mosaic = key if isinstance(key, tuple) else (key, 0, True)
+        mosaic = mosaic and self.mosaic
         s = self.imgsz
         if not self.augment:
             img, lab, meta = self._letterboxed(i)
         else:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
+            rng = np.random.default_rng([self.seed, epoch, i])
             h = self.hyp
-            img, lab = self._train_sample(i, rng)
+            img, lab = self._train_sample(i, rng, mosaic)
             if h["mixup"] > 0 and rng.random() < h["mixup"]:
-                img2, lab2 = self._train_sample(int(rng.integers(0, len(self))), rng)
+                img2, lab2 = self._train_sample(int(rng.integers(0, len(self))), rng, mosaic)
                 r = rng.beta(32.0, 32.0)
                 img = (img.astype(np.float32) * r + img2.astype(np.float32) * (1 - r)).astype(np.uint8)
                 lab = np.concatenate((lab, lab2), 0)
@@ -166,20 +163,17 @@ class ClassificationDataset(Dataset):
         self.hyp = hyp
         self.augment = augment
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int, mosaic: Optional[bool] = None) -> None:
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, key):
+        i, epoch, _ = key if isinstance(key, tuple) else (key, 0, False)
         img, _ = self.images[i]
         s = self.imgsz
         h, w = img.shape[:2]
         if self.augment:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
+            rng = np.random.default_rng([self.seed, epoch, i])
             hyp = self.hyp
             area = h * w * rng.uniform(max(1 - hyp["scale"], 0.08), 1.0)
             ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Iterator, List, Optional, Tuple
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from .dataset import ClassificationDataset, collate_classify, collate_detect
 from ..protocol import WorkerError
@@ -26,8 +26,23 @@ def _reraise_worker_error(e: RuntimeError) -> None:
         raise WorkerError(code, msg) from None
 
 
+class _KeySampler(Sampler):
+    """Yields the sample keys of the current epoch. It runs in the main process, so persistent workers see each
+    epoch's (index, epoch, mosaic) without being restarted."""
+
+    def __init__(self) -> None:
+        self.keys: List[Tuple[int, int, bool]] = []
+
+    def __iter__(self) -> Iterator[Tuple[int, int, bool]]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 class EpochLoader:
-    """Iterates one epoch at a time; the order is a permutation seeded by (seed, epoch)."""
+    """Iterates one epoch at a time; the order is a permutation seeded by (seed, epoch). Worker processes are
+    started once and kept for the whole run."""
 
     def __init__(self, dataset, batch: int, shuffle: bool, workers: int, seed: int = 0,
                  pin_memory: bool = False):
@@ -36,27 +51,27 @@ class EpochLoader:
         self.shuffle = shuffle
         self.workers = workers
         self.seed = seed
-        self.pin_memory = pin_memory
-        self.collate = collate_classify if isinstance(dataset, ClassificationDataset) else collate_detect
+        self.sampler = _KeySampler()
+        collate = collate_classify if isinstance(dataset, ClassificationDataset) else collate_detect
+        self.loader = DataLoader(dataset, batch_size=batch, sampler=self.sampler, num_workers=workers,
+                                 collate_fn=collate, pin_memory=pin_memory, drop_last=False,
+                                 persistent_workers=workers > 0)
 
     def __len__(self) -> int:
         return (len(self.dataset) + self.batch - 1) // self.batch
 
     def epoch(self, epoch: int, mosaic: Optional[bool] = None):
-        self.dataset.set_epoch(epoch, mosaic)
+        n = len(self.dataset)
         if self.shuffle:
             g = torch.Generator()
             g.manual_seed(self.seed * 100_003 + epoch)
-            order = torch.randperm(len(self.dataset), generator=g).tolist()
+            order = torch.randperm(n, generator=g).tolist()
         else:
-            order = list(range(len(self.dataset)))
-        # A local generator keeps the loader from drawing on the global RNG, which a resume restores.
-        loader = DataLoader(self.dataset, batch_size=self.batch, sampler=order, num_workers=self.workers,
-                            collate_fn=self.collate, pin_memory=self.pin_memory, drop_last=False,
-                            generator=torch.Generator().manual_seed(self.seed + epoch),
-                            persistent_workers=False)
+            order = list(range(n))
+        use_mosaic = True if mosaic is None else bool(mosaic)
+        self.sampler.keys = [(i, epoch, use_mosaic) for i in order]
         try:
-            yield from loader
+            yield from self.loader
         except RuntimeError as e:
             _reraise_worker_error(e)
             raise
