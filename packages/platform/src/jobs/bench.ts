@@ -306,9 +306,10 @@ async function quantized(
   activations: 'uint8' | 'int8',
   stage: (m: string) => void,
 ): Promise<{ onnx: string; manifest: ModelManifest; calib: number }> {
-  const dir = join(work, activations === 'uint8' ? 'int8' : 'int8-trt');
-  const onnx = join(dir, 'model.onnx');
   const calib = o.calib ?? 32;
+  // Calibration settings are part of the cached model's identity.
+  const dir = join(work, `${activations === 'uint8' ? 'int8' : 'int8-trt'}-calib${calib}`);
+  const onnx = join(dir, 'model.onnx');
   if (!existsSync(onnx) || !existsSync(join(dir, 'model.json'))) {
     stage(`quantizing to INT8 QDQ (${activations} activations, ${calib} calibration images)`);
     mkdirSync(dir, { recursive: true });
@@ -360,9 +361,23 @@ export function readBenchmarkReport(path: string): BenchmarkReport {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    const m = /position (\d+)/.exec(e instanceof Error ? e.message : '');
-    const line = m ? text.slice(0, Number(m[1])).split('\n').length : undefined;
+    const at = jsonErrorOffset(text, e instanceof Error ? e.message : '');
+    const line = at === undefined ? undefined : text.slice(0, at).split('\n').length;
     throw new CvoptError('INVALID_ARGUMENT', `${path} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, { where: line ? { file: path, line } : { file: path }, hint: 'pass the report.json that `cvopt bench` wrote' });
   }
   return parseWith(BenchmarkReportSchema, data, { what: 'benchmark report', file: path, code: 'INVALID_ARGUMENT' });
+}
+
+/**
+ * Where JSON.parse stopped: V8 says "at position N" for most errors; for an unexpected token it quotes the text
+ * around it instead, with 10 characters before the token when the quote is cut ("...").
+ */
+function jsonErrorOffset(text: string, message: string): number | undefined {
+  const pos = /position (\d+)/.exec(message);
+  if (pos) return Number(pos[1]);
+  const tok = /Unexpected token '(.)', (\.\.\.)?"([\s\S]*?)"(?:\.\.\.)? is not valid JSON/.exec(message);
+  if (!tok?.[3]) return undefined;
+  const start = text.indexOf(tok[3]);
+  if (start < 0) return undefined;
+  return tok[2] ? start + 10 : start + Math.max(0, tok[3].indexOf(tok[1] as string));
 }
