@@ -52,7 +52,8 @@ describe('cvopt tune end to end (real trainer, export and ONNX Runtime)', () => 
     for (const strategy of STRATEGY_NAMES) {
       const t0 = Date.now();
       const opts: TuneOptions = { ...SMALL, data, strategy, out: join(root, strategy), cacheDir: join(root, 'trial-cache') };
-      if (strategy === 'constrained') opts.constraints = { maxLatencyMs: 10_000, maxSizeMb: 100 };
+      // A latency limit that binds on a busy CPU, so feasibility rules (not only the objective) decide.
+      if (strategy === 'constrained') opts.constraints = { maxLatencyMs: 25, maxSizeMb: 100 };
       const r = await tune(opts);
       runs.set(strategy, r);
       // Wall time is reported, never asserted.
@@ -69,7 +70,7 @@ describe('cvopt tune end to end (real trainer, export and ONNX Runtime)', () => 
       const dflt = r.default!;
       expect(dflt.generation).toBe(1);
       expect(dflt.params).toMatchObject({ lr0: 0.01, momentum: 0.937, mosaic: 1, imgsz: 64 });
-      expect(dflt.status).toBe('ok');
+      expect(['ok', 'cached']).toContain(dflt.status);
       expect(r.best.fitness!).toBeGreaterThanOrEqual(dflt.fitness!);
       for (const t of r.trials.filter((x) => x.status !== 'failed')) {
         expect(t.terms!.fitness).toBeCloseTo(0.7 * t.metrics!.map50 + 0.3 * t.metrics!.map5095 - t.terms!.latencyPenalty, 12);
