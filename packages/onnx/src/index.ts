@@ -11,5 +11,5 @@ export { quantizeQdq, quantizableTensors, defaultReduceRange, activationParams, 
 export { calibrate, percentileThreshold, entropyThreshold, CALIBRATION_METHODS, type CalibrationMethod, type CalibrateOptions, type Sample } from './calibrate.js';
 export { convertFp16, type Fp16Options, type Fp16Result } from './fp16.js';
 export { datasetImages, calibrationSamples, evaluateOnnx, spread, headline, type LabelledImage, type AccuracyResult, type EvaluateOptions } from './evaluate.js';
-export { quantizeOnnx, rankSensitivity, type QuantizeOptions, type QuantizeReport, type ClassDelta, type GuardRound } from './quantize.js';
+export { quantizeOnnx, rankSensitivity, quantLayers, type QuantizeOptions, type QuantizeReport, type ClassDelta, type GuardRound } from './quantize.js';
 export { compareOnnx, type ParityReport, type OutputParity, type DetectionParity, type ParityOptions } from './parity.js';

@@ -8,8 +8,8 @@ import { calibrationSamples, datasetImages, evaluateOnnx, headline, spread, type
 import { convertFp16, type Fp16Options } from './fp16.js';
 import { encodeOnnx, readOnnx, writeOnnx } from './io.js';
 import { inferManifest } from './manifest.js';
-import type { ModelProto } from './model.js';
-import { defaultReduceRange, quantizableTensors, quantizeQdq, withExtraOutputs, type QdqOptions } from './qdq.js';
+import type { ModelProto, NodeProto } from './model.js';
+import { defaultReduceRange, quantizableTensors, quantizeQdq, type QdqOptions, type Range } from './qdq.js';
 
 export interface QuantizeOptions extends QdqOptions {
   /** A YOLO data.yaml (detection) or a folder-per-class dataset (classification). */
@@ -65,57 +65,84 @@ export interface QuantizeReport {
   withinBound?: boolean;
 }
 
-/** Relative L2 error per tensor between a float and a quantized run, averaged over a few samples. */
-async function tensorErrors(fp32: ModelProto, q: ModelProto, tensors: string[], samples: readonly Sample[], threads?: number): Promise<Map<string, number>> {
+/** A quantized layer: a weighted node with the activation nodes that follow it (SiLU = Sigmoid + Mul), or one node. */
+export function quantLayers(model: ModelProto, nodeNames: readonly string[]): string[][] {
+  const names = new Set(nodeNames);
+  const consumers = new Map<string, NodeProto[]>();
+  for (const n of model.graph.node) for (const i of n.input) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const taken = new Set<string>();
+  const layers: string[][] = [];
+  for (const n of model.graph.node) {
+    if (!n.name || !names.has(n.name) || taken.has(n.name) || !['Conv', 'Gemm', 'MatMul'].includes(n.opType)) continue;
+    const group = [n.name];
+    for (const c of consumers.get(n.output[0] ?? '') ?? []) {
+      if (!c.name || !names.has(c.name) || !['Sigmoid', 'Mul', 'Relu', 'LeakyRelu', 'Clip'].includes(c.opType)) continue;
+      group.push(c.name);
+      if (c.opType === 'Sigmoid') for (const m of consumers.get(c.output[0] ?? '') ?? []) if (m.name && names.has(m.name) && m.opType === 'Mul') group.push(m.name);
+    }
+    for (const g of group) taken.add(g);
+    layers.push([...new Set(group)]);
+  }
+  for (const n of nodeNames) if (!taken.has(n)) layers.push([n]);
+  return layers;
+}
+
+async function outputsOf(model: ModelProto, samples: readonly Sample[], threads?: number): Promise<Float32Array[][]> {
   const so: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'basic', logSeverityLevel: 3 };
   if (threads) so.intraOpNumThreads = threads;
-  const a = await ort.InferenceSession.create(encodeOnnx(withExtraOutputs(fp32, tensors)), so);
-  const b = await ort.InferenceSession.create(encodeOnnx(withExtraOutputs(q, tensors)), so);
-  const sums = new Map<string, number>();
+  const s = await ort.InferenceSession.create(encodeOnnx(model), so);
   try {
-    for (const s of samples) {
+    const out: Float32Array[][] = [];
+    for (const x of samples) {
       const feeds: Record<string, ort.Tensor> = {};
-      for (const [k, v] of Object.entries(s.feeds)) feeds[k] = new ort.Tensor('float32', v.data, v.dims as number[]);
-      const ra = await a.run(feeds);
-      const rb = await b.run(feeds);
-      for (const t of tensors) {
-        const x = ra[t]?.data;
-        const y = rb[t]?.data;
-        if (!(x instanceof Float32Array) || !(y instanceof Float32Array)) continue;
-        let num = 0;
-        let den = 0;
-        for (let i = 0; i < x.length; i++) {
-          const d = (x[i] as number) - (y[i] as number);
-          num += d * d;
-          den += (x[i] as number) * (x[i] as number);
-        }
-        sums.set(t, (sums.get(t) ?? 0) + Math.sqrt(num / Math.max(den, 1e-20)) / samples.length);
-      }
+      for (const [k, v] of Object.entries(x.feeds)) feeds[k] = new ort.Tensor('float32', v.data, v.dims as number[]);
+      const r = await s.run(feeds);
+      out.push(s.outputNames.map((n) => r[n]?.data).filter((d): d is Float32Array => d instanceof Float32Array));
     }
+    return out;
   } finally {
-    await a.release();
-    await b.release();
+    await s.release();
   }
-  return sums;
 }
 
 /**
- * Rank quantized nodes by the error each one adds: relative error of its output minus that of its worst input,
- * both against the float model on calibration samples. The first entries are the ones to keep in float.
+ * One-at-a-time sensitivity: quantize each layer alone and measure the relative L2 error of the graph outputs
+ * against FP32 on a few calibration samples. Errors compound downstream, so a layer's effect on the output, not
+ * the error at its own output, is what decides which layers to keep in float.
  */
-export async function rankSensitivity(fp32: ModelProto, q: ModelProto, nodeNames: readonly string[], samples: readonly Sample[], threads?: number): Promise<{ node: string; added: number }[]> {
-  const byName = new Map(fp32.graph.node.filter((n) => n.name).map((n) => [n.name as string, n]));
-  const nodes = nodeNames.map((n) => byName.get(n)).filter((n) => n !== undefined);
-  const tensors = [...new Set(nodes.flatMap((n) => [...n.input, ...n.output]).filter(Boolean))];
-  const inits = new Set(fp32.graph.initializer.map((t) => t.name));
-  const err = await tensorErrors(fp32, q, tensors.filter((t) => !inits.has(t)), samples, threads);
-  return nodes
-    .map((n) => {
-      const out = Math.max(0, ...n.output.map((o) => err.get(o) ?? 0));
-      const inp = Math.max(0, ...n.input.map((i) => err.get(i) ?? 0));
-      return { node: n.name as string, added: out - inp };
-    })
-    .sort((x, y) => y.added - x.added || x.node.localeCompare(y.node));
+export async function rankSensitivity(
+  fp32: ModelProto,
+  ranges: ReadonlyMap<string, Range>,
+  qdq: QdqOptions,
+  nodeNames: readonly string[],
+  samples: readonly Sample[],
+  threads?: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ nodes: string[]; error: number }[]> {
+  const ref = await outputsOf(fp32, samples, threads);
+  const layers = quantLayers(fp32, nodeNames);
+  const all = new Set(nodeNames);
+  const out: { nodes: string[]; error: number }[] = [];
+  for (const layer of layers) {
+    const keep = new Set(layer);
+    const others = [...all].filter((n) => !keep.has(n));
+    const q = quantizeQdq(fp32, ranges, { ...qdq, excludeNodes: [...(qdq.excludeNodes ?? []), ...others] });
+    const got = await outputsOf(q.model, samples, threads);
+    let num = 0;
+    let den = 0;
+    got.forEach((outs, i) =>
+      outs.forEach((y, j) => {
+        const x = ref[i]?.[j] as Float32Array;
+        for (let k = 0; k < y.length; k++) {
+          num += ((x[k] as number) - (y[k] as number)) ** 2;
+          den += (x[k] as number) ** 2;
+        }
+      }),
+    );
+    out.push({ nodes: layer, error: Math.sqrt(num / Math.max(den, 1e-20)) });
+    onProgress?.(out.length, layers.length);
+  }
+  return out.sort((a, b) => b.error - a.error || (a.nodes[0] ?? '').localeCompare(b.nodes[0] ?? ''));
 }
 
 function perClassDeltas(a: AccuracyResult, b: AccuracyResult): ClassDelta[] {
@@ -216,10 +243,10 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
     const guard: GuardRound[] = [{ excluded: [...excluded], accuracy: headline(acc), drop: (base - headline(acc)) * 100 }];
     const maxDrop = opts.maxDrop;
     if (maxDrop !== undefined && (guard[0] as GuardRound).drop > maxDrop) {
-      const ranking = await rankSensitivity(source, q.model, q.quantizedNodes, samples.slice(0, 4), threads);
+      const ranking = await rankSensitivity(source, ranges, qdqBase, q.quantizedNodes, samples.slice(0, 2), threads, (d, t) => progress('sensitivity', d, t));
       let k = 1;
       while ((guard[guard.length - 1] as GuardRound).drop > maxDrop && k <= ranking.length) {
-        excluded = [...new Set([...(opts.excludeNodes ?? []), ...ranking.slice(0, k).map((r) => r.node)])];
+        excluded = [...new Set([...(opts.excludeNodes ?? []), ...ranking.slice(0, k).flatMap((r) => r.nodes)])];
         q = quantizeQdq(source, ranges, { ...qdqBase, excludeNodes: excluded });
         writeOnnx(q.model, outPath);
         acc = await evaluateOnnx(outPath, outManifest(fp32), evalSet, evalOpts);

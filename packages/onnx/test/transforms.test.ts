@@ -23,6 +23,8 @@ import {
   quantizableTensors,
   quantizeOnnx,
   quantizeQdq,
+  quantLayers,
+  rankSensitivity,
   readOnnx,
   valueInfo,
   writeOnnx,
@@ -95,6 +97,19 @@ describe('static INT8 QDQ', () => {
       // With 7-bit weights ORT's integer kernels reproduce the QDQ arithmetic (no u8s8 saturation).
       expect(relErr(unfused, fused), method).toBeLessThan(0.005);
     }
+  });
+
+  it('ranks layers (conv + its SiLU) by their one-at-a-time effect on the output', async () => {
+    const fp32 = tinyConvNet();
+    const ranges = await calibrate(fp32, quantizableTensors(fp32), samples(2));
+    const q = quantizeQdq(fp32, ranges, { reduceRange: true });
+    const layers = quantLayers(fp32, q.quantizedNodes);
+    expect(layers[0]).toEqual(['stem', 'stem.sig', 'stem.silu']);
+    expect(layers.flat().sort()).toEqual([...q.quantizedNodes].sort());
+    const ranking = await rankSensitivity(fp32, ranges, { reduceRange: true }, q.quantizedNodes, samples(2));
+    expect(ranking).toHaveLength(layers.length);
+    for (let i = 1; i < ranking.length; i++) expect((ranking[i - 1]?.error ?? 0) >= (ranking[i]?.error ?? 0)).toBe(true);
+    expect(ranking[0]?.error).toBeGreaterThan(0);
   });
 
   it('excluded nodes and op types stay in float', async () => {
