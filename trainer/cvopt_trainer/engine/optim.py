@@ -34,9 +34,9 @@ def build_optimizer(model: nn.Module, hyp: Dict[str, Any], batch: int, nc: int, 
             else:
                 weights.append(p)
     if name == "SGD":
-        opt: torch.optim.Optimizer = torch.optim.SGD(biases, lr=lr, momentum=momentum, nesterov=True)
+        opt: torch.optim.Optimizer = torch.optim.SGD(biases, lr=lr, momentum=momentum, nesterov=True, foreach=True)
     elif name == "AdamW":
-        opt = torch.optim.AdamW(biases, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
+        opt = torch.optim.AdamW(biases, lr=lr, betas=(momentum, 0.999), weight_decay=0.0, foreach=True)
     else:  # pragma: no cover - resolve_hyp validates the name
         raise ValueError(name)
     opt.add_param_group({"params": weights, "weight_decay": decay})
