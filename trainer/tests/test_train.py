@@ -178,3 +178,12 @@ def test_sigkill_mid_run_then_resume_matches(detect_data, reference_run, tmp_pat
         run({"out": str(tmp_path), "resume": True, "workers": 0}, Capture())
     a, b = weights(reference_run[0] / "last.pt"), weights(tmp_path / "last.pt")
     assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) <= 1e-6
+
+
+def test_fine_tunes_from_its_own_checkpoint(detect_data, reference_run, tmp_path):
+    best = str(reference_run[0] / "best.pt")
+    result = run(args(detect_data, tmp_path, model=best, epochs=1), Capture())
+    assert result["preset"] == "yolov8p"
+    before, after = weights(best, "model_state_dict"), weights(tmp_path / "last.pt", "model_state_dict")
+    assert not torch.equal(before["model.0.conv.weight"], after["model.0.conv.weight"])
+    assert torch.equal(before["model.22.dfl.conv.weight"], after["model.22.dfl.conv.weight"])

@@ -109,6 +109,10 @@ def _load_model(spec: str, task: str, names) -> nn.Module:
         raise WorkerError("INVALID_ARGUMENT", f"{spec} holds a {model.task} model but the dataset is {task}",
                           where={"field": "model"})
     model.names = list(names)
+    # The loader hands out an inference model with frozen weights; training needs them back, except the DFL
+    # integral, whose fixed bin weights are part of the architecture.
+    for pname, p in model.named_parameters():
+        p.requires_grad_(not pname.endswith("dfl.conv.weight"))
     return model
 
 
