@@ -5,7 +5,7 @@
 //
 //   npx tsc -b packages/runtime && node bench/load-test.mjs [--model DIR]... [--levels 1,10,100,1000]
 //        [--seconds 15] [--raw-seconds 5] [--no-yolo] [--no-synthetic] [--image FILE] [--json OUT.json]
-//        [--slo-ms 2000] [--queue-max 64] [--rss-cap-mb 1024]
+//        [--slo-ms 2000] [--queue-max 64] [--rss-cap-mb 1024] [--no-expect-continue]
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -20,7 +20,7 @@ const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const MAIN = join(ROOT, 'packages/runtime/dist/main.js');
 
 function parseArgs(argv) {
-  const o = { models: [], levels: [1, 10, 100, 1000], seconds: 15, rawSeconds: 5, yolo: true, synthetic: true, sloMs: 2000, queueMax: 64, rssCapMb: 1024 };
+  const o = { models: [], levels: [1, 10, 100, 1000], seconds: 15, rawSeconds: 5, yolo: true, synthetic: true, sloMs: 2000, queueMax: 64, rssCapMb: 1024, expectContinue: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     else if (a === '--slo-ms') o.sloMs = Number(next());
     else if (a === '--queue-max') o.queueMax = Number(next());
     else if (a === '--rss-cap-mb') o.rssCapMb = Number(next());
+    else if (a === '--no-expect-continue') o.expectContinue = false;
     else throw new Error(`unknown flag ${a}`);
   }
   return o;
@@ -105,7 +106,7 @@ async function runTarget(target, image, opts) {
     process.stderr.write(`   ${users} users for ${opts.seconds} s ...\n`);
     let peakRss = rssOf(server.child.pid);
     const before = await rejectBuckets(url);
-    const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
+    const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', expectContinue: opts.expectContinue, onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
     const lag = await lagOf(url);
     const serverRejectP95Ms = serverRejectP95(before, await rejectBuckets(url));
     levels.push({ ...r, peakRssMb: peakRss, lagP99Ms: lag.p99, lagMaxMs: lag.max, serverRejectP95Ms });
@@ -163,7 +164,7 @@ async function main() {
   for (const t of targets) results.push(await runTarget(t, image, opts));
   // The load average says how much of the machine this run really had (shared machines skew every figure).
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; load average at start ${startLoad}, at end ${loadavg().map((v) => v.toFixed(1)).join(' ')}`;
-  const text = [`machine: ${machine}`, `image: ${image.length} bytes JPEG; levels of ${opts.seconds} s each`, '', ...results.map(report)].join('\n\n');
+  const text = [`machine: ${machine}`, `image: ${image.length} bytes JPEG; levels of ${opts.seconds} s each; clients ${opts.expectContinue ? 'send Expect: 100-continue' : 'send the body at once'}`, '', ...results.map(report)].join('\n\n');
   process.stdout.write(`${text}\n`);
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ machine, results }, null, 2));
 }

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import { summarize } from './stats.mjs';
 
-export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick }) {
+export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick, expectContinue = true }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: users, maxFreeSockets: users });
   const target = new URL(path, url);
   const byStatus = {};
@@ -18,11 +18,18 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
   const once = () =>
     new Promise((resolve) => {
       const start = performance.now();
+      let answered = false;
+      let sentBody = !expectContinue;
+      const headers = { 'content-type': contentType, 'content-length': body.length };
+      // Like curl with a large upload: ask first, send the body only after the server's 100 Continue.
+      if (expectContinue) headers.expect = '100-continue';
       const req = http.request(
-        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } },
+        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers },
         (res) => {
           res.resume();
           res.on('end', () => {
+            answered = true;
+            if (!sentBody) req.destroy(); // refused before the body: the server closes this connection
             const ms = performance.now() - start;
             byStatus[res.statusCode] = (byStatus[res.statusCode] ?? 0) + 1;
             if (res.statusCode === 200) {
@@ -38,10 +45,17 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
         },
       );
       req.on('error', () => {
+        if (answered) return;
         dropped++;
         resolve({ status: -1 });
       });
-      req.end(body);
+      if (expectContinue) {
+        req.on('continue', () => {
+          sentBody = true;
+          req.end(body);
+        });
+        req.flushHeaders();
+      } else req.end(body);
     });
 
   const user = async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CvoptError, createLogger, type Logger } from '@cvopt/core';
 import { KeyStore, authorize, keyFromHeaders, type Permission, type Principal } from './auth.js';
 import { authEnabled, type RuntimeConfig } from './config.js';
@@ -121,12 +121,16 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser(VIDEO_TYPES, (_req, payload, done) => done(null, payload));
 
+  // Expect: 100-continue: the interim 100 is sent only after admission (end of onRequest), so a refused client
+  // never uploads its body; Node then closes that connection, as RFC 9110 requires when the body is not read.
+  app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
+
   const docs: RouteDoc[] = [];
   app.addHook('onRoute', (r) => {
     docs.push(...routeDoc(r));
   });
 
-  app.addHook('onRequest', async (req, reply) => {
+  const gate = (req: FastifyRequest, reply: FastifyReply): void => {
     req.startedAt = performance.now();
     const cfg = req.routeOptions.config;
     const permission = cfg.permission ?? 'public';
@@ -157,6 +161,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       ticket.release();
       if (!reply.raw.writableFinished) abort.abort();
     });
+  };
+
+  app.addHook('onRequest', async (req, reply) => {
+    gate(req, reply);
+    if (/100-continue/i.test(String(req.headers.expect ?? ''))) reply.raw.writeContinue();
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -202,6 +211,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const image = imageFromBody(req);
     const model = host.current;
     const prepared = await prepareImage(image, model.manifest, config.maxImagePixels);
+    model.scheduler.observePrep(performance.now() - req.startedAt);
     const out = await host.run(prepared.tensor, { deadlineMs: remainingMs(req), signal: req.abort!.signal, ticket: req.ticket! }, model);
     return renderPrediction(out, model, prepared, config, performance.now() - req.startedAt);
   });
@@ -299,6 +309,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   metrics.gauge('cvopt_admitted_requests', 'requests admitted and not yet answered (decoding, queued, running)', () => (host.ready ? host.current.scheduler.admitted : 0));
   metrics.gauge('cvopt_inflight_requests', 'requests inside a running model execution', () => (host.ready ? host.current.scheduler.inFlight : 0));
   metrics.gauge('cvopt_service_time_seconds', 'EWMA of one model execution', () => (host.ready ? host.current.scheduler.serviceMs / 1000 : 0));
+  metrics.gauge('cvopt_prepare_time_seconds', 'EWMA of upload + decode + preprocess before the queue', () => (host.ready ? host.current.scheduler.prepMs / 1000 : 0));
   metrics.gauge('cvopt_gpu_slots_in_use', 'GPU tasks running now', () => o.gpu?.inUse ?? 0);
   metrics.gauge('cvopt_gpu_slots_max_observed', 'highest number of GPU tasks ever running at once', () => o.gpu?.maxObserved ?? 0);
   metrics.gauge('cvopt_ready', '1 when the model is loaded, warmed and the service takes work', () => (host.ready && !lifecycle.draining ? 1 : 0));

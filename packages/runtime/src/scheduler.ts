@@ -55,6 +55,8 @@ export class Scheduler<I, O> {
   private running = 0;
   private runningItems = 0;
   private batchMsEwma: number;
+  /** Work a request does before it reaches the queue (upload, decode, letterbox), as the caller reports it. */
+  private prepMsEwma = 0;
   private itemMsEwma: number;
   private closed = false;
   private tickets = 0;
@@ -126,7 +128,7 @@ export class Scheduler<I, O> {
         details: { queueDepth: waiting, queueMax: this.opts.queueMax },
       });
     }
-    const expectedMs = this.estimatedWaitMs() + this.batchMsEwma;
+    const expectedMs = this.prepMsEwma + this.estimatedWaitMs() + this.batchMsEwma;
     // With nothing waiting and a worker free, refusing helps nobody: only a deadline the client chose itself
     // (strict) is refused then; the service-wide SLO judges queueing, not a model slower than the SLO.
     const idle = waiting === 0 && this.running < this.opts.concurrency;
@@ -197,6 +199,19 @@ export class Scheduler<I, O> {
       this.queue.push(task);
       this.pump();
     });
+  }
+
+  /**
+   * Report how long a request spent before submit (body, decode, preprocess). Admission adds it to the
+   * estimate, so the service does not accept work whose decode alone would eat the deadline.
+   */
+  observePrep(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.prepMsEwma = this.prepMsEwma === 0 ? ms : this.prepMsEwma + EWMA_ALPHA * (ms - this.prepMsEwma);
+  }
+
+  get prepMs(): number {
+    return this.prepMsEwma;
   }
 
   /** Refuse new work from now on; queued and running work still completes. */
