@@ -1,5 +1,5 @@
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CvoptError, type AccuracyFigures, type ClassScore, type Detection, type LatencyStats, type ModelManifest } from '@cvopt/core';
@@ -265,7 +265,8 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
       warmup: s.warmup,
       iters: s.iters,
       ...(s.minTimeMs ? { minTimeS: s.minTimeMs / 1000 } : {}),
-      ...(s.threads ? { threads: s.threads } : {}),
+      // PyTorch's own default can be a single thread where ONNX Runtime takes every core: give it the cores.
+      threads: s.threads || availableParallelism(),
       ...(all.length ? { inputs, outputs: join(dir, 'outputs.bin') } : {}),
     });
     const wallMs = performance.now() - wall0;
