@@ -244,16 +244,35 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
     const maxDrop = opts.maxDrop;
     if (maxDrop !== undefined && (guard[0] as GuardRound).drop > maxDrop) {
       const ranking = await rankSensitivity(source, ranges, qdqBase, q.quantizedNodes, samples.slice(0, 2), threads, (d, t) => progress('sensitivity', d, t));
-      let k = 1;
-      while ((guard[guard.length - 1] as GuardRound).drop > maxDrop && k <= ranking.length) {
+      const tryK = async (k: number): Promise<boolean> => {
         excluded = [...new Set([...(opts.excludeNodes ?? []), ...ranking.slice(0, k).flatMap((r) => r.nodes)])];
         q = quantizeQdq(source, ranges, { ...qdqBase, excludeNodes: excluded });
         writeOnnx(q.model, outPath);
         acc = await evaluateOnnx(outPath, outManifest(fp32), evalSet, evalOpts);
         guard.push({ excluded, accuracy: headline(acc), drop: (base - headline(acc)) * 100 });
-        progress('guard', guard.length - 1, Math.ceil(Math.log2(ranking.length)) + 1);
-        // Doubling reaches the bound in log2(n) evaluations rather than n.
-        k = k === ranking.length ? k + 1 : Math.min(ranking.length, k * 2);
+        progress('guard', guard.length - 1, 2 * Math.ceil(Math.log2(ranking.length + 1)));
+        return (base - headline(acc)) * 100 <= maxDrop;
+      };
+      // Doubling finds a passing count in log2(n) evaluations; a bisection below it then keeps as few layers in
+      // FP32 as the bound allows (each one costs speed).
+      let lo = 0;
+      let hi = 0;
+      for (let k = 1; ; k = Math.min(ranking.length, k * 2)) {
+        if (await tryK(k)) {
+          hi = k;
+          break;
+        }
+        lo = k;
+        if (k === ranking.length) break;
+      }
+      if (hi > 0) {
+        while (hi - lo > Math.max(1, Math.floor(hi / 8))) {
+          const mid = Math.floor((lo + hi) / 2);
+          if (await tryK(mid)) hi = mid;
+          else lo = mid;
+        }
+        // The last evaluation may have been a failing midpoint: end on the passing count.
+        if ((guard[guard.length - 1] as GuardRound).drop > maxDrop) await tryK(hi);
       }
     }
     const last = guard[guard.length - 1] as GuardRound;

@@ -211,7 +211,7 @@ describe('quantizeOnnx end to end on a synthetic dataset', () => {
     expect(r.metric).toBe('mAP50');
     expect(r.fp32.map50).toBeGreaterThanOrEqual(0);
     expect(r.guard.length).toBeGreaterThan(2);
-    expect(r.guard[1]?.excluded.length).toBe(1);
+    expect(r.guard[1]?.excluded.length).toBeGreaterThanOrEqual(1);
     expect((r.guard.at(-1)?.excluded.length ?? 0) > (r.guard[1]?.excluded.length ?? 0)).toBe(true);
     expect(r.withinBound).toBe(false);
     const sidecar = ModelManifestSchema.parse(JSON.parse(readFileSync(join(tmp, 'det.int8.json'), 'utf8')));
