@@ -71,7 +71,10 @@ describe('cvopt tune end to end (real trainer, export and ONNX Runtime)', () => 
       expect(dflt.generation).toBe(1);
       expect(dflt.params).toMatchObject({ lr0: 0.01, momentum: 0.937, mosaic: 1, imgsz: 64 });
       expect(['ok', 'cached']).toContain(dflt.status);
-      expect(r.best.fitness!).toBeGreaterThanOrEqual(dflt.fitness!);
+      const violation = (t: TrialRecord) => (t.violations ?? []).reduce((a, b) => a + b, 0);
+      if (violation(dflt) === 0) expect(r.best.fitness!).toBeGreaterThanOrEqual(dflt.fitness!);
+      // Under Deb's rules an infeasible default loses to any feasible trial, whatever its fitness.
+      else expect(violation(r.best)).toBeLessThanOrEqual(violation(dflt));
       for (const t of r.trials.filter((x) => x.status !== 'failed')) {
         expect(t.terms!.fitness).toBeCloseTo(0.7 * t.metrics!.map50 + 0.3 * t.metrics!.map5095 - t.terms!.latencyPenalty, 12);
         expect(t.terms!.latencyPenalty).toBeCloseTo(Math.max(0, t.p95Ms! / 2 - 1), 9);

@@ -343,8 +343,8 @@ function finish(a: { runDir: string; cfg: RunConfig; study: Study; trials: Trial
   const ok = trials.filter((r) => r.fitness !== null);
   const feasible = ok.filter((r) => !r.violations || r.violations.every((v) => v === 0));
   // The constrained strategy reports the best feasible trial; if none is feasible, the least-violating one.
-  const pool = cfg.strategy === 'constrained' && feasible.length === 0 ? ok.slice().sort((x, y) => sum(x.violations) - sum(y.violations) || x.id - y.id).slice(0, 1) : feasible.length ? feasible : ok;
-  const best = pool.slice().sort((x, y) => (y.fitness as number) - (x.fitness as number) || x.id - y.id)[0];
+  const candidates = cfg.strategy === 'constrained' && feasible.length === 0 ? ok.slice().sort((x, y) => sum(x.violations) - sum(y.violations) || x.id - y.id).slice(0, 1) : feasible.length ? feasible : ok;
+  const best = candidates.slice().sort((x, y) => (y.fitness as number) - (x.fitness as number) || x.id - y.id)[0];
   if (!best) throw new CvoptError('TRIALS_ALL_FAILED', 'no trial finished', { hint: 'read the errors in trials.jsonl' });
 
   const files: Record<string, string> = {
@@ -370,9 +370,15 @@ function finish(a: { runDir: string; cfg: RunConfig; study: Study; trials: Trial
   let pareto: TuneResult['pareto'];
   if (cfg.strategy === 'nsga2') {
     const byId = new Map(trials.map((r) => [r.id, r]));
-    const front = study.paretoFront().map((t) => byId.get(t.id)!).filter(Boolean);
+    // A cached repeat of a genome is the same point: list it once.
+    const seen = new Set<string>();
+    const front = study
+      .paretoFront()
+      .map((t) => byId.get(t.id)!)
+      .filter((r) => r && !seen.has(r.key) && seen.add(r.key));
     const kneeTrial = study.chosenPoint();
-    pareto = { front, knee: kneeTrial ? byId.get(kneeTrial.id) : undefined };
+    const kneeKey = kneeTrial ? byId.get(kneeTrial.id)?.key : undefined;
+    pareto = { front, knee: front.find((r) => r.key === kneeKey) };
     files.pareto = join(runDir, 'pareto.json');
     writeAtomic(
       files.pareto,
