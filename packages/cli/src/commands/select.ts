@@ -1,5 +1,5 @@
 import { dirname, join, resolve } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CvoptError, ConstraintsSchema, ENGINE_IDS, parseWith, type Constraints, type Decision, type EngineId } from '@cvopt/core';
 import { selectEngine } from '@cvopt/bench';
@@ -69,6 +69,7 @@ export function register(program: Command): void {
     const constraints = parseWith(ConstraintsSchema, raw, { what: 'constraints', code: 'INVALID_ARGUMENT' });
     const decision = selectEngine(report, constraints);
     const out = typeof opts.out === 'string' ? resolve(opts.out) : join(dirname(resolve(reportPath)), 'decision.json');
+    mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(decision, null, 2)}\n`);
     // With --json a failed selection prints only the error document (one JSON document per run).
     if (decision.winner || !opts.json) emit(opts, { ...decision, file: out }, (d) => `${render(d)}\nwrote ${out}`);
