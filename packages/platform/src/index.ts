@@ -1,8 +1,8 @@
 // Job handlers run by the CLI in-process (embedded mode) and, later, by platform workers from the queues.
-export {};
 export * from './doctor.js';
 export * from './jobs/bench.js';
 export * from './jobs/eval.js';
 export * from './jobs/export.js';
 export * from './jobs/train.js';
 export * from './jobs/tune.js';
+export * from './jobs/quickstart.js';

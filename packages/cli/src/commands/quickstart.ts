@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { QUICKSTART_DEFAULTS, quickstart, type QuickstartOptions, type QuickstartResult } from '@cvopt/platform';
+import { action, numberFlag } from '../action.js';
+import { emit, fmtNum, table } from '../output.js';
+
+function render(r: QuickstartResult): string {
+  const d = r.eval.detect;
+  const winner = r.decision.candidates.find((c) => c.engine === r.decision.winner);
+  return [
+    `quickstart finished in ${r.seconds.toFixed(0)} s — everything is under ${r.out}`,
+    '',
+    table(
+      ['step', 'result'],
+      [
+        ['dataset', `${r.dataset.train} train / ${r.dataset.val} val images, classes ${r.dataset.names.join(', ')} (${r.dataset.dataYaml})`],
+        ['train', `${r.train.epochs} epochs in ${r.train.wallS.toFixed(0)} s, ${fmtNum(r.train.imagesPerSec)} img/s → ${r.train.best}`],
+        ['export', `${r.export.onnx}; ONNX Runtime vs PyTorch max relative diff ${r.export.parity.maxRelDiff.toExponential(2)}`],
+        ['eval (ONNX Runtime)', d ? `mAP50 ${d.map50.toFixed(4)}, mAP50-95 ${d.map5095.toFixed(4)} on ${r.eval.images} images` : '-'],
+        ['bench', `${r.bench.markdown} (chart ${r.bench.chart})`],
+        ['selected engine', `${r.decision.winner ?? 'none'}${winner?.p95Ms !== null && winner ? ` (p95 ${winner.p95Ms.toFixed(2)} ms)` : ''}`],
+      ],
+    ),
+    '',
+    r.decision.reason,
+    '',
+    `next: node packages/cli/dist/main.js serve ${r.export.onnx.replace(/\/model\.onnx$/, '')}`,
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('quickstart')
+    .description('the main job end to end on a built-in synthetic dataset: synthesise, train, export, evaluate, benchmark, select')
+    .option('--out <dir>', 'where everything goes', 'cvopt-quickstart')
+    .option('--preset <name>', 'model preset', QUICKSTART_DEFAULTS.preset)
+    .option('--images <n>', 'synthetic images (train + val)', String(QUICKSTART_DEFAULTS.images))
+    .option('--imgsz <n>', 'image and network size', String(QUICKSTART_DEFAULTS.imgsz))
+    .option('--epochs <n>', 'training epochs', String(QUICKSTART_DEFAULTS.epochs))
+    .option('--seed <n>', 'seed for data and training', String(QUICKSTART_DEFAULTS.seed))
+    .option('--video <file>', 'also measure video FPS on this file');
+  action<[]>(cmd, async (opts) => {
+    const o: QuickstartOptions = {
+      out: String(opts.out),
+      preset: String(opts.preset),
+      images: numberFlag('images', opts.images, { int: true, min: 20 }),
+      imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 32 }),
+      epochs: numberFlag('epochs', opts.epochs, { int: true, min: 1 }),
+      seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
+    };
+    if (typeof opts.video === 'string') o.video = opts.video;
+    const quiet = opts.json === true;
+    let lastLine = '';
+    const r = await quickstart(o, {
+      onStep: (i, n, title) => {
+        if (!quiet) process.stderr.write(`\n[${i}/${n}] ${title}\n`);
+      },
+      onProgress: (done, total, message) => {
+        if (quiet) return;
+        const line = total > 0 ? `  ${message} ${done}/${total}` : `  ${message}`;
+        // Plain lines (no carriage returns) so CI logs stay readable; only print when something changed.
+        if (line !== lastLine && (total === 0 || done === total || done % Math.max(1, Math.round(total / 10)) === 0)) {
+          process.stderr.write(`${line}\n`);
+          lastLine = line;
+        }
+      },
+    });
+    emit(opts, r, render);
+  });
+}
