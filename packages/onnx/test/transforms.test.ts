@@ -237,6 +237,16 @@ describe('quantizeOnnx end to end on a synthetic dataset', () => {
     expect(q.outputs[0]?.cosine).toBeGreaterThan(0.95);
   });
 
+  it('--fp16 converts instead of calibrating and reports the accuracy change', async () => {
+    const out = join(tmp, 'det.fp16.onnx');
+    const r = await quantizeOnnx(fp32Path, out, { data, manifest, fp16: true });
+    expect(r.precision).toBe('fp16');
+    expect(r.calibrationImages).toBe(0);
+    expect(Math.abs(r.drop)).toBeLessThan(5);
+    expect(inspectOnnx(out).precision).toBe('fp16');
+    expect(ModelManifestSchema.parse(JSON.parse(readFileSync(join(tmp, 'det.fp16.json'), 'utf8'))).precision).toBe('fp16');
+  });
+
   it('refuses a model that is already quantized', async () => {
     const out = join(tmp, 'det.int8.onnx');
     await expect(quantizeOnnx(out, join(tmp, 'again.onnx'), { data, manifest: { ...manifest, precision: 'int8' } })).rejects.toMatchObject({ code: 'MODEL_INVALID' });
