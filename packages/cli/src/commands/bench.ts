@@ -39,6 +39,7 @@ export function register(program: Command): void {
     .option('--batch-sizes <list>', 'throughput batch sizes for dynamic-batch models', '1,2,4,8')
     .option('--threads <n>', 'ONNX Runtime intra-op / PyTorch threads (0: their default)', '0')
     .option('--calib <n>', 'calibration images for the INT8 model', '32')
+    .option('--pytorch-device <cpu|cuda>', 'device of the pytorch engine', 'cpu')
     .option('--time-limit <s>', 'per-engine time limit; the engine is killed and reported failed past it', '900')
     .option('--rss-cap-mb <mb>', 'per-engine memory cap (process tree RSS)', '8192')
     .requiredOption('--out <file>', 'report.json to write (report.md and chart.svg beside it)');
@@ -56,6 +57,9 @@ export function register(program: Command): void {
       calib: numberFlag('calib', opts.calib, { int: true, min: 1 }),
       limits: { timeS: numberFlag('time-limit', opts.timeLimit, { min: 1 }), rssMb: numberFlag('rss-cap-mb', opts.rssCapMb, { min: 64 }) },
     };
+    const device = String(opts.pytorchDevice);
+    if (device !== 'cpu' && device !== 'cuda') throw new CvoptError('INVALID_ARGUMENT', `--pytorch-device must be cpu or cuda, got "${device}"`, { where: { field: '--pytorch-device' } });
+    o.pytorchDevice = device;
     const engines = engineList(opts.engines);
     if (engines) o.engines = engines;
     if (opts.video !== undefined) o.video = String(opts.video);

@@ -215,6 +215,10 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
         else if (!manifest || !py) targets.push({ engine: id, status: 'unavailable', reason: 'no manifest for pre/postprocessing' });
         else {
           const device = o.pytorchDevice ?? 'cpu';
+          if (device === 'cuda' && !python.cuda) {
+            targets.push({ engine: id, status: 'unavailable', reason: `PyTorch ${python.torch ?? ''} in ${python.executable} has no usable CUDA device (--pytorch-device cuda)` });
+            continue;
+          }
           targets.push({ engine: id, status: 'ready', runtime: 'pytorch', checkpoint: p.checkpoint, device, manifest, python: py, describe: `pytorch (${device}): ${p.describe}`, notes: p.notes });
         }
         continue;
