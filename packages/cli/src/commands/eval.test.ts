@@ -3,27 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDataDir } from '@cvopt/core';
-import { buildProgram } from '../program.js';
+import { runCli as run } from '../../test/run-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-cli-eval-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Run the real program in-process, capturing stdout and the exit code it sets. */
-async function run(...args: string[]): Promise<{ out: string; code: number }> {
-  const write = process.stdout.write.bind(process.stdout);
-  const errWrite = process.stderr.write.bind(process.stderr);
-  let out = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await buildProgram().parseAsync(['node', 'cvopt', ...args]);
-    return { out, code: Number(process.exitCode ?? 0) };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = errWrite;
-    process.exitCode = 0;
-  }
-}
 
 describe('cvopt eval flags', () => {
   it('fails with the flag named and a usage exit code', async () => {
