@@ -1,15 +1,16 @@
 import { buildProgram } from '../src/program.js';
 
-/** Run the real program in-process, capturing stdout and the exit code it sets. */
-export async function runCli(...args: string[]): Promise<{ out: string; code: number }> {
+/** Run the real program in-process, capturing stdout, stderr and the exit code it sets. */
+export async function runCli(...args: string[]): Promise<{ out: string; err: string; code: number }> {
   const write = process.stdout.write.bind(process.stdout);
   const errWrite = process.stderr.write.bind(process.stderr);
   let out = '';
+  let err = '';
   process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((err += String(chunk)), true)) as typeof process.stderr.write;
   try {
     await buildProgram().parseAsync(['node', 'cvopt', ...args]);
-    return { out, code: Number(process.exitCode ?? 0) };
+    return { out, err, code: Number(process.exitCode ?? 0) };
   } finally {
     process.stdout.write = write;
     process.stderr.write = errWrite;

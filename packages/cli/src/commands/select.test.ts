@@ -3,27 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DecisionSchema, exitCodeOf, type BenchmarkReport } from '@cvopt/core';
-import { buildProgram } from '../program.js';
+import { runCli as run } from '../../test/run-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-cli-select-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function run(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const write = process.stdout.write.bind(process.stdout);
-  const errWrite = process.stderr.write.bind(process.stderr);
-  let out = '';
-  let err = '';
-  process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((err += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    await buildProgram().parseAsync(['node', 'cvopt', ...args]);
-    return { out, err, code: Number(process.exitCode ?? 0) };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = errWrite;
-    process.exitCode = 0;
-  }
-}
 
 const ok = (engine: 'ort-cpu' | 'ort-cpu-int8' | 'pytorch', p95: number, map50: number, rss: number) => ({
   engine,
