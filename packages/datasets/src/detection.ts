@@ -272,3 +272,20 @@ function dedupe(entries: ImageEntry[]): ImageEntry[] {
   const seen = new Set<string>();
   return entries.filter((e) => (seen.has(e.image) ? false : (seen.add(e.image), true)));
 }
+
+/** A data.yaml (or a directory holding one) is a detection set; anything else a folder-per-class set. */
+export function datasetTaskOf(data: string): 'detect' | 'classify' {
+  if (!existsSync(data)) {
+    throw new CvoptError('NOT_FOUND', `the dataset path ${data} does not exist`, {
+      where: { file: data },
+      hint: 'pass a data.yaml (detection) or a folder-per-class directory (classification)',
+    });
+  }
+  if (/\.ya?ml$/i.test(data)) return 'detect';
+  try {
+    findDataYaml(data);
+    return 'detect';
+  } catch {
+    return 'classify';
+  }
+}

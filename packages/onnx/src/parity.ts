@@ -1,6 +1,6 @@
-import type { Detection, ModelManifest } from '@cvopt/core';
+import type { ModelManifest } from '@cvopt/core';
 import { createOrtEngine, type Engine } from '@cvopt/engines';
-import { iou, postprocessClassification, postprocessDetections, preprocess } from '@cvopt/vision';
+import { matchDetections, postprocessClassification, postprocessDetections, preprocess } from '@cvopt/vision';
 
 /** Do two models (FP32 and its INT8/FP16 conversion, or ORT vs an export) agree on real images? */
 
@@ -36,29 +36,6 @@ export interface ParityOptions {
   manifestB?: ModelManifest;
   confThreshold?: number;
   intraOpNumThreads?: number;
-}
-
-function matchDetections(a: readonly Detection[], b: readonly Detection[]): { matched: number; iouSum: number; sameClass: number } {
-  const pairs: [number, number, number][] = [];
-  a.forEach((da, i) => b.forEach((db, j) => {
-    const v = iou(da.box, db.box);
-    if (v >= 0.5) pairs.push([v, i, j]);
-  }));
-  pairs.sort((x, y) => y[0] - x[0]);
-  const usedA = new Set<number>();
-  const usedB = new Set<number>();
-  let matched = 0;
-  let iouSum = 0;
-  let sameClass = 0;
-  for (const [v, i, j] of pairs) {
-    if (usedA.has(i) || usedB.has(j)) continue;
-    usedA.add(i);
-    usedB.add(j);
-    matched++;
-    iouSum += v;
-    if (a[i]?.classId === b[j]?.classId) sameClass++;
-  }
-  return { matched, iouSum, sameClass };
 }
 
 export async function compareOnnx(pathA: string, pathB: string, manifest: ModelManifest, images: readonly string[], opts: ParityOptions = {}): Promise<ParityReport> {

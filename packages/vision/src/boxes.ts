@@ -1,3 +1,4 @@
+import type { Detection } from '@cvopt/core';
 /** Axis-aligned boxes as [x1, y1, x2, y2] unless the name says otherwise. */
 export type Box = [number, number, number, number];
 
@@ -35,3 +36,43 @@ export function clipBox(b: readonly number[], width: number, height: number): Bo
   const cx = (v: number, hi: number) => (v < 0 ? 0 : v > hi ? hi : v);
   return [cx(b[0]!, width), cx(b[1]!, height), cx(b[2]!, width), cx(b[3]!, height)];
 }
+
+/** Boxes closer than this IoU are not the same object for the agreement checks. */
+const MATCH_IOU = 0.5;
+
+/**
+ * Greedy one-to-one matching of reference detections (highest score first) to the ONNX ones by IoU ≥ 0.5, same
+ * class first (near-identical boxes of different classes must not steal each other's match), then any class.
+ */
+export function matchDetections(ref: readonly Detection[], got: readonly Detection[]): { matched: number; iouSum: number; sameClass: number } {
+  const used = new Set<number>();
+  const done = new Set<number>();
+  const order = ref.map((_, i) => i).sort((a, b) => ref[b]!.score - ref[a]!.score);
+  let matched = 0;
+  let iouSum = 0;
+  let sameClass = 0;
+  for (const classMustMatch of [true, false]) {
+    for (const i of order) {
+      if (done.has(i)) continue;
+      const r = ref[i]!;
+      let best = -1;
+      let bestIou = MATCH_IOU;
+      got.forEach((g, j) => {
+        if (used.has(j) || (classMustMatch && g.classId !== r.classId)) return;
+        const v = iou(r.box, g.box);
+        if (v >= bestIou) {
+          best = j;
+          bestIou = v;
+        }
+      });
+      if (best < 0) continue;
+      used.add(best);
+      done.add(i);
+      matched += 1;
+      iouSum += bestIou;
+      if (got[best]!.classId === r.classId) sameClass += 1;
+    }
+  }
+  return { matched, iouSum, sameClass };
+}
+

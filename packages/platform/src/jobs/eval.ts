@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CvoptError, type ClassScore, type Detection, type ModelManifest } from '@cvopt/core';
-import { findDataYaml, loadClassificationDataset, loadDetectionDataset, readLabels } from '@cvopt/datasets';
+import { datasetTaskOf, loadClassificationDataset, loadDetectionDataset, readLabels } from '@cvopt/datasets';
 import { createOrtEngine, manifestPathFor, readManifest, type EngineId, type EngineInfo, type ExecutionProviderId } from '@cvopt/engines';
 import { COCO80, inferManifestWithNotes, type ManifestOverrides } from '@cvopt/onnx';
 import {
@@ -159,7 +159,7 @@ function cancelled(): CvoptError {
 export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
   checkOptions(o);
   // The dataset's layout says the task: a data.yaml is a detection set, a folder of class folders a classification set.
-  const task = datasetTask(o.data);
+  const task = datasetTaskOf(o.data);
   let images: { image: string; label: string | number }[];
   let datasetNames: string[];
   if (task === 'detect') {
@@ -296,16 +296,6 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
   }
 }
 
-function datasetTask(data: string): ModelManifest['task'] {
-  if (!existsSync(data)) throw new CvoptError('NOT_FOUND', `the dataset path ${data} does not exist`, { where: { file: data }, hint: 'pass a data.yaml (detection) or a folder-per-class directory (classification)' });
-  if (/\.ya?ml$/i.test(data)) return 'detect';
-  try {
-    findDataYaml(data);
-    return 'detect';
-  } catch {
-    return 'classify';
-  }
-}
 
 function round(v: number, digits: number): number {
   const f = 10 ** digits;

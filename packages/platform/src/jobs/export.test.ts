@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { CvoptError, ModelManifestSchema } from '@cvopt/core';
 import { findPython, trainerDir } from '@cvopt/trainer-client';
-import { assertParity, exportModel, matchDetections } from './export.js';
+import { assertParity, exportModel } from './export.js';
 
 // Real PyTorch export → real ONNX Runtime; the tolerance written down: FP32 agrees to 1e-4 relative.
 const FP32_PARITY = 1e-4;
@@ -97,25 +97,6 @@ describe('exportModel (PyTorch worker + ONNX Runtime parity)', () => {
       where: { field: 'samples' },
     });
     await expect(exportModel({ checkpoint: 'yolov8n', out: join(dir, 'x.onnx'), imgsz: 50 })).rejects.toBeInstanceOf(CvoptError);
-  });
-});
-
-describe('matchDetections', () => {
-  it('matches one-to-one by IoU and counts class agreement', () => {
-    const ref = [
-      { box: [0, 0, 10, 10] as [number, number, number, number], score: 0.9, classId: 1 },
-      { box: [20, 20, 30, 30] as [number, number, number, number], score: 0.8, classId: 2 },
-    ];
-    const got = [
-      { box: [0, 0, 10, 11] as [number, number, number, number], score: 0.9, classId: 1 },
-      { box: [20, 20, 30, 30] as [number, number, number, number], score: 0.7, classId: 3 },
-      { box: [50, 50, 60, 60] as [number, number, number, number], score: 0.7, classId: 3 },
-    ];
-    const m = matchDetections(ref, got);
-    expect(m.matched).toBe(2);
-    expect(m.sameClass).toBe(1);
-    expect(m.iouSum).toBeCloseTo(100 / 110 + 1, 10);
-    expect(matchDetections(ref, []).matched).toBe(0);
   });
 });
 

@@ -6,14 +6,13 @@ import {
   ExportJobSchema,
   ModelManifestSchema,
   parseWith,
-  type Detection,
   type MetricMessage,
   type ModelManifest,
   type Parity,
   type ProgressMessage,
 } from '@cvopt/core';
 import { createOrtEngine } from '@cvopt/engines';
-import { postprocessDetections, type LetterboxMeta } from '@cvopt/vision';
+import { matchDetections, postprocessDetections, type LetterboxMeta } from '@cvopt/vision';
 import { runWorker } from '@cvopt/trainer-client';
 
 /** FP32 export should agree to ~1e-5 relative; above this the export is refused. */
@@ -21,7 +20,6 @@ export const DEFAULT_PARITY_TOLERANCE = 1e-3;
 /** At most this many images from --samples feed the parity check. */
 export const MAX_PARITY_SAMPLES = 4;
 const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp']);
-const MATCH_IOU = 0.5;
 const EPS = 1e-12;
 /** yolov8n, yolov8s-cls, …: names the worker builds; anything else is a file. */
 export const PRESET_NAME = /^yolov8[a-z](-cls)?$/;
@@ -95,50 +93,6 @@ function listSamples(samples: string | string[] | undefined): string[] {
     } else files.push(p);
   }
   return files.slice(0, MAX_PARITY_SAMPLES);
-}
-
-function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.max(0, Math.min(a[2]!, b[2]!) - Math.max(a[0]!, b[0]!));
-  const h = Math.max(0, Math.min(a[3]!, b[3]!) - Math.max(a[1]!, b[1]!));
-  const inter = w * h;
-  const union = (a[2]! - a[0]!) * (a[3]! - a[1]!) + (b[2]! - b[0]!) * (b[3]! - b[1]!) - inter;
-  return union > 0 ? inter / union : 0;
-}
-
-/**
- * Greedy one-to-one matching of reference detections (highest score first) to the ONNX ones by IoU ≥ 0.5, same
- * class first (near-identical boxes of different classes must not steal each other's match), then any class.
- */
-export function matchDetections(ref: readonly Detection[], got: readonly Detection[]): { matched: number; iouSum: number; sameClass: number } {
-  const used = new Set<number>();
-  const done = new Set<number>();
-  const order = ref.map((_, i) => i).sort((a, b) => ref[b]!.score - ref[a]!.score);
-  let matched = 0;
-  let iouSum = 0;
-  let sameClass = 0;
-  for (const classMustMatch of [true, false]) {
-    for (const i of order) {
-      if (done.has(i)) continue;
-      const r = ref[i]!;
-      let best = -1;
-      let bestIou = MATCH_IOU;
-      got.forEach((g, j) => {
-        if (used.has(j) || (classMustMatch && g.classId !== r.classId)) return;
-        const v = iou(r.box, g.box);
-        if (v >= bestIou) {
-          best = j;
-          bestIou = v;
-        }
-      });
-      if (best < 0) continue;
-      used.add(best);
-      done.add(i);
-      matched += 1;
-      iouSum += bestIou;
-      if (got[best]!.classId === r.classId) sameClass += 1;
-    }
-  }
-  return { matched, iouSum, sameClass };
 }
 
 function argmaxRows(a: Float32Array, rows: number, cols: number): number[] {

@@ -3,7 +3,7 @@ import { extname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CvoptError, TrainJobSchema, parseWith, type MetricMessage, type ProgressMessage } from '@cvopt/core';
-import { findDataYaml, loadClassificationDataset, loadDetectionDataset } from '@cvopt/datasets';
+import { datasetTaskOf, loadClassificationDataset, loadDetectionDataset } from '@cvopt/datasets';
 import { runWorker } from '@cvopt/trainer-client';
 import { PRESET_NAME } from './export.js';
 
@@ -81,20 +81,6 @@ export function readHypFile(path: string): HypFile {
     lines[key] = line;
   }
   return { file, values, lines };
-}
-
-/** A data.yaml (or a directory holding one) is a detection set; anything else a folder-per-class set. */
-export function datasetTaskOf(data: string): 'detect' | 'classify' {
-  if (!existsSync(data)) {
-    throw new CvoptError('NOT_FOUND', `the dataset path ${data} does not exist`, { where: { file: data }, hint: 'pass a data.yaml (detection) or a folder-per-class directory (classification)' });
-  }
-  if (/\.ya?ml$/i.test(data)) return 'detect';
-  try {
-    findDataYaml(data);
-    return 'detect';
-  } catch {
-    return 'classify';
-  }
 }
 
 /** The worker's explicit data description: every image listed, so Python never re-reads the dataset layout. */
