@@ -27,3 +27,9 @@ fi
 node -e "require('onnxruntime-node'); require('sharp'); new (require('better-sqlite3'))(':memory:')"
 
 npm run --silent build
+
+# Put `cvopt` on PATH (the README's examples call it so); elsewhere use `npx cvopt`.
+if [ -w /usr/local/bin ]; then
+  printf '#!/bin/sh\nexec node "%s/packages/cli/dist/main.js" "$@"\n' "$PWD" > /usr/local/bin/cvopt
+  chmod +x /usr/local/bin/cvopt
+fi
