@@ -431,21 +431,24 @@ function paretoRow(r: TrialRecord) {
   return { id: r.id, fitness: r.fitness, accuracy: r.terms?.accuracy ?? null, map50: r.metrics?.map50 ?? null, map5095: r.metrics?.map5095 ?? null, p95Ms: r.p95Ms ?? null, sizeMb: r.sizeMb ?? null, params: r.params };
 }
 
+/** Negate for minimisation without producing -0, which JSON cannot keep: a replayed trial must equal the original. */
+const minimise = (x: number): number => (x === 0 ? 0 : -x);
+
 /** Objectives (all minimised) and constraint violations of one trial for the chosen strategy. */
 function evaluationFor(cfg: RunConfig, terms: FitnessTerms, sizeMb: number): Evaluation {
   if (cfg.strategy === 'nsga2') {
-    const objectives = [-terms.accuracy, terms.p95Ms ?? 0];
+    const objectives = [minimise(terms.accuracy), terms.p95Ms ?? 0];
     if (cfg.sizeObjective) objectives.push(sizeMb);
     return { objectives };
   }
-  if (cfg.strategy !== 'constrained') return { objectives: [-terms.fitness] };
+  if (cfg.strategy !== 'constrained') return { objectives: [minimise(terms.fitness)] };
   const c = cfg.constraints;
   const violations: number[] = [];
   // Each violation is relative to its limit so they add up on one scale.
   if (c.maxLatencyMs !== undefined) violations.push(Math.max(0, (terms.p95Ms ?? 0) / c.maxLatencyMs - 1));
   if (c.maxSizeMb !== undefined) violations.push(Math.max(0, sizeMb / c.maxSizeMb - 1));
   if (c.minMap50 !== undefined) violations.push(Math.max(0, (c.minMap50 - terms.map50) / c.minMap50));
-  return { objectives: [-terms.fitness], violations };
+  return { objectives: [minimise(terms.fitness)], violations };
 }
 
 async function measureP95(onnx: string, cfg: RunConfig, runs: number): Promise<number> {
