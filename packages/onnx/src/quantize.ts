@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CvoptError, ModelManifestSchema, type ModelManifest } from '@cvopt/core';
+import { manifestPathFor, readManifest } from '@cvopt/engines';
 import { calibrate, type CalibrateOptions, type CalibrationMethod, type Sample } from './calibrate.js';
 import { calibrationSamples, datasetImages, evaluateOnnx, headline, spread, type AccuracyResult } from './evaluate.js';
 import { convertFp16, type Fp16Options } from './fp16.js';
@@ -175,7 +176,8 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
   const loaded = readOnnx(modelPath);
   const source = loaded.model;
   nameNodes(source);
-  const manifest = opts.manifest ?? inferManifest(loaded);
+  // The model.json written by `cvopt export` knows the class names and preprocessing; infer only without one.
+  const manifest = opts.manifest ?? (manifestPathFor(modelPath).some((p) => existsSync(p)) ? readManifest(modelPath) : inferManifest(loaded));
   if (manifest.precision !== 'fp32') {
     throw new CvoptError('MODEL_INVALID', `${modelPath} is already ${manifest.precision}; quantize the FP32 model it came from`, { where: { file: modelPath }, hint: 'pass the original FP32 export' });
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -245,6 +245,17 @@ describe('quantizeOnnx end to end on a synthetic dataset', () => {
     expect(Math.abs(r.drop)).toBeLessThan(5);
     expect(inspectOnnx(out).precision).toBe('fp16');
     expect(ModelManifestSchema.parse(JSON.parse(readFileSync(join(tmp, 'det.fp16.json'), 'utf8'))).precision).toBe('fp16');
+  });
+
+  it('reads the model.json beside the model when no manifest is passed (what `cvopt export` writes)', async () => {
+    const dir = join(tmp, 'exported');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(fp32Path, join(dir, 'model.onnx'));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...manifest, classNames: ['left', 'right'] }));
+    const out = join(dir, 'model.fp16.onnx');
+    await quantizeOnnx(join(dir, 'model.onnx'), out, { data, fp16: true });
+    const sidecar = ModelManifestSchema.parse(JSON.parse(readFileSync(join(dir, 'model.fp16.json'), 'utf8')));
+    expect(sidecar.classNames).toEqual(['left', 'right']);
   });
 
   it('refuses a model that is already quantized', async () => {
