@@ -36,7 +36,7 @@ for (const strategy of STRATEGY_NAMES) {
   const r = await tune({
     model: 'yolov8p', data: ds.dataYaml, strategy, out: join(root, strategy), cacheDir: join(root, 'trial-cache'),
     generations: Number(a.generations), population: Number(a.population), epochs: Number(a.epochs), imgsz, batch: Number(a.batch),
-    seed: 0, latencyRuns: 10, targetLatencyMs: Number(a['target-latency-ms']), maxParallel: 2,
+    seed: 0, latencyRuns: 10, targetLatencyMs: Number(a['target-latency-ms']), maxParallel: 1,
     ...(strategy === 'constrained' ? { constraints: { maxLatencyMs: Number(a['target-latency-ms']) * 2 } } : {}),
   });
   const s = (performance.now() - t0) / 1000;
