@@ -41,3 +41,15 @@ export interface Strategy {
 
 export const STRATEGY_NAMES = ['tournament', 'elitist', 'adaptive', 'constrained', 'nsga2'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+/** The variation shared by the tournament, elitist and constrained strategies. */
+export interface VariationOptions {
+  /** BLX-α widening. Default 0.5. */
+  alpha?: number;
+  /** Probability that a child is a crossover (otherwise a copy of the first parent). Default 0.9. */
+  crossoverRate?: number;
+  /** Gaussian mutation step in gene units. Default 0.1. */
+  sigma?: number;
+  /** Per-gene mutation probability. Default 1/dim. */
+  mutationRate?: number;
+}
