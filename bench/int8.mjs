@@ -6,14 +6,14 @@
 // to FP32 at 640 (the same path `cvopt bench` takes for ort-cpu); `--model yolox` picks the real YOLOX-nano.
 // Usage: node bench/int8.mjs [--model yolov8n|yolox|M.onnx] [--data data.yaml] [--method percentile|minmax|entropy] [--calib 64]
 //        [--eval N] [--max-drop 1] [--runs 50] [--threads 0] [--activations uint8|int8] [--full-range]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { testDataDir } from '@cvopt/core';
 import { quantizeOnnx } from '@cvopt/onnx';
+import { realYolov8nFp32 } from './load/targets.mjs';
 
 const data = testDataDir(resolve(import.meta.dirname, '..'));
 const { values: a } = parseArgs({
@@ -36,17 +36,8 @@ if (!a.model || !a.data) {
   process.exit(0);
 }
 const threads = Number(a.threads);
-const root = resolve(import.meta.dirname, '..');
 if (a.model === 'yolox') a.model = join(data, 'models/yolox_nano.onnx');
-else if (a.model === 'yolov8n') {
-  // The shared YOLOv8n is dynamically quantized; its weights dequantised exactly give the FP32 original.
-  const dir = mkdtempSync(join(tmpdir(), 'cvopt-int8-yolov8n-'));
-  writeFileSync(join(dir, 'args.json'), JSON.stringify({ onnx: join(data, 'models/yolov8n_int8.onnx'), out: join(dir, 'yolov8n.pt') }));
-  process.stderr.write('  rebuilding the real YOLOv8n in PyTorch and exporting FP32 ONNX ...\n');
-  execFileSync('/usr/bin/python3', ['-m', 'cvopt_trainer.io.onnx_import', '--json-args', join(dir, 'args.json')], { cwd: join(root, 'trainer'), stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync(process.execPath, [join(root, 'packages/cli/dist/main.js'), 'export', join(dir, 'yolov8n.pt'), '--out', join(dir, 'yolov8n.onnx')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  a.model = join(dir, 'yolov8n.onnx');
-}
+else if (a.model === 'yolov8n') a.model = join(realYolov8nFp32(data), 'model.onnx');
 const out = a.out ?? join(mkdtempSync(join(tmpdir(), 'cvopt-int8-')), 'model.int8.onnx');
 const t0 = performance.now();
 const report = await quantizeOnnx(a.model, out, {

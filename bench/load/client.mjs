@@ -1,9 +1,12 @@
 // Closed-loop virtual users over keep-alive HTTP: each sends a request, waits for the answer, and sends the
 // next; a refusal (429/503) is honoured by waiting its Retry-After (with jitter), as a polite client does.
+// Users join evenly over `rampS` seconds (k6's ramping VUs, locust's spawn rate), then the level runs `seconds`
+// more; latencies and throughput are those of the steady part, and what was refused during the ramp is reported
+// on its own (rampRejected). rampS 0 starts every user at once: a thundering herd.
 import http from 'node:http';
 import { summarize } from './stats.mjs';
 
-export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick, expectContinue = true }) {
+export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick, expectContinue = true, rampS = 1 }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: users, maxFreeSockets: users });
   const target = new URL(path, url);
   const byStatus = {};
@@ -12,7 +15,9 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
   let dropped = 0;
   let completedInWindow = 0;
   const t0 = performance.now();
-  const end = t0 + seconds * 1000;
+  const steady = t0 + rampS * 1000;
+  const end = steady + seconds * 1000;
+  const rampRejectLat = [];
   const tick = setInterval(() => onTick?.(), 100);
 
   const once = () =>
@@ -32,10 +37,12 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
             if (!sentBody) req.destroy(); // refused before the body: the server closes this connection
             const ms = performance.now() - start;
             byStatus[res.statusCode] = (byStatus[res.statusCode] ?? 0) + 1;
+            const inWindow = start >= steady;
             if (res.statusCode === 200) {
-              okLat.push(ms);
-              if (performance.now() <= end) completedInWindow++;
-            } else if (res.statusCode === 429 || res.statusCode === 503) rejectLat.push(ms);
+              if (inWindow) okLat.push(ms);
+              const done = performance.now();
+              if (done >= steady && done <= end) completedInWindow++;
+            } else if (res.statusCode === 429 || res.statusCode === 503) (inWindow ? rejectLat : rampRejectLat).push(ms);
             resolve({ status: res.statusCode, retryAfter: Number(res.headers['retry-after'] ?? 0) });
           });
           res.on('error', () => {
@@ -58,7 +65,8 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
       } else req.end(body);
     });
 
-  const user = async () => {
+  const user = async (i) => {
+    await new Promise((res) => setTimeout(res, (i / users) * rampS * 1000));
     while (performance.now() < end) {
       const r = await once();
       if ((r.status === 429 || r.status === 503) && performance.now() < end) {
@@ -67,9 +75,9 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
       }
     }
   };
-  await Promise.all(Array.from({ length: users }, user));
+  await Promise.all(Array.from({ length: users }, (_, i) => user(i)));
   clearInterval(tick);
   const elapsedS = (performance.now() - t0) / 1000;
   agent.destroy();
-  return { users, elapsedS, byStatus, dropped, throughput: completedInWindow / seconds, ok: summarize(okLat), rejected: summarize(rejectLat) };
+  return { users, elapsedS, byStatus, dropped, throughput: completedInWindow / seconds, ok: summarize(okLat), rejected: summarize(rejectLat), rampRejected: summarize(rampRejectLat), rampS };
 }

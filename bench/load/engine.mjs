@@ -1,8 +1,11 @@
-// The engine alone, no HTTP: the baseline the service is judged against.
+// The engine alone, no HTTP: the baseline the service is judged against. It runs through the same engine
+// instances the service uses (worker threads, each with its own ONNX Runtime session), with the service's
+// instance count, intra-op threads and spinning setting.
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { createOrtEngine, readManifest } from '@cvopt/engines';
+import { readManifest } from '@cvopt/engines';
 import { postprocessDetections, postprocessClassification, preprocess } from '@cvopt/vision';
+import { createEnginePool } from '../../packages/runtime/dist/worker-engine.js';
 import { summarize } from './stats.mjs';
 
 async function timed(seconds, minRuns, fn) {
@@ -16,39 +19,58 @@ async function timed(seconds, minRuns, fn) {
   return { lat, elapsedS: (performance.now() - t0) / 1000 };
 }
 
+/** Back-to-back runs on every instance at once for `seconds`: items per second. */
+async function saturate(engine, instances, seconds, make) {
+  let items = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: instances }, async () => {
+      while (performance.now() < end) {
+        const { data, dims } = make();
+        await engine.runOwned(data, dims);
+        items += dims[0];
+      }
+    }),
+  );
+  return items / ((performance.now() - t0) / 1000);
+}
+
 /**
- * Latency at batch 1 (p50), saturated throughput (back-to-back runs at batch 1, and at maxBatch when the
- * batch axis is dynamic; the best of the two), and the latency of the whole pipeline (decode + preprocess +
- * run + postprocess) without HTTP, all with the service's thread settings.
+ * Latency at batch 1 (p50, one request at a time), saturated throughput (every instance busy back to back, at
+ * batch 1 and at maxBatch when the batch axis is dynamic; the best of the two), and the latency of the whole
+ * pipeline (decode + preprocess + run + postprocess) without HTTP.
  */
-export async function rawEngine(artifactDir, image, { seconds = 5, maxBatch = 8, threads = cpus().length } = {}) {
+export async function rawEngine(artifactDir, image, { seconds = 5, maxBatch = 8, instances = 1, threads = 0, spinning = false } = {}) {
   const modelPath = join(artifactDir, 'model.onnx');
   const manifest = readManifest(modelPath);
-  const engine = await createOrtEngine(modelPath, manifest, { intraOpNumThreads: threads, maxBatch });
+  const intra = threads > 0 ? threads : Math.max(1, Math.floor(cpus().length / instances));
+  const engine = await createEnginePool(modelPath, manifest, { intraOpNumThreads: intra, maxBatch, spinning }, instances);
   try {
     const info = engine.describe();
     const p = await preprocess(image, manifest.preprocess);
+    const per = p.tensor.length;
     for (let i = 0; i < 3; i++) await engine.run(p.tensor, p.dims);
     const single = await timed(seconds, 5, () => engine.run(p.tensor, p.dims));
     const s1 = summarize(single.lat);
-    let best = { batch: 1, throughput: single.lat.length / single.elapsedS };
+    const fill = (n) => {
+      const buf = engine.takeInput(per * n);
+      for (let b = 0; b < n; b++) buf.set(p.tensor, b * per);
+      return { data: buf, dims: [n, ...p.dims.slice(1)] };
+    };
+    let best = { batch: 1, throughput: await saturate(engine, instances, seconds, () => fill(1)) };
     if (info.dynamicBatch && maxBatch > 1) {
-      const per = p.tensor.length;
-      const big = new Float32Array(per * maxBatch);
-      for (let b = 0; b < maxBatch; b++) big.set(p.tensor, b * per);
-      const dims = [maxBatch, ...p.dims.slice(1)];
-      await engine.run(big, dims);
-      const batched = await timed(seconds, 3, () => engine.run(big, dims));
-      const tp = (batched.lat.length * maxBatch) / batched.elapsedS;
+      await engine.runOwned(fill(maxBatch).data, [maxBatch, ...p.dims.slice(1)]);
+      const tp = await saturate(engine, instances, seconds, () => fill(maxBatch));
       if (tp > best.throughput) best = { batch: maxBatch, throughput: tp };
     }
     const post = (out, meta) =>
       manifest.task === 'classify' ? postprocessClassification(out.data, out.dims, manifest, 5) : postprocessDetections(out.data, out.dims, manifest, meta, {});
     const pipeline = await timed(Math.min(3, seconds), 5, async () => {
-      const q = await preprocess(image, manifest.preprocess);
-      post(await engine.run(q.tensor, q.dims), q.meta);
+      const q = await preprocess(image, manifest.preprocess, { out: engine.takeInput(per) });
+      post(await engine.runOwned(q.tensor, q.dims), q.meta);
     });
-    return { p50: s1.p50, p95: s1.p95, n: s1.n, saturatedRps: best.throughput, saturatedBatch: best.batch, pipelineP50: summarize(pipeline.lat).p50, dynamicBatch: info.dynamicBatch, threads };
+    return { p50: s1.p50, p95: s1.p95, n: s1.n, saturatedRps: best.throughput, saturatedBatch: best.batch, pipelineP50: summarize(pipeline.lat).p50, dynamicBatch: info.dynamicBatch, instances, threads: intra };
   } finally {
     await engine.close();
   }

@@ -1,7 +1,7 @@
 // Model artifacts for the load test: the real YOLOv8n (copied, with a model.json written beside it), a
 // synthetic detector exported at bench time with PyTorch, and any artifact directory given with --model.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -24,6 +24,26 @@ export function testDataDir() {
   return existsSync(guess) ? guess : undefined;
 }
 
+/**
+ * The real pretrained YOLOv8n at FP32: the shared file is dynamically quantized (ConvInteger), so its weights are
+ * dequantised exactly into cvopt's PyTorch YOLOv8n and exported again, the path `cvopt bench` takes for ort-cpu.
+ * Returns the artifact directory (model.onnx + model.json).
+ */
+export function realYolov8nFp32(dataDir) {
+  const dir = mkdtempSync(join(tmpdir(), 'cvopt-yolov8n-fp32-'));
+  writeFileSync(join(dir, 'args.json'), JSON.stringify({ onnx: join(dataDir, 'models/yolov8n_int8.onnx'), out: join(dir, 'yolov8n.pt') }));
+  process.stderr.write('  rebuilding the real YOLOv8n in PyTorch and exporting FP32 ONNX ...\n');
+  execFileSync('/usr/bin/python3', ['-m', 'cvopt_trainer.io.onnx_import', '--json-args', join(dir, 'args.json')], { cwd: join(ROOT, 'trainer'), stdio: ['ignore', 'ignore', 'inherit'] });
+  mkdirSync(join(dir, 'model'));
+  execFileSync(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), 'export', join(dir, 'yolov8n.pt'), '--out', join(dir, 'model/model.onnx')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return join(dir, 'model');
+}
+
+/** The real YOLOv8n as an FP32 artifact directory (see realYolov8nFp32). */
+export function yoloFp32Artifact(dataDir) {
+  return { name: 'yolov8n (real, FP32, 640)', dir: realYolov8nFp32(dataDir), image: join(dataDir, 'coco128-val/images/val2017/000000000139.jpg') };
+}
+
 /** The shared YOLOv8n int8 model as an artifact directory (the shared file itself is never written). */
 export function yoloArtifact(dataDir) {
   const dir = mkdtempSync(join(tmpdir(), 'cvopt-load-yolov8n-'));
@@ -43,7 +63,22 @@ export function yoloArtifact(dataDir) {
       provenance: { source: 'shared/data/models/yolov8n_int8.onnx' },
     }, null, 2),
   );
-  return { name: 'yolov8n-int8 (real, 640)', dir };
+  return { name: 'yolov8n-int8 (real, dynamic ConvInteger, 640)', dir, image: join(dataDir, 'coco128-val/images/val2017/000000000139.jpg') };
+}
+
+/**
+ * A small cvopt-trained detector: the quickstart's (yolov8p, 160 px, dynamic batch, trained on the synthetic shapes
+ * dataset) from `dir` when it is there, else trained now with `cvopt quickstart` (about a minute on 2 cores). The
+ * load test sends it one of its own validation images, the size of image it was trained for.
+ */
+export function quickstartArtifact(dir = join(ROOT, 'cvopt-quickstart')) {
+  if (!existsSync(join(dir, 'model/model.onnx'))) {
+    process.stderr.write(`  training the small model with cvopt quickstart into ${dir} ...\n`);
+    execFileSync(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), 'quickstart', '--out', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  const val = join(dir, 'dataset/images/val');
+  const first = readdirSync(val).filter((f) => f.endsWith('.jpg')).sort()[0];
+  return { name: 'cvopt-trained yolov8p (quickstart, 160)', dir: join(dir, 'model'), image: join(val, first) };
 }
 
 /** A small detector with a dynamic batch axis, exported now with /usr/bin/python3 + torch.onnx.export. */

@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CvoptError, toCvoptError, type ModelManifest } from '@cvopt/core';
 import { createOrtEngine, type Engine, type OrtEngineOptions } from '@cvopt/engines';
@@ -11,9 +12,19 @@ interface Init {
   modelPath: string;
   manifest: ModelManifest;
   options: OrtEngineOptions;
+  /** Nice value for this thread and the intra-op threads ONNX Runtime starts from it (Linux: per thread). */
+  nice: number;
 }
 
-type Request = { type: 'run'; id: number; data: Float32Array; dims: number[] } | { type: 'close' };
+type Request = { type: 'run'; id: number; data: Float32Array; dims: number[] } | { type: 'give'; data: Float32Array } | { type: 'close' };
+
+/**
+ * Output buffers the main thread is done with. A result is copied into one of these instead of handing over the
+ * buffer ONNX Runtime allocated, so the main thread's heap sees no new multi-megabyte allocation per request
+ * (each one costs it a full garbage collection sooner); the fresh buffer dies here, in this small heap.
+ */
+const outputs = new Map<number, Float32Array[]>();
+const OUTPUTS_PER_LENGTH = 16;
 
 const port = parentPort;
 if (!port) throw new Error('engine-worker must run inside a worker thread');
@@ -26,6 +37,9 @@ const wireError = (e: unknown) => {
 const init = workerData as Init;
 let engine: Engine;
 try {
+  // Before the session exists: its thread pool is created now and inherits this thread's nice value, so the
+  // main thread (HTTP, admission, refusals) and image decoding win the CPU whenever they need it.
+  if (init.nice !== 0) setPriority(init.nice);
   engine = await createOrtEngine(init.modelPath, init.manifest, init.options);
   port.postMessage({ type: 'ready', info: engine.describe() });
 } catch (e) {
@@ -38,11 +52,20 @@ port.on('message', (m: Request) => {
     void engine.close().then(() => process.exit(0));
     return;
   }
+  if (m.type === 'give') {
+    const list = outputs.get(m.data.length) ?? [];
+    if (list.length < OUTPUTS_PER_LENGTH) list.push(m.data);
+    outputs.set(m.data.length, list);
+    return;
+  }
   engine.run(m.data, m.dims).then(
     (out) => {
-      // Copy only when the output is a view into a larger buffer; otherwise hand the buffer over.
-      const data = out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice();
-      port.postMessage({ type: 'result', id: m.id, data, dims: out.dims }, [data.buffer as ArrayBuffer]);
+      // Copy only when the output is a view into a larger buffer; otherwise hand the buffer over. The input goes
+      // back too, so the main thread can decode the next image into it instead of allocating a fresh tensor.
+      const reuse = outputs.get(out.data.length)?.pop();
+      if (reuse) reuse.set(out.data);
+      const data = reuse ?? (out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice());
+      port.postMessage({ type: 'result', id: m.id, data, dims: out.dims, input: m.data }, [data.buffer as ArrayBuffer, m.data.buffer as ArrayBuffer]);
     },
     (e: unknown) => port.postMessage({ type: 'result', id: m.id, error: wireError(e instanceof CvoptError ? e : toCvoptError(e)) }),
   );

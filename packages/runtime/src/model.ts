@@ -4,9 +4,9 @@ import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
 import { readManifest, type Engine, type EngineInfo, type TensorOutput } from '@cvopt/engines';
 import { effectiveIntraOpThreads, type RuntimeConfig } from './config.js';
 import { Scheduler, type SubmitOptions } from './scheduler.js';
-import type { Semaphore } from './semaphore.js';
+import { Semaphore } from './semaphore.js';
 import type { RuntimeMetrics } from './metrics.js';
-import { createWorkerEngine } from './worker-engine.js';
+import { createEnginePool, type WorkerEngine } from './worker-engine.js';
 
 /** Where the model comes from: an artifact directory (model.onnx + model.json) or an ONNX file with its manifest. */
 export interface ModelSource {
@@ -45,9 +45,15 @@ export type ItemOutput = TensorOutput;
 export interface LoadedModel {
   generation: number;
   manifest: ModelManifest;
-  engine: Engine;
+  engine: WorkerEngine;
   info: EngineInfo;
   scheduler: Scheduler<Float32Array, ItemOutput>;
+  /**
+   * Images decoded ahead of the engine. An admitted request decodes its image only once it holds a slot, and
+   * keeps it until its run ends: enough for the batches running and the next ones, so the engine never waits,
+   * while the rest of the queue waits as compressed bytes instead of megabytes of tensor each.
+   */
+  prep: Semaphore;
   /** [C, H, W] of one sample. */
   sampleDims: number[];
   source: ModelSource;
@@ -64,13 +70,13 @@ export function splitBatch(out: TensorOutput, n: number): ItemOutput[] {
   return Array.from({ length: n }, (_, i) => ({ data: out.data.subarray(i * per, (i + 1) * per), dims: [1, ...rest] }));
 }
 
-/** Concatenate samples into one NCHW batch. */
-export function packBatch(items: Float32Array[]): Float32Array {
+/** Concatenate samples into one NCHW batch (into `out` when given, which must hold them all). */
+export function packBatch(items: Float32Array[], out?: Float32Array): Float32Array {
   if (items.length === 1) return items[0] as Float32Array;
   const per = (items[0] as Float32Array).length;
-  const out = new Float32Array(per * items.length);
-  items.forEach((t, i) => out.set(t, i * per));
-  return out;
+  const batch = out ?? new Float32Array(per * items.length);
+  items.forEach((t, i) => batch.set(t, i * per));
+  return batch;
 }
 
 export interface LoadOptions {
@@ -86,12 +92,14 @@ export interface LoadOptions {
 export async function loadModel(source: ModelSource, o: LoadOptions): Promise<LoadedModel> {
   const manifest = readManifest(source.modelPath);
   const { config } = o;
-  const engine = await createWorkerEngine(source.modelPath, manifest, {
+  // One engine instance per concurrent execution (worker thread + session each); see createEnginePool.
+  const engine = await createEnginePool(source.modelPath, manifest, {
     provider: config.provider,
     intraOpNumThreads: effectiveIntraOpThreads(config),
     executionMode: 'sequential',
     maxBatch: Math.max(1, config.batchMax),
-  });
+    spinning: config.intraOpSpinning,
+  }, config.concurrency, config.engineNice);
   try {
     const info = engine.describe();
     const [, c, h, w] = info.inputDims;
@@ -112,7 +120,10 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
     const warm = new Float32Array(perSample).fill(0.5);
     const runBatch = async (inputs: Float32Array[]): Promise<ItemOutput[]> => {
       const t0 = performance.now();
-      const out = await engine.runOwned(packBatch(inputs), [inputs.length, ...sampleDims]);
+      // A batch is copied into one buffer (pooled like single inputs); the samples' own buffers are free again.
+      const packed = inputs.length === 1 ? (inputs[0] as Float32Array) : packBatch(inputs, engine.takeInput(inputs.length * perSample));
+      if (inputs.length > 1) for (const x of inputs) engine.recycle(x);
+      const out = await engine.runOwned(packed, [inputs.length, ...sampleDims]);
       o.metrics?.engineLatency.observe((performance.now() - t0) / 1000);
       o.metrics?.batchSize.observe(inputs.length);
       return splitBatch(out, inputs.length);
@@ -130,6 +141,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       concurrency: config.concurrency,
       batch: { maxBatch, maxDelayMs: config.batchDelayMs },
       run: runBatch,
+      admissionTarget: config.admissionTarget,
       ...(config.provider === 'cuda' && o.gpu ? { limiter: o.gpu } : {}),
       initialBatchMs: warmupMs,
     });
@@ -140,6 +152,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       engine,
       info,
       scheduler,
+      prep: new Semaphore(2 * config.concurrency * maxBatch),
       sampleDims,
       source,
       loadedAt: new Date().toISOString(),

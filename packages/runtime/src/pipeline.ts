@@ -11,13 +11,19 @@ export interface PreparedImage {
   meta: LetterboxMeta;
 }
 
-export async function prepareImage(input: Buffer | RgbImage, manifest: ModelManifest, maxPixels: number): Promise<PreparedImage> {
+/** Decode and letterbox into `out` when given (a pooled buffer of one sample's length), else a new tensor. */
+export async function prepareImage(input: Buffer | RgbImage, manifest: ModelManifest, maxPixels: number, out?: Float32Array): Promise<PreparedImage> {
   if (Buffer.isBuffer(input) && input.length === 0) {
     throw new CvoptError('IMAGE_INVALID', 'the request carries no image bytes', { where: { field: 'body' }, hint: 'send the image file as the body' });
   }
-  const r = await preprocess(input, manifest.preprocess, { maxPixels });
+  const [h, w] = manifest.preprocess.size;
+  const fits = out !== undefined && out.length === 3 * h * w;
+  const r = await preprocess(input, manifest.preprocess, { maxPixels, ...(fits ? { out } : {}) });
   return { tensor: r.tensor, meta: r.meta };
 }
+
+/** Floats in one sample's input tensor. */
+export const sampleLength = (model: LoadedModel): number => model.sampleDims.reduce((a, b) => a * b, 1);
 
 export interface Prediction {
   model: string;
@@ -93,9 +99,17 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
   yield { model: model.manifest.name, task: model.manifest.task, video: { width: info.width, height: info.height, fps: info.fps, frames: info.frames, durationS: info.durationS } };
   try {
     for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal })) {
-      const prep = await prepareImage(f.image, model.manifest, config.maxImagePixels);
-      const out = await host.run(prep.tensor, { deadlineMs: o.deadlineMs, signal: o.signal, ticket: o.ticket }, model);
-      const { model: _m, task: _t, image: _i, ...answer } = renderPrediction(out, model, prep, config);
+      await model.prep.acquire(o.signal);
+      let answer: Omit<Prediction, 'model' | 'task' | 'image'>;
+      try {
+        const prep = await prepareImage(f.image, model.manifest, config.maxImagePixels, model.engine.takeInput(sampleLength(model)));
+        const out = await host.run(prep.tensor, { deadlineMs: o.deadlineMs, signal: o.signal, ticket: o.ticket }, model);
+        const { model: _m, task: _t, image: _i, ...rest } = renderPrediction(out, model, prep, config);
+        model.engine.recycleOutput(out.data);
+        answer = rest;
+      } finally {
+        model.prep.release();
+      }
       yield { frame: f.index, timeS: info.fps > 0 ? Math.round((f.index / info.fps) * 1000) / 1000 : null, ...answer };
     }
   } catch (e) {

@@ -91,21 +91,34 @@ describe('Scheduler', () => {
     await s.idle();
   });
 
-  it('batches queued requests up to maxBatch, waiting at most maxDelayMs for a batch to fill', async () => {
+  it('batches what queued while the engine ran, up to maxBatch, and never holds an idle engine', async () => {
     const g = gatedRunner();
     const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 4, maxDelayMs: 400 }, run: g.run });
-    const all = Array.from({ length: 6 }, (_, i) => s.submit(i, { deadlineMs: 10_000 }));
+    const all = Array.from({ length: 7 }, (_, i) => s.submit(i, { deadlineMs: 10_000 }));
     await tick();
-    expect(g.batches).toEqual([[0, 1, 2, 3]]); // full batch goes at once
+    expect(g.batches).toEqual([[0]]); // the engine was idle: the first request goes alone, at once
     g.releaseAll();
     await tick();
-    expect(g.batches.length).toBe(1); // two waiting: hold for the delay
+    expect(g.batches).toEqual([[0], [1, 2, 3, 4]]); // what queued meanwhile goes together, up to maxBatch
+    g.releaseAll();
+    await tick();
+    expect(g.batches).toEqual([[0], [1, 2, 3, 4], [5, 6]]); // a partial batch is not held: nothing else is running
+    g.releaseAll();
+    expect(await Promise.all(all)).toEqual([0, 10, 20, 30, 40, 50, 60]);
+  });
+
+  it('holds a partial batch for at most maxDelayMs only while another batch is running', async () => {
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 2, batch: { maxBatch: 4, maxDelayMs: 300 }, run: g.run });
+    const all = Array.from({ length: 3 }, (_, i) => s.submit(i, { deadlineMs: 10_000 }));
+    await tick();
+    expect(g.batches).toEqual([[0]]); // one worker busy, two waiting: held for the delay
     const t0 = performance.now();
     while (g.batches.length < 2 && performance.now() - t0 < 5000) await tick();
-    expect(performance.now() - t0).toBeGreaterThan(300);
-    expect(g.batches).toEqual([[0, 1, 2, 3], [4, 5]]);
+    expect(performance.now() - t0).toBeGreaterThan(200);
+    expect(g.batches).toEqual([[0], [1, 2]]);
     g.releaseAll();
-    expect(await Promise.all(all)).toEqual([0, 10, 20, 30, 40, 50]);
+    expect(await Promise.all(all)).toEqual([0, 10, 20]);
   });
 
   it('refuses new work once closed and still finishes what it accepted', async () => {
@@ -180,8 +193,9 @@ describe('GPU semaphore under a scheduler with more workers than slots', () => {
 describe('decideBatch', () => {
   it('takes a full batch at once, waits for a partial one, and never waits when batching is off', () => {
     expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 9, 0)).toEqual({ take: 4 });
-    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 2, 1)).toEqual({ waitMs: 4 });
-    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 2, 6)).toEqual({ take: 2 });
+    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 2, 1, 1)).toEqual({ waitMs: 4 });
+    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 2, 6, 1)).toEqual({ take: 2 });
+    expect(decideBatch({ maxBatch: 4, maxDelayMs: 5 }, 2, 1, 0)).toEqual({ take: 2 }); // idle engine: no wait
     expect(decideBatch({ maxBatch: 1, maxDelayMs: 5 }, 3, 0)).toEqual({ take: 1 });
   });
 });

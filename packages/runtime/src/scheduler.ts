@@ -14,6 +14,12 @@ export interface SchedulerOptions<I, O> {
   run: BatchRunner<I, O>;
   /** A device limiter (GPU slots) shared with other work; passed in, not built here. */
   limiter?: Semaphore;
+  /**
+   * The share of a deadline admission may plan to fill (default 0.85). At saturation every admitted request sits
+   * at the admission boundary, so planning to finish exactly at the deadline would make half of them late; the
+   * rest absorbs the estimate's error and the run-to-run spread of service times.
+   */
+  admissionTarget?: number;
   /** Seed for the service-time estimate (from warm-up) until real batches are measured. */
   initialBatchMs?: number;
   onBatch?: (size: number, ms: number) => void;
@@ -58,6 +64,12 @@ export class Scheduler<I, O> {
   /** Work a request does before it reaches the queue (upload, decode, letterbox), as the caller reports it. */
   private prepMsEwma = 0;
   private itemMsEwma: number;
+  /**
+   * Wall time per item between consecutive completions while work was waiting: what the queue really drains at,
+   * including everything between two engine runs (postprocessing, event-loop turns, CPU taken by decoding).
+   */
+  private drainMsEwma = 0;
+  private lastCompletionAt: number | undefined;
   private closed = false;
   private tickets = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -67,6 +79,9 @@ export class Scheduler<I, O> {
   constructor(private readonly opts: SchedulerOptions<I, O>) {
     if (opts.queueMax < 1 || opts.concurrency < 1 || opts.batch.maxBatch < 1) {
       throw new CvoptError('INVALID_ARGUMENT', 'scheduler queueMax, concurrency and maxBatch must be at least 1');
+    }
+    if (opts.admissionTarget !== undefined && !(opts.admissionTarget > 0 && opts.admissionTarget <= 1)) {
+      throw new CvoptError('INVALID_ARGUMENT', `admissionTarget must be in (0, 1], got ${opts.admissionTarget}`);
     }
     this.now = opts.now ?? (() => performance.now());
     this.batchMsEwma = opts.initialBatchMs ?? 0;
@@ -102,9 +117,14 @@ export class Scheduler<I, O> {
     return this.closed;
   }
 
+  /** Milliseconds per item at which the queue drains: the slower of the engine's own time and the observed rate. */
+  get drainMs(): number {
+    return Math.max(this.itemMsEwma / this.opts.concurrency, this.drainMsEwma);
+  }
+
   /** Time until the queue ahead would drain, at the measured rate. */
   estimatedWaitMs(): number {
-    return (Math.max(this.waiting, this.queue.length) * this.itemMsEwma) / this.opts.concurrency;
+    return Math.max(this.waiting, this.queue.length) * this.drainMs;
   }
 
   /** Seconds a refused client should wait before retrying: long enough for the current queue to drain. */
@@ -132,7 +152,7 @@ export class Scheduler<I, O> {
     // With nothing waiting and a worker free, refusing helps nobody: only a deadline the client chose itself
     // (strict) is refused then; the service-wide SLO judges queueing, not a model slower than the SLO.
     const idle = waiting === 0 && this.running < this.opts.concurrency;
-    if (expectedMs > deadlineMs && (o.strict !== false || !idle)) {
+    if (expectedMs > deadlineMs * (this.opts.admissionTarget ?? 0.85) && (o.strict !== false || !idle)) {
       throw new CvoptError('DEADLINE_EXCEEDED', `the estimated completion in ${Math.round(expectedMs)} ms is past the deadline of ${deadlineMs} ms`, {
         hint: 'retry after the Retry-After delay, or allow a longer deadline (X-Deadline-Ms)',
         retryAfterS: this.retryAfterS(),
@@ -239,7 +259,7 @@ export class Scheduler<I, O> {
   private pump(): void {
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
       const oldest = this.queue[0] as Task<I, O>;
-      const d = decideBatch(this.opts.batch, this.queue.length, this.now() - oldest.enqueuedAt);
+      const d = decideBatch(this.opts.batch, this.queue.length, this.now() - oldest.enqueuedAt, this.running);
       if ('waitMs' in d) {
         if (!this.timer) {
           this.timer = setTimeout(() => {
@@ -267,17 +287,25 @@ export class Scheduler<I, O> {
       const inputs = tasks.map((t) => t.input);
       const outputs = this.opts.limiter ? await this.opts.limiter.run(() => this.opts.run(inputs)) : await this.opts.run(inputs);
       if (outputs.length !== tasks.length) throw new CvoptError('INTERNAL', `batch runner returned ${outputs.length} results for ${tasks.length} inputs`);
-      const ms = this.now() - t0;
-      this.observe(tasks.length, ms);
+      const end = this.now();
+      this.observe(tasks.length, end - t0);
+      // Work was waiting when the previous batch finished: the time since then is how fast the queue drains.
+      if (this.lastCompletionAt !== undefined) this.observeDrain((end - this.lastCompletionAt) / tasks.length);
       tasks.forEach((t, i) => t.resolve(outputs[i] as O));
     } catch (e) {
       for (const t of tasks) t.reject(e);
     } finally {
       this.running--;
       this.runningItems -= tasks.length;
+      this.lastCompletionAt = this.waiting > 0 || this.running > 0 ? this.now() : undefined;
       this.pump();
       this.notifyIdle();
     }
+  }
+
+  private observeDrain(msPerItem: number): void {
+    if (!Number.isFinite(msPerItem) || msPerItem <= 0) return;
+    this.drainMsEwma = this.drainMsEwma === 0 ? msPerItem : this.drainMsEwma + EWMA_ALPHA * (msPerItem - this.drainMsEwma);
   }
 
   private observe(size: number, ms: number): void {

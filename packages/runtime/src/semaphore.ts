@@ -22,7 +22,7 @@ export class Semaphore {
   }
 
   acquire(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new CvoptError('CANCELLED', 'cancelled while waiting for a device slot'));
+    if (signal?.aborted) return Promise.reject(new CvoptError('CANCELLED', 'cancelled while waiting for a slot'));
     if (this.inUseCount < this.slots) {
       this.take();
       return Promise.resolve();
@@ -39,7 +39,7 @@ export class Semaphore {
         onAbort: () => {
           const i = this.waiters.indexOf(waiter);
           if (i >= 0) this.waiters.splice(i, 1);
-          reject(new CvoptError('CANCELLED', 'cancelled while waiting for a device slot'));
+          reject(new CvoptError('CANCELLED', 'cancelled while waiting for a slot'));
         },
       };
       signal?.addEventListener('abort', waiter.onAbort, { once: true });

@@ -29,10 +29,43 @@ function workerFile(): URL {
 export interface WorkerEngine extends Engine {
   /** Like run, but hands the input's buffer to the worker (no copy); the caller must not touch it again. */
   runOwned(input: Float32Array, dims: readonly number[]): Promise<EngineOutput>;
+  /** An input buffer of exactly `length` floats that came back from an earlier run, or a new one. Contents undefined. */
+  takeInput(length: number): Float32Array;
+  /** Offer a buffer the caller is done with to takeInput. */
+  recycle(buffer: Float32Array): void;
+  /** Hand a run's output back once read, to carry a later result (the caller must not touch it again). */
+  recycleOutput(output: Float32Array): void;
 }
 
-export async function createWorkerEngine(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions): Promise<WorkerEngine> {
-  const worker = new Worker(workerFile(), { workerData: { modelPath, manifest, options } });
+/** Input buffers kept per length; enough for a full queue of one size without holding memory forever. */
+const POOL_PER_LENGTH = 16;
+
+/** Float32 buffers by length, handed back by the engine workers after each run and reused for the next input. */
+export class BufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+
+  take(length: number): Float32Array {
+    return this.free.get(length)?.pop() ?? new Float32Array(length);
+  }
+
+  give(buf: Float32Array | undefined): void {
+    // Only whole buffers: a view would keep (and later expose) the rest of its backing store.
+    if (!buf || buf.length === 0 || buf.byteOffset !== 0 || buf.byteLength !== buf.buffer.byteLength) return;
+    const list = this.free.get(buf.length) ?? [];
+    if (list.length < POOL_PER_LENGTH) list.push(buf);
+    this.free.set(buf.length, list);
+  }
+}
+
+export interface WorkerEngineOptions {
+  /** Nice value for the inference thread and its intra-op threads (0 = unchanged). */
+  nice?: number;
+  /** Where returned input buffers go (shared by the instances of one model). */
+  pool?: BufferPool;
+}
+
+export async function createWorkerEngine(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, wo: WorkerEngineOptions = {}): Promise<WorkerEngine> {
+  const worker = new Worker(workerFile(), { workerData: { modelPath, manifest, options, nice: wo.nice ?? 0 } });
   const info = await new Promise<EngineInfo>((resolve, reject) => {
     worker.once('message', (m: { type: string; info?: EngineInfo; error?: WireError }) => {
       if (m.type === 'ready' && m.info) resolve(m.info);
@@ -43,12 +76,14 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
   const pending = new Map<number, { resolve: (o: EngineOutput) => void; reject: (e: unknown) => void }>();
   let nextId = 1;
   let closed = false;
+  const pool = wo.pool ?? new BufferPool();
   const failAll = (e: unknown) => {
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   };
-  worker.on('message', (m: { type: string; id: number; data?: Float32Array; dims?: number[]; error?: WireError }) => {
+  worker.on('message', (m: { type: string; id: number; data?: Float32Array; dims?: number[]; error?: WireError; input?: Float32Array }) => {
     if (m.type !== 'result') return;
+    pool.give(m.input);
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
@@ -81,12 +116,66 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
       const owns = input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
       return send(owns ? input : input.slice(), dims);
     },
+    takeInput: (length) => pool.take(length),
+    recycle: (buffer) => pool.give(buffer),
+    recycleOutput: (output) => {
+      if (closed || output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength || output.length === 0) return;
+      worker.postMessage({ type: 'give', data: output }, [output.buffer as ArrayBuffer]);
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       const done = new Promise<void>((r) => worker.once('exit', () => r()));
       worker.postMessage({ type: 'close' });
       await done;
+    },
+  };
+}
+
+/**
+ * `count` instances of one model, each in its own worker thread with its own session, behind one WorkerEngine:
+ * a run goes to an idle instance (the scheduler never starts more runs than instances). One instance is the
+ * default; more trade memory (weights and arena per instance) for throughput on a CPU, where single-threaded
+ * instances side by side lose nothing to each other, whereas one multi-threaded session stalls at every
+ * operator's barrier whenever decoding or HTTP takes one of its cores.
+ */
+export async function createEnginePool(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, count: number, nice = 0): Promise<WorkerEngine> {
+  if (!Number.isInteger(count) || count < 1) throw new CvoptError('INVALID_ARGUMENT', `engine instances must be a whole number ≥ 1, got ${count}`);
+  const pool = new BufferPool();
+  const settled = await Promise.allSettled(Array.from({ length: count }, () => createWorkerEngine(modelPath, manifest, options, { nice, pool })));
+  const engines = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(engines.map((e) => e.close()));
+    throw failed.reason;
+  }
+  if (count === 1) return engines[0] as WorkerEngine;
+  const busy = engines.map(() => 0);
+  const pick = () => busy.indexOf(Math.min(...busy));
+  const on = async (f: (e: WorkerEngine) => Promise<EngineOutput>): Promise<EngineOutput> => {
+    const i = pick();
+    busy[i]! += 1;
+    try {
+      return await f(engines[i] as WorkerEngine);
+    } finally {
+      busy[i]! -= 1;
+    }
+  };
+  const first = engines[0] as WorkerEngine;
+  return {
+    id: first.id,
+    manifest,
+    describe: () => first.describe(),
+    run: (input, dims) => on((e) => e.run(input, dims)),
+    runOwned: (input, dims) => on((e) => e.runOwned(input, dims)),
+    takeInput: (length) => pool.take(length),
+    recycle: (buffer) => pool.give(buffer),
+    recycleOutput: (output) => {
+      // Whichever instance is least busy gets it; all of one model produce outputs of the same lengths.
+      (engines[pick()] as WorkerEngine).recycleOutput(output);
+    },
+    close: async () => {
+      await Promise.all(engines.map((e) => e.close()));
     },
   };
 }
