@@ -22,6 +22,7 @@ describe('runtime config', () => {
   it('has a documented default for every limit', () => {
     const c = parseRuntimeConfig({});
     expect(c).toMatchObject({ port: 8080, queueMax: 64, concurrency: 1, gpuSlots: 2, batchMax: 8, sloMs: 2000, gracePeriodMs: 10_000 });
+    expect(c).toMatchObject({ engineNice: 10, intraOpSpinning: false, admissionTarget: 0.85 });
     expect(c.video).toEqual({ maxBytes: 200 * 1024 * 1024, maxSeconds: 120, maxFrames: 3600 });
     expect(authEnabled(c)).toBe(false);
   });
@@ -46,6 +47,9 @@ describe('runtime config', () => {
     expect(errorOf(() => parseRuntimeConfig({ queueMx: 3 })).message).toMatch(/queueMx/);
     expect(errorOf(() => loadRuntimeConfig({ env: { CVOPT_PORT: 'eighty' } })).where?.field).toBe('CVOPT_PORT');
     expect(errorOf(() => parseRuntimeConfig({ auth: { enabled: true } })).where?.field).toBe('auth.keys');
+    expect(errorOf(() => parseRuntimeConfig({ engineNice: 20 })).where?.field).toBe('engineNice');
+    expect(errorOf(() => parseRuntimeConfig({ admissionTarget: 0 })).where?.field).toBe('admissionTarget');
+    expect(loadRuntimeConfig({ env: { CVOPT_ENGINE_NICE: '0', CVOPT_INTRA_OP_SPINNING: 'true', CVOPT_ADMISSION_TARGET: '0.9' } })).toMatchObject({ engineNice: 0, intraOpSpinning: true, admissionTarget: 0.9 });
     writeFileSync(file, '{"queueMax": 3,,}');
     expect(errorOf(() => loadRuntimeConfig({ file, env: {} })).code).toBe('INVALID_CONFIG');
   });

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
-import { readManifest, type Engine, type EngineInfo, type TensorOutput } from '@cvopt/engines';
+import { readManifest, type EngineInfo, type TensorOutput } from '@cvopt/engines';
 import { effectiveIntraOpThreads, type RuntimeConfig } from './config.js';
 import { Scheduler, type SubmitOptions } from './scheduler.js';
 import { Semaphore } from './semaphore.js';

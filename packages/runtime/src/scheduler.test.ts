@@ -28,7 +28,67 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
+/** A clock the test moves by hand. */
+function manualClock() {
+  let t = 0;
+  return { now: () => t, set: (v: number) => (t = v) };
+}
+
 describe('Scheduler', () => {
+  it('estimates waits from how fast the queue really drains, not only from engine time', async () => {
+    const clock = manualClock();
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: g.run, initialBatchMs: 10, now: clock.now });
+    // Two admitted requests; the second is still decoding when the first finishes.
+    const [t1, t2] = [s.admit(10_000), s.admit(10_000)];
+    const a = s.submit(1, { deadlineMs: 10_000, ticket: t1 });
+    await tick();
+    clock.set(10);
+    g.releaseAll();
+    expect(await a).toBe(10);
+    clock.set(50);
+    const b = s.submit(2, { deadlineMs: 10_000, ticket: t2 });
+    await tick();
+    clock.set(60);
+    g.releaseAll();
+    expect(await b).toBe(20);
+    t1.release();
+    t2.release();
+    // The engine took 10 ms per item, but the queue drained one item per 50 ms (the gap was decoding).
+    expect(s.serviceMs).toBeCloseTo(10);
+    expect(s.drainMs).toBeCloseTo(50);
+    const held = [s.admit(10_000), s.admit(10_000)];
+    expect(s.estimatedWaitMs()).toBeCloseTo(100);
+    // 2 waiting × 50 ms + 10 ms service = 110 ms: past 0.85 × 120 ms; engine time alone (30 ms) would have admitted it.
+    expect(() => s.admit(120)).toThrow(/past the deadline of 120 ms/);
+    held.forEach((t) => t.release());
+  });
+
+  it('plans to fill only admissionTarget of a deadline, leaving the rest for estimation error', async () => {
+    const g = gatedRunner();
+    const mk = (admissionTarget: number) => new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: g.run, initialBatchMs: 30, admissionTarget });
+    for (const [target, expected] of [[0.85, 'DEADLINE_EXCEEDED'], [1, 'ok']] as const) {
+      const s = mk(target);
+      const running = s.submit(1, { deadlineMs: 10_000 }); // busy, so admission judges queueing
+      const queued = [s.submit(2, { deadlineMs: 10_000 }), s.submit(3, { deadlineMs: 10_000 })];
+      await tick();
+      // 2 waiting × 30 ms + 30 ms service = 90 ms against a deadline of 100 ms.
+      let got = 'ok';
+      try {
+        s.admit(100).release();
+      } catch (e) {
+        got = (e as CvoptError).code;
+      }
+      expect(got).toBe(expected);
+      for (let i = 0; i < 3; i++) {
+        g.releaseAll();
+        await tick();
+      }
+      await Promise.all([running, ...queued]);
+    }
+    expect(() => mk(0)).toThrow(/admissionTarget/);
+  });
+
   it('bounds the queue: beyond queueMax waiting requests it refuses at once with QUEUE_FULL and a Retry-After', async () => {
     const g = gatedRunner();
     const s = new Scheduler<number, number>({ queueMax: 2, concurrency: 1, batch: { maxBatch: 1, maxDelayMs: 0 }, run: g.run, initialBatchMs: 1500 });
