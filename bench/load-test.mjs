@@ -10,6 +10,7 @@
 //   npx tsc -b packages/runtime && node bench/load-test.mjs [--model DIR]... [--levels 1,10,100,1000]
 //        [--seconds 15] [--raw-seconds 5] [--no-yolo] [--no-small] [--yolo-int8] [--synthetic] [--image FILE] [--json OUT.json]
 //        [--slo-ms 2000] [--queue-max 64] [--rss-cap-mb 1024] [--expect large|always|never] [--set FIELD=JSON]...
+//        [--ramp SECONDS] [--client-nice N]
 //
 // Clients send `Expect: 100-continue` the way curl does, for bodies over 1 MiB (--expect large). The load
 // generator shares the 2 cores with the server, so it raises its own priority (nice −5, when allowed): it then
@@ -29,7 +30,7 @@ const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const MAIN = join(ROOT, 'packages/runtime/dist/main.js');
 
 function parseArgs(argv) {
-  const o = { models: [], levels: [1, 10, 100, 1000], seconds: 15, rawSeconds: 5, yolo: true, small: true, yoloInt8: false, synthetic: false, sloMs: 2000, queueMax: 64, rssCapMb: 1024, expect: 'large', rampS: 1 };
+  const o = { models: [], levels: [1, 10, 100, 1000], seconds: 15, rawSeconds: 5, yolo: true, small: true, yoloInt8: false, synthetic: false, sloMs: 2000, queueMax: 64, rssCapMb: 1024, expect: 'large', rampS: 1, clientNice: -5 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -48,6 +49,7 @@ function parseArgs(argv) {
     else if (a === '--rss-cap-mb') o.rssCapMb = Number(next());
     else if (a === '--expect') o.expect = next();
     else if (a === '--ramp') o.rampS = Number(next());
+    else if (a === '--client-nice') o.clientNice = Number(next());
     else if (a === '--set') {
       // Any runtime config field, e.g. --set engineNice=0 --set intraOpSpinning=true (values parsed as JSON).
       const [k, v] = next().split('=');
@@ -120,7 +122,7 @@ function threadCpu(pid) {
 }
 
 /**
- * Where the CPU went during a level, in ms per answered request: the engine (the inference threads, which run
+ * Where the CPU went during a level, in ms per served (200) request: the engine (the inference threads, which run
  * at the configured nice), the server's main thread, the rest of the server (image decoding in libuv/libvips
  * threads, garbage-collector helpers) and this load generator.
  */
@@ -161,7 +163,7 @@ async function runTarget(target, opts) {
     const cpu0 = threadCpu(server.child.pid);
     const client0 = threadCpu(process.pid);
     const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', expectContinue: opts.expect === 'always' || (opts.expect === 'large' && image.length > 1 << 20), rampS: opts.rampS, onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
-    const cpu = cpuPerRequest(server.child.pid, cpu0, threadCpu(server.child.pid), client0, threadCpu(process.pid), Object.values(r.byStatus).reduce((a, b) => a + b, 0));
+    const cpu = cpuPerRequest(server.child.pid, cpu0, threadCpu(server.child.pid), client0, threadCpu(process.pid), r.byStatus[200] ?? 0);
     const lag = await lagOf(url);
     const serverRejectP95Ms = serverRejectP95(before, await rejectBuckets(url));
     levels.push({ ...r, peakRssMb: peakRss, lagP99Ms: lag.p99, lagMaxMs: lag.max, serverRejectP95Ms, cpu });
@@ -191,7 +193,7 @@ function report(r) {
     );
   }
   lines.push('');
-  lines.push('CPU per answered request (ms; engine = inference threads, other = decoding and GC threads of the server, client = this load generator):');
+  lines.push('CPU per served (200) request, refusals included in the totals (ms; engine = inference threads, other = decoding and GC threads of the server, client = this load generator):');
   lines.push('');
   lines.push('| users | engine | server main thread | server other threads | client |');
   lines.push('|---:|---:|---:|---:|---:|');
@@ -218,8 +220,8 @@ let clientNice = 0;
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   try {
-    setPriority(-5);
-    clientNice = -5;
+    if (opts.clientNice !== 0) setPriority(opts.clientNice);
+    clientNice = opts.clientNice;
   } catch {
     process.stderr.write('could not raise the load generator priority (needs root or CAP_SYS_NICE): client-side figures include its wait for a core\n');
   }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { CvoptError } from '@cvopt/core';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
+import { readJpegHeader } from './jpeg-header.js';
 
 /** Decoded pixels: HWC, RGB, 8 bits per channel, rows packed with no padding. */
 export interface RgbImage {
@@ -73,6 +74,13 @@ export async function readImageHeader(enc: EncodedImage, maxPixels = DEFAULT_MAX
     const h = readBmpHeader(enc.buf, enc.name);
     checkPixels(enc.name, h.width, h.height, maxPixels);
     return { kind: 'bmp', ...h };
+  }
+  // JPEG, by far the common case: the markers are read here, no libvips round trip.
+  const jpeg = readJpegHeader(enc.buf);
+  if (jpeg) {
+    checkPixels(enc.name, jpeg.width, jpeg.height, maxPixels);
+    const swapped = jpeg.orientation >= 5;
+    return { kind: 'sharp', width: swapped ? jpeg.height : jpeg.width, height: swapped ? jpeg.width : jpeg.height };
   }
   let meta: Metadata;
   try {
