@@ -6,10 +6,10 @@
 //
 //   npx tsc -b packages/engines packages/onnx && node bench/engine-overhead.mjs [--model PATH] [--rounds 10] [--per-round 3] [--threads 1]
 import { parseArgs } from 'node:util';
+import { modelArg } from './common.mjs';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { ModelManifestSchema, testDataDir } from '../packages/core/dist/index.js';
+import { ModelManifestSchema } from '../packages/core/dist/index.js';
 import { createOrtEngine, engineVersions, ortSessionOptions } from '../packages/engines/dist/index.js';
 import { encodeModel, model as onnxModel, node, valueInfo } from '../packages/onnx/dist/index.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -24,12 +24,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
   },
 });
-const data = testDataDir();
-const model = values.model ?? (data && join(data, 'models', 'yolov8n_int8.onnx'));
-if (!model || !existsSync(model)) {
-  console.error('no model: pass --model PATH or set CVOPT_TEST_DATA to the shared data folder');
-  process.exit(2);
-}
+const model = modelArg(values);
 const rounds = Number(values.rounds);
 const perRound = Number(values['per-round']);
 const opts = { provider: 'cpu', intraOpNumThreads: Number(values.threads), graphOptimizationLevel: 'all', executionMode: 'sequential' };

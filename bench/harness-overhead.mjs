@@ -5,11 +5,9 @@
 // both alike; prints the median of each side's per-block p50 and p95 and the harness/bare ratio (target ≤ 1.05).
 //
 //   npx tsc -b packages/bench && node bench/harness-overhead.mjs [--model PATH] [--rounds 2] [--iters 20] [--threads 1]
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { modelArg } from './common.mjs';
 import * as ort from 'onnxruntime-node';
-import { testDataDir } from '../packages/core/dist/index.js';
 import { latencyStats, runEngineChild } from '../packages/bench/dist/index.js';
 import { ortSessionOptions } from '../packages/engines/dist/index.js';
 import { inferManifest } from '../packages/onnx/dist/index.js';
@@ -23,12 +21,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
   },
 });
-const data = testDataDir();
-const model = values.model ?? (data && join(data, 'models', 'yolov8n_int8.onnx'));
-if (!model || !existsSync(model)) {
-  console.error('no model: pass --model PATH or set CVOPT_TEST_DATA to the shared data folder');
-  process.exit(2);
-}
+const model = modelArg(values);
 const rounds = Number(values.rounds);
 const iters = Number(values.iters);
 const warmup = Number(values.warmup);
