@@ -1,6 +1,6 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CvoptError, ModelManifestSchema, type ModelManifest } from '@cvopt/core';
 import { manifestPathFor, readManifest } from '@cvopt/engines';
@@ -182,6 +182,12 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
     throw new CvoptError('MODEL_INVALID', `${modelPath} is already ${manifest.precision}; quantize the FP32 model it came from`, { where: { file: modelPath }, hint: 'pass the original FP32 export' });
   }
   const progress = opts.onProgress ?? (() => {});
+  // The output's folder is made now, not after minutes of calibration: a path that cannot be written fails first.
+  try {
+    mkdirSync(dirname(resolve(outPath)), { recursive: true });
+  } catch (e) {
+    throw new CvoptError('INVALID_ARGUMENT', `cannot create the folder for ${outPath}: ${(e as Error).message}`, { where: { file: outPath }, hint: 'pass --out in a writable folder', cause: e });
+  }
   // Calibrate on the training split and evaluate on validation, as a user's pipeline would (coco128 has one set).
   const { images } = datasetImages(opts.data, manifest.task, 'val');
   const { images: calibPool } = datasetImages(opts.data, manifest.task, 'train');

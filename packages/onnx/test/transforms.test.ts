@@ -237,14 +237,14 @@ describe('quantizeOnnx end to end on a synthetic dataset', () => {
     expect(q.outputs[0]?.cosine).toBeGreaterThan(0.95);
   });
 
-  it('--fp16 converts instead of calibrating and reports the accuracy change', async () => {
-    const out = join(tmp, 'det.fp16.onnx');
+  it('--fp16 converts instead of calibrating and reports the accuracy change (into a folder it creates)', async () => {
+    const out = join(tmp, 'not', 'yet', 'det.fp16.onnx');
     const r = await quantizeOnnx(fp32Path, out, { data, manifest, fp16: true });
     expect(r.precision).toBe('fp16');
     expect(r.calibrationImages).toBe(0);
     expect(Math.abs(r.drop)).toBeLessThan(5);
     expect(inspectOnnx(out).precision).toBe('fp16');
-    expect(ModelManifestSchema.parse(JSON.parse(readFileSync(join(tmp, 'det.fp16.json'), 'utf8'))).precision).toBe('fp16');
+    expect(ModelManifestSchema.parse(JSON.parse(readFileSync(join(tmp, 'not', 'yet', 'det.fp16.json'), 'utf8'))).precision).toBe('fp16');
   });
 
   it('reads the model.json beside the model when no manifest is passed (what `cvopt export` writes)', async () => {
