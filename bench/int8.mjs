@@ -6,6 +6,7 @@
 // to FP32 at 640 (the same path `cvopt bench` takes for ort-cpu); `--model yolox` picks the real YOLOX-nano.
 // Usage: node bench/int8.mjs [--model yolov8n|yolox|M.onnx] [--data data.yaml] [--method percentile|minmax|entropy] [--calib 64]
 //        [--eval N] [--max-drop 1] [--runs 50] [--threads 0] [--activations uint8|int8] [--full-range]
+//        [--int8 FILE]   (time FILE, e.g. what `cvopt quantize` wrote, against --model without quantizing again)
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +30,7 @@ const { values: a } = parseArgs({
     activations: { type: 'string', default: 'uint8' },
     'full-range': { type: 'boolean', default: false },
     out: { type: 'string' },
+    int8: { type: 'string' },
   },
 });
 if (!a.model || !a.data) {
@@ -38,9 +40,10 @@ if (!a.model || !a.data) {
 const threads = Number(a.threads);
 if (a.model === 'yolox') a.model = join(data, 'models/yolox_nano.onnx');
 else if (a.model === 'yolov8n') a.model = join(realYolov8nFp32(data), 'model.onnx');
-const out = a.out ?? join(mkdtempSync(join(tmpdir(), 'cvopt-int8-')), 'model.int8.onnx');
+const out = a.int8 ?? a.out ?? join(mkdtempSync(join(tmpdir(), 'cvopt-int8-')), 'model.int8.onnx');
 const t0 = performance.now();
-const report = await quantizeOnnx(a.model, out, {
+// --int8 FILE: time a model `cvopt quantize` already wrote against the FP32 one, without quantizing again.
+const report = a.int8 ? undefined : await quantizeOnnx(a.model, out, {
   data: a.data,
   method: a.method,
   calib: Number(a.calib),
@@ -91,14 +94,14 @@ const q = stat(li);
 const pct = (v) => (v === undefined ? '-' : (v * 100).toFixed(2));
 console.log(`machine: ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, onnxruntime-node ${ort.env.versions.common}, threads ${threads || 'default'}`);
 console.log(`model: ${a.model}`);
-console.log(`quantize: ${report.method}, activations ${report.activations}, ${report.calibrationImages} calibration images, ${report.evaluationImages} evaluation images, ${report.quantizedNodes} nodes quantized, ${report.excludedNodes.length} kept in FP32, ${quantS.toFixed(0)} s`);
+if (report) console.log(`quantize: ${report.method}, activations ${report.activations}, ${report.calibrationImages} calibration images, ${report.evaluationImages} evaluation images, ${report.quantizedNodes} nodes quantized, ${report.excludedNodes.length} kept in FP32, ${quantS.toFixed(0)} s`);
 console.log(`latency ms (n=${runs}, interleaved)   p50      mean     min`);
 console.log(`  fp32                          ${f.p50.toFixed(2).padStart(7)}  ${f.mean.toFixed(2).padStart(7)}  ${f.min.toFixed(2).padStart(7)}`);
 console.log(`  int8                          ${q.p50.toFixed(2).padStart(7)}  ${q.mean.toFixed(2).padStart(7)}  ${q.min.toFixed(2).padStart(7)}`);
 console.log(`speed-up (p50): ${(f.p50 / q.p50).toFixed(2)}x   (mean): ${(f.mean / q.mean).toFixed(2)}x`);
-console.log(`${report.metric}: fp32 ${pct(report.fp32.map50 ?? report.fp32.top1)}  int8 ${pct(report.quantized.map50 ?? report.quantized.top1)}  drop ${report.drop.toFixed(2)} points` + (report.withinBound === undefined ? '' : ` (bound ${a['max-drop']}: ${report.withinBound ? 'met' : 'NOT met'})`));
-console.log(`mAP50-95: fp32 ${pct(report.fp32.map5095)}  int8 ${pct(report.quantized.map5095)}`);
-console.log(`guard rounds: ${report.guard.map((g) => `${g.excluded.length} in fp32 -> drop ${g.drop.toFixed(2)}`).join('; ')}`);
-const worst = [...report.perClass].sort((p, r) => p.delta - r.delta).slice(0, 5);
-console.log(`largest per-class AP50 drops: ${worst.map((c) => `${c.name} ${(c.delta * 100).toFixed(1)} (${c.gts} gt)`).join(', ')}`);
+if (report) console.log(`${report.metric}: fp32 ${pct(report.fp32.map50 ?? report.fp32.top1)}  int8 ${pct(report.quantized.map50 ?? report.quantized.top1)}  drop ${report.drop.toFixed(2)} points` + (report.withinBound === undefined ? '' : ` (bound ${a['max-drop']}: ${report.withinBound ? 'met' : 'NOT met'})`));
+if (report) console.log(`mAP50-95: fp32 ${pct(report.fp32.map5095)}  int8 ${pct(report.quantized.map5095)}`);
+if (report) console.log(`guard rounds: ${report.guard.map((g) => `${g.excluded.length} in fp32 -> drop ${g.drop.toFixed(2)}`).join('; ')}`);
+const worst = report ? [...report.perClass].sort((p, r) => p.delta - r.delta).slice(0, 5) : [];
+if (report) console.log(`largest per-class AP50 drops: ${worst.map((c) => `${c.name} ${(c.delta * 100).toFixed(1)} (${c.gts} gt)`).join(', ')}`);
 console.log(`output: ${out}`);
