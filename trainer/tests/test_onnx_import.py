@@ -2,7 +2,6 @@
 import glob
 import io
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -101,7 +100,6 @@ def test_a_non_yolov8_onnx_has_no_pytorch_source(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isfile(REAL), reason=f"shared test data absent ({REAL}); set CVOPT_TEST_DATA")
-@pytest.mark.skipif(not (shutil.which("node") and os.path.isdir(ORT_NODE)), reason="node + onnxruntime-node not installed")
 def test_real_int8_yolov8n_parity_with_onnx_runtime(tmp_path):
     from cvopt_trainer.export import preprocess_image
 

@@ -1,18 +1,16 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BenchmarkReportSchema, ModelManifestSchema, type ModelManifest } from '@cvopt/core';
 import { DT, model, node, valueInfo, writeOnnx } from '@cvopt/onnx';
-import { childScript, runBenchmark, type BenchTarget } from '../src/index.js';
+import { runBenchmark, type BenchTarget } from '../src/index.js';
 
 /**
  * The harness against real ONNX Runtime children: engines that blow their memory cap or their time limit are
  * killed and reported failed with the reason, and the run completes for the others.
  */
 
-const built = existsSync(childScript());
-if (!built) console.warn(`skipping the benchmark child tests: ${childScript()} is missing (run \`npx tsc -b packages/bench\`)`);
 
 const dir = mkdtempSync(join(tmpdir(), 'cvopt-bench-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +50,7 @@ const ready = (engine: 'ort-cpu' | 'ort-cpu-int8' | 'ort-cuda'): BenchTarget => 
   describe: `${engine}: tiny.onnx`,
 });
 
-describe.skipIf(!built)('runBenchmark with failing children', () => {
+describe('runBenchmark with failing children', () => {
   it('kills an engine above its RSS cap and one past its time limit, and completes for the rest', async () => {
     const progress: string[] = [];
     const report = await runBenchmark(

@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BenchmarkReportSchema, CvoptError } from '@cvopt/core';
-import { childScript } from '@cvopt/bench';
 import { synthDetection } from '@cvopt/datasets';
 import { findPython, trainerDir } from '@cvopt/trainer-client';
 import { benchModel, readBenchmarkReport } from './bench.js';
@@ -14,8 +13,6 @@ import { benchModel, readBenchmarkReport } from './bench.js';
  * PyTorch worker, ONNX Runtime FP32 and the QDQ INT8 model each measured in their own process.
  */
 
-const built = existsSync(childScript());
-if (!built) console.warn(`skipping the bench job test: ${childScript()} is missing (run \`npx tsc -b packages/bench\`)`);
 const dir = mkdtempSync(join(tmpdir(), 'cvopt-bench-job-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -39,7 +36,7 @@ function writeCheckpoint(path: string): void {
   execFileSync(findPython().executable, ['-c', code, path], { cwd: trainerDir(), stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-describe.skipIf(!built)('benchModel', () => {
+describe('benchModel', () => {
   it('reports pytorch, ort-cpu and ort-cpu-int8 with every figure and the GPU engines as unavailable', { timeout: 600_000 }, async () => {
     const ckpt = join(dir, 'tiny.pt');
     writeCheckpoint(ckpt);

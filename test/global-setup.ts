@@ -1,0 +1,18 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { testDataDir } from '../packages/core/src/paths.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Some tests run built JavaScript in child processes or worker threads (the benchmark children, the engine
+ * worker, the service's SIGTERM drain), so the packages are built first — incrementally, a few seconds when
+ * nothing changed — instead of those tests being skipped when dist/ is stale or missing.
+ */
+export default function setup(): void {
+  execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b'], { cwd: root, stdio: 'inherit' });
+  // The shared test data is optional by design (../shared/data/README.md); without it, say so once.
+  if (!testDataDir(root)) {
+    console.warn('shared test data not found (CVOPT_TEST_DATA or ../shared/data): the suites marked "needs the shared test data" are skipped');
+  }
+}
