@@ -1,6 +1,6 @@
 import type { ModelManifest } from '@cvopt/core';
 import { createOrtEngine, type Engine } from '@cvopt/engines';
-import { matchDetections, postprocessClassification, postprocessDetections, preprocess } from '@cvopt/vision';
+import { DetectionAgreement, postprocessClassification, postprocessDetections, preprocess } from '@cvopt/vision';
 
 /** Do two models (FP32 and its INT8/FP16 conversion, or ORT vs an export) agree on real images? */
 
@@ -48,11 +48,7 @@ export async function compareOnnx(pathA: string, pathB: string, manifest: ModelM
     const b = await createOrtEngine(pathB, manifestB, eo);
     engines.push(b);
     const acc = new Map<string, { elements: number; maxAbs: number; absSum: number; cosSum: number }>();
-    let detA = 0;
-    let detB = 0;
-    let matched = 0;
-    let iouSum = 0;
-    let sameClass = 0;
+    const agreement = new DetectionAgreement();
     let sameTop1 = 0;
     for (const img of images) {
       const pa = await preprocess(img, manifest.preprocess);
@@ -83,12 +79,7 @@ export async function compareOnnx(pathA: string, pathB: string, manifest: ModelM
         const c = opts.confThreshold ?? 0.25;
         const da = postprocessDetections(oa.data, oa.dims, manifest, pa.meta, { confThreshold: c });
         const db = postprocessDetections(ob.data, ob.dims, manifestB, pb.meta, { confThreshold: c });
-        const m = matchDetections(da, db);
-        detA += da.length;
-        detB += db.length;
-        matched += m.matched;
-        iouSum += m.iouSum;
-        sameClass += m.sameClass;
+        agreement.add(da, db);
       } else {
         const ca = postprocessClassification(oa.data, oa.dims, manifest, 1)[0];
         const cb = postprocessClassification(ob.data, ob.dims, manifestB, 1)[0];
@@ -100,7 +91,7 @@ export async function compareOnnx(pathA: string, pathB: string, manifest: ModelM
       images: images.length,
       outputs: [...acc].map(([name, s]) => ({ name, elements: s.elements, maxAbs: s.maxAbs, meanAbs: s.absSum / (s.elements * n), cosine: s.cosSum / n })),
     };
-    if (manifest.task === 'detect') report.detections = { detectionsA: detA, detectionsB: detB, matched, meanIou: matched ? iouSum / matched : 0, classAgreement: matched ? sameClass / matched : 0 };
+    if (manifest.task === 'detect') report.detections = { detectionsA: agreement.reference, detectionsB: agreement.got, matched: agreement.matched, meanIou: agreement.meanIou(0), classAgreement: agreement.classAgreement(0) };
     else report.top1Agreement = sameTop1 / n;
     return report;
   } finally {

@@ -15,7 +15,7 @@ import { RuntimeMetrics } from './metrics.js';
 import { filePart, parseMultipart } from './multipart.js';
 import type { LoadedModel, ModelHost } from './model.js';
 import { buildOpenApi, routeDoc, type RouteDoc } from './openapi.js';
-import { prepareImage, renderPrediction, runVideo, sampleLength } from './pipeline.js';
+import { predictImage, runVideo } from './pipeline.js';
 import { RateLimiter } from './rate-limit.js';
 import type { Ticket } from './scheduler.js';
 import type { Semaphore } from './semaphore.js';
@@ -214,21 +214,15 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     // Decoding waits for the next turn of the event loop: in a burst, every request already read gets its
     // admission answer (and refusals go out) before any admitted one spends the thread on its image.
     await yieldToIo();
-    const beforeSlot = performance.now();
-    await model.prep.acquire(req.abort!.signal);
-    try {
-      const slotAt = performance.now();
-      const prepared = await prepareImage(image, model.manifest, config.maxImagePixels, model.engine.takeInput(sampleLength(model)));
+    return predictImage(image, model, host, config, {
+      signal: req.abort!.signal,
+      ticket: req.ticket!,
+      deadlineMs: () => remainingMs(req),
       // The wait for a decode slot is queueing, which admission already estimates from the queue; only the
       // request's own work before the queue (body, decode, letterbox) is "prep".
-      model.scheduler.observePrep(performance.now() - req.startedAt - (slotAt - beforeSlot));
-      const out = await host.run(prepared.tensor, { deadlineMs: remainingMs(req), signal: req.abort!.signal, ticket: req.ticket! }, model);
-      const answer = renderPrediction(out, model, prepared, config, performance.now() - req.startedAt);
-      model.engine.recycleOutput(out.data);
-      return answer;
-    } finally {
-      model.prep.release();
-    }
+      onPrepared: (slotWaitMs) => model.scheduler.observePrep(performance.now() - req.startedAt - slotWaitMs),
+      timeMs: () => performance.now() - req.startedAt,
+    });
   });
 
   app.post('/v1/predict/video', { schema: S.predictVideo, config: { permission: 'predict', admits: true } }, async (req, reply) => {

@@ -2,6 +2,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CvoptError, toCvoptError, type ModelManifest } from '@cvopt/core';
 import { createOrtEngine, type Engine, type OrtEngineOptions } from '@cvopt/engines';
+import { BufferPool } from './buffer-pool.js';
 
 /**
  * The model's own thread. onnxruntime-node's session.run holds the calling thread for the whole inference,
@@ -23,8 +24,7 @@ type Request = { type: 'run'; id: number; data: Float32Array; dims: number[] } |
  * buffer ONNX Runtime allocated, so the main thread's heap sees no new multi-megabyte allocation per request
  * (each one costs it a full garbage collection sooner); the fresh buffer dies here, in this small heap.
  */
-const outputs = new Map<number, Float32Array[]>();
-const OUTPUTS_PER_LENGTH = 16;
+const outputs = new BufferPool();
 
 const port = parentPort;
 if (!port) throw new Error('engine-worker must run inside a worker thread');
@@ -53,16 +53,14 @@ port.on('message', (m: Request) => {
     return;
   }
   if (m.type === 'give') {
-    const list = outputs.get(m.data.length) ?? [];
-    if (list.length < OUTPUTS_PER_LENGTH) list.push(m.data);
-    outputs.set(m.data.length, list);
+    outputs.give(m.data);
     return;
   }
   engine.run(m.data, m.dims).then(
     (out) => {
       // Copy only when the output is a view into a larger buffer; otherwise hand the buffer over. The input goes
       // back too, so the main thread can decode the next image into it instead of allocating a fresh tensor.
-      const reuse = outputs.get(out.data.length)?.pop();
+      const reuse = outputs.reuse(out.data.length);
       if (reuse) reuse.set(out.data);
       const data = reuse ?? (out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice());
       port.postMessage({ type: 'result', id: m.id, data, dims: out.dims, input: m.data }, [data.buffer as ArrayBuffer, m.data.buffer as ArrayBuffer]);

@@ -62,6 +62,37 @@ export function renderPrediction(out: ItemOutput, model: LoadedModel, prep: Prep
   };
 }
 
+export interface PredictImageOptions {
+  signal: AbortSignal;
+  ticket: Ticket;
+  /** The deadline left when the request reaches the queue. */
+  deadlineMs: () => number;
+  /** Called once the image is decoded, with how long the request waited for its decode slot. */
+  onPrepared?: (slotWaitMs: number) => void;
+  /** The answer's timeMs, read when it is rendered (omitted when absent). */
+  timeMs?: () => number;
+}
+
+/**
+ * One image through the model: a decode slot, decode + letterbox into a reused input buffer, the queue and the
+ * engine, the answer; the slot and the output buffer are given back. Shared by single images and video frames.
+ */
+export async function predictImage(input: Buffer | RgbImage, model: LoadedModel, host: ModelHost, config: RuntimeConfig, o: PredictImageOptions): Promise<Prediction> {
+  const beforeSlot = performance.now();
+  await model.prep.acquire(o.signal);
+  try {
+    const slotWaitMs = performance.now() - beforeSlot;
+    const prep = await prepareImage(input, model.manifest, config.maxImagePixels, model.engine.takeInput(sampleLength(model)));
+    o.onPrepared?.(slotWaitMs);
+    const out = await host.run(prep.tensor, { deadlineMs: o.deadlineMs(), signal: o.signal, ticket: o.ticket }, model);
+    const answer = renderPrediction(out, model, prep, config, o.timeMs?.());
+    model.engine.recycleOutput(out.data);
+    return answer;
+  } finally {
+    model.prep.release();
+  }
+}
+
 export interface VideoRunOptions {
   signal: AbortSignal;
   ticket: Ticket;
@@ -99,17 +130,7 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
   yield { model: model.manifest.name, task: model.manifest.task, video: { width: info.width, height: info.height, fps: info.fps, frames: info.frames, durationS: info.durationS } };
   try {
     for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal })) {
-      await model.prep.acquire(o.signal);
-      let answer: Omit<Prediction, 'model' | 'task' | 'image'>;
-      try {
-        const prep = await prepareImage(f.image, model.manifest, config.maxImagePixels, model.engine.takeInput(sampleLength(model)));
-        const out = await host.run(prep.tensor, { deadlineMs: o.deadlineMs, signal: o.signal, ticket: o.ticket }, model);
-        const { model: _m, task: _t, image: _i, ...rest } = renderPrediction(out, model, prep, config);
-        model.engine.recycleOutput(out.data);
-        answer = rest;
-      } finally {
-        model.prep.release();
-      }
+      const { model: _m, task: _t, image: _i, ...answer } = await predictImage(f.image, model, host, config, { signal: o.signal, ticket: o.ticket, deadlineMs: () => o.deadlineMs });
       yield { frame: f.index, timeS: info.fps > 0 ? Math.round((f.index / info.fps) * 1000) / 1000 : null, ...answer };
     }
   } catch (e) {

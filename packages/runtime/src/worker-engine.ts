@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CvoptError, type ErrorCode, type ModelManifest } from '@cvopt/core';
 import type { Engine, EngineInfo, EngineOutput, OrtEngineOptions } from '@cvopt/engines';
+import { BufferPool } from './buffer-pool.js';
 
 interface WireError {
   code: ErrorCode;
@@ -35,26 +36,6 @@ export interface WorkerEngine extends Engine {
   recycle(buffer: Float32Array): void;
   /** Hand a run's output back once read, to carry a later result (the caller must not touch it again). */
   recycleOutput(output: Float32Array): void;
-}
-
-/** Input buffers kept per length; enough for a full queue of one size without holding memory forever. */
-const POOL_PER_LENGTH = 16;
-
-/** Float32 buffers by length, handed back by the engine workers after each run and reused for the next input. */
-export class BufferPool {
-  private readonly free = new Map<number, Float32Array[]>();
-
-  take(length: number): Float32Array {
-    return this.free.get(length)?.pop() ?? new Float32Array(length);
-  }
-
-  give(buf: Float32Array | undefined): void {
-    // Only whole buffers: a view would keep (and later expose) the rest of its backing store.
-    if (!buf || buf.length === 0 || buf.byteOffset !== 0 || buf.byteLength !== buf.buffer.byteLength) return;
-    const list = this.free.get(buf.length) ?? [];
-    if (list.length < POOL_PER_LENGTH) list.push(buf);
-    this.free.set(buf.length, list);
-  }
 }
 
 export interface WorkerEngineOptions {

@@ -76,3 +76,31 @@ export function matchDetections(ref: readonly Detection[], got: readonly Detecti
   return { matched, iouSum, sameClass };
 }
 
+
+/** matchDetections summed over many images: detection counts on both sides, matches, IoU and class totals. */
+export class DetectionAgreement {
+  reference = 0;
+  got = 0;
+  matched = 0;
+  iouSum = 0;
+  sameClass = 0;
+
+  add(ref: readonly Detection[], got: readonly Detection[]): void {
+    const m = matchDetections(ref, got);
+    this.reference += ref.length;
+    this.got += got.length;
+    this.matched += m.matched;
+    this.iouSum += m.iouSum;
+    this.sameClass += m.sameClass;
+  }
+
+  /** Mean IoU of the matched pairs; `none` when nothing matched. */
+  meanIou(none: number): number {
+    return this.matched > 0 ? this.iouSum / this.matched : none;
+  }
+
+  /** Share of matched pairs with the same class; `none` when nothing matched. */
+  classAgreement(none: number): number {
+    return this.matched > 0 ? this.sameClass / this.matched : none;
+  }
+}

@@ -12,7 +12,7 @@ import {
   type ProgressMessage,
 } from '@cvopt/core';
 import { createOrtEngine } from '@cvopt/engines';
-import { matchDetections, postprocessDetections, type LetterboxMeta } from '@cvopt/vision';
+import { DetectionAgreement, postprocessDetections, type LetterboxMeta } from '@cvopt/vision';
 import { runWorker } from '@cvopt/trainer-client';
 
 /** FP32 export should agree to ~1e-5 relative; above this the export is refused. */
@@ -119,11 +119,7 @@ export async function checkParity(onnxPath: string, manifest: ModelManifest, par
   let dot = 0;
   let na = 0;
   let nb = 0;
-  let refCount = 0;
-  let onnxCount = 0;
-  let matched = 0;
-  let iouSum = 0;
-  let sameClass = 0;
+  const agreement = new DetectionAgreement();
   let top1Same = 0;
   let top1Total = 0;
   try {
@@ -147,12 +143,7 @@ export async function checkParity(onnxPath: string, manifest: ModelManifest, par
         const post = { confThreshold: opts.confThreshold };
         const r = postprocessDetections(ref, s.outputShape, manifest, s.meta, post);
         const g = postprocessDetections(got.data, got.dims, manifest, s.meta, post);
-        const m = matchDetections(r, g);
-        refCount += r.length;
-        onnxCount += g.length;
-        matched += m.matched;
-        iouSum += m.iouSum;
-        sameClass += m.sameClass;
+        agreement.add(r, g);
       } else {
         const rows = s.outputShape[0] ?? 1;
         const cols = s.outputShape[1] ?? 1;
@@ -173,12 +164,14 @@ export async function checkParity(onnxPath: string, manifest: ModelManifest, par
     tolerance: opts.tolerance,
   };
   if (manifest.task === 'detect') {
+    // No detections on either side is full agreement; some on one side but no match is none.
+    const none = agreement.reference === 0 && agreement.got === 0 ? 1 : 0;
     parity.detections = {
-      reference: refCount,
-      onnx: onnxCount,
-      matched,
-      meanIou: matched > 0 ? iouSum / matched : refCount === 0 && onnxCount === 0 ? 1 : 0,
-      classAgreement: matched > 0 ? sameClass / matched : refCount === 0 && onnxCount === 0 ? 1 : 0,
+      reference: agreement.reference,
+      onnx: agreement.got,
+      matched: agreement.matched,
+      meanIou: agreement.meanIou(none),
+      classAgreement: agreement.classAgreement(none),
     };
   } else parity.top1Agreement = top1Total > 0 ? top1Same / top1Total : 1;
   return parity;
