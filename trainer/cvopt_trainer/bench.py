@@ -1,7 +1,7 @@
 """`bench`: the PyTorch engine. Latency per batch size, and raw outputs for given inputs so the TypeScript side
 decodes them with the same postprocessing as every other engine.
 
-args: {checkpoint | model, device: cpu|cuda, imgsz, batch_sizes: [1, …], warmup, iters | min_time_s,
+args: {checkpoint | model, device: cpu|cuda, half (FP16 weights and inputs; cuda only), imgsz, batch_sizes: [1, …], warmup, iters | min_time_s,
        inputs: path of N×3×H×W float32 .bin, outputs: path for the raw outputs (default <inputs>.out.bin),
        threads, nc, preset, weights}
 result: {device, threads, torch, imgsz, runs: [{batch, latenciesMs}], outputs?: {file, shape}}
@@ -44,6 +44,11 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
         raise WorkerError("ENGINE_UNAVAILABLE", f"PyTorch {torch.__version__} here has no usable CUDA device",
                           hint="install a CUDA build of PyTorch, or benchmark with device cpu")
     device = torch.device(dev_name)
+    half = bool(args.get("half", False))
+    if half and dev_name != "cuda":
+        raise WorkerError("INVALID_ARGUMENT", "half (FP16) needs device cuda: CPU kernels for FP16 convolutions are slow or missing",
+                          where={"field": "half"}, hint="drop half, or benchmark on a CUDA device")
+    dtype = torch.float16 if half else torch.float32
     threads = _positive_int(args, "threads", 0)
     if threads:
         torch.set_num_threads(threads)
@@ -58,14 +63,14 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
     imgsz = int(args.get("imgsz") or meta.get("imgsz") or 640)
     if hasattr(model, "fuse") and not isinstance(model, torch.jit.ScriptModule):
         model.fuse()  # the same folded graph the ONNX engines run
-    model = model.to(device).eval()
+    model = model.to(device=device, dtype=dtype).eval()
 
     runs: List[Dict[str, Any]] = []
     total = len(batch_sizes)
     with torch.inference_mode():
         for bi, b in enumerate(batch_sizes):
             emit.progress("bench", bi, total, f"pytorch-{dev_name} batch {b}")
-            x = torch.rand(b, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(b)).to(device)
+            x = torch.rand(b, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(b)).to(device=device, dtype=dtype)
             for _ in range(warmup):
                 model(x)
             _sync(device)
@@ -81,7 +86,7 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
             runs.append({"batch": b, "latenciesMs": times})
         emit.progress("bench", total, total, "latency done")
 
-        result: Dict[str, Any] = {"device": dev_name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        result: Dict[str, Any] = {"device": dev_name, "precision": "fp16" if half else "fp32", "threads": torch.get_num_threads(), "torch": torch.__version__,
                                   "imgsz": imgsz, "task": meta["task"], "nc": meta["nc"], "runs": runs}
         inputs = args.get("inputs")
         if inputs:
@@ -93,7 +98,7 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
                 raise WorkerError("TENSOR_SHAPE", f"{inputs} holds {flat.size} floats, not a whole number of 3×{imgsz}×{imgsz} images",
                                   where={"file": inputs}, hint="write N×3×H×W float32 little-endian at the model's imgsz")
             batch = torch.from_numpy(flat.reshape(-1, 3, imgsz, imgsz))
-            outs = [model(batch[i:i + PREDICT_CHUNK].to(device)).float().cpu().numpy()
+            outs = [model(batch[i:i + PREDICT_CHUNK].to(device=device, dtype=dtype)).float().cpu().numpy()
                     for i in range(0, batch.shape[0], PREDICT_CHUNK)]
             y = np.concatenate(outs, 0)
             out_path = args.get("outputs") or f"{inputs}.out.bin"

@@ -6,6 +6,7 @@ args: {checkpoint | model, out: "dir/model.onnx", imgsz, dynamic, opset, device,
 from __future__ import annotations
 
 import datetime
+import inspect
 import io
 import json
 import math
@@ -32,11 +33,24 @@ _ACCURACY_KEYS = {
 
 
 def max_opset() -> int:
+    """The newest opset the TorchScript exporter (the one used here, see _EXPORTER) writes: torch >= 2.4 names it
+    apart from the dynamo exporter's, which goes higher."""
     try:
         from torch.onnx import _constants
-        return int(_constants.ONNX_MAX_OPSET)
+        return int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET))
     except (ImportError, AttributeError):
         return 17
+
+
+def exporter_kwargs() -> Dict[str, Any]:
+    """torch >= 2.9 exports through torch.export (dynamo) by default, which needs onnxscript, changes dynamic_axes
+    and names nodes differently; the TorchScript exporter gives the same graph on every torch this worker supports
+    (1.13 .. 2.x), so ask for it wherever the choice exists."""
+    try:
+        params = inspect.signature(torch.onnx.export).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {"dynamo": False} if "dynamo" in params else {}
 
 
 def _round_half_up(x: float) -> int:
@@ -97,7 +111,7 @@ def _unsupported_ops(model: nn.Module, x: torch.Tensor, opset: int) -> List[Dict
 
         buf = io.BytesIO()
         torch.onnx.export(model, x, buf, opset_version=opset, input_names=["images"], output_names=["output0"],
-                          operator_export_type=torch.onnx.OperatorExportTypes.ONNX_FALLTHROUGH)
+                          operator_export_type=torch.onnx.OperatorExportTypes.ONNX_FALLTHROUGH, **exporter_kwargs())
         for node in onnx.load_from_string(buf.getvalue()).graph.node:
             if node.domain not in ("", "ai.onnx"):
                 op = f"{node.domain.split('.')[-1]}::{node.op_type}"
@@ -127,7 +141,7 @@ def _onnx_export(model: nn.Module, x: torch.Tensor, out: str, opset: int, dynami
     axes = {"images": {0: "batch"}, "output0": {0: "batch"}} if dynamic else None
     try:
         torch.onnx.export(model, x, out, opset_version=opset, input_names=["images"], output_names=["output0"],
-                          do_constant_folding=True, dynamic_axes=axes)
+                          do_constant_folding=True, dynamic_axes=axes, **exporter_kwargs())
     except (torch.onnx.errors.OnnxExporterError, RuntimeError) as e:
         missing = _unsupported_ops(model, x, opset)
         if os.path.exists(out):

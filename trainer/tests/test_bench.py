@@ -33,6 +33,9 @@ def test_bench_rejects_misshaped_inputs_and_missing_cuda(tiny_checkpoint, tmp_pa
     with pytest.raises(WorkerError) as info:
         bench.run({"checkpoint": str(ckpt), "iters": 1, "warmup": 0, "inputs": str(tmp_path / "bad.bin")}, Emitter(io.StringIO()))
     assert info.value.code == "TENSOR_SHAPE"
+    with pytest.raises(WorkerError) as info:
+        bench.run({"checkpoint": str(ckpt), "half": True}, Emitter(io.StringIO()))
+    assert info.value.code == "INVALID_ARGUMENT" and info.value.where == {"field": "half"}
     if not torch.cuda.is_available():
         with pytest.raises(WorkerError) as info:
             bench.run({"checkpoint": str(ckpt), "device": "cuda"}, Emitter(io.StringIO()))

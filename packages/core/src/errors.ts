@@ -35,6 +35,7 @@ export const ERROR_CATALOGUE = {
   ENGINE_FAILED: spec(500, 6, 'an inference engine failed while running'),
   DEPENDENCY_MISSING: spec(503, 4, 'a required program or library is missing'),
   WORKER_FAILED: spec(500, 6, 'the Python worker failed'),
+  GPU_MEMORY_EXHAUSTED: spec(503, 5, 'a job needs more GPU memory than its budget or the card allows'),
   CONSTRAINT_UNMET: spec(422, 5, 'no candidate meets the constraints'),
   QUEUE_FULL: spec(429, 5, 'the queue is full; retry later'),
   DEADLINE_EXCEEDED: spec(429, 5, 'the request cannot finish within its deadline'),

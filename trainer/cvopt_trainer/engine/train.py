@@ -1,7 +1,9 @@
 """The worker's ``train`` command: args in, checkpoints and metric messages out.
 
 args: {model: preset name or checkpoint path, data: {task, names, train: [...], val: [...]}, out: dir,
-epochs, imgsz, batch, device: 'cpu'|'cuda', seed, workers, hyp: {...}, resume: bool}
+epochs, imgsz, batch, device: 'cpu'|'cuda', seed, workers, hyp: {...}, resume: bool,
+vram_limit_mb: int (0 = no cap; on CUDA the process may allocate at most this much, and running out is a clean
+GPU_MEMORY_EXHAUSTED error, not a crash or a neighbour's OOM)}
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ def parse_args(args: Dict[str, Any]) -> Dict[str, Any]:
         "batch": _int_arg(args, "batch", 16, 1, 4096), "seed": _int_arg(args, "seed", 0, 0, 2 ** 31 - 1),
         "workers": _int_arg(args, "workers", default_workers(), 0, 64), "hyp": resolve_hyp(hyp),
         "resume": bool(args.get("resume", False)),
+        "vram_limit_mb": _int_arg(args, "vram_limit_mb", 0, 0),
     }
 
 
@@ -129,7 +132,7 @@ class Trainer:
                 raise WorkerError("MODEL_INVALID", f"{last} is not a cvopt checkpoint", where={"file": last})
             # The run continues with its own arguments; only where it runs may change.
             saved = dict(resume_ckpt["train_args"])
-            for k in ("device", "workers"):
+            for k in ("device", "workers", "vram_limit_mb"):
                 if k in args:
                     saved[k] = args[k]
             saved["hyp"] = {k: v for k, v in resume_ckpt["hyp"].items()}
@@ -145,9 +148,14 @@ class Trainer:
         os.makedirs(self.out, exist_ok=True)
 
         torch.manual_seed(self.seed)
+        self.vram_limit_mb = a["vram_limit_mb"]
         if self.cuda:
             torch.cuda.manual_seed_all(self.seed)
             torch.backends.cudnn.benchmark = True
+            _cap_vram(self.device, self.vram_limit_mb)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif self.vram_limit_mb:
+            log(f"vram_limit_mb {self.vram_limit_mb} ignored: training on the CPU")
         self.model = _load_model(a["model"], self.task, self.names).to(self.device)
         self.preset = getattr(self.model, "preset", a["model"])
 
@@ -171,7 +179,7 @@ class Trainer:
         self.lf = lr_lambda(self.epochs, self.hyp["lrf"], self.hyp["cos_lr"])
         self.ema = ModelEMA(self.model)
         self.amp = self.cuda
-        self.scaler = torch.cuda.amp.GradScaler(enabled=self.amp)
+        self.scaler = _grad_scaler(self.amp)
         self.start_epoch = 0
         self.best_fitness = -1.0
         self.best_metrics: Dict[str, float] = {}
@@ -244,9 +252,9 @@ class Trainer:
                             b1 = float(np.interp(ni, [0, nw], [hyp["warmup_momentum"], self.opt_info["momentum"]]))
                             g["betas"] = (b1, g["betas"][1])
                 imgs = imgs.to(self.device, non_blocking=True).float() / 255
-                with torch.cuda.amp.autocast(enabled=self.amp):
+                with torch.autocast(device_type=self.device.type, enabled=self.amp):
                     preds = self.model(imgs)
-                    parts = self.criterion(preds, targets.to(self.device))
+                parts = self.criterion(preds, targets.to(self.device))  # in FP32, outside autocast
                 self.scaler.scale(parts["loss"]).backward()
                 self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.model.parameters(), MAX_GRAD_NORM)
@@ -293,5 +301,36 @@ class Trainer:
         }
 
 
+def _grad_scaler(enabled: bool):
+    """torch >= 2.3 has the device-generic scaler (torch.cuda.amp's is deprecated there); 1.13 only the CUDA one."""
+    amp = getattr(torch, "amp", None)
+    if amp is not None and hasattr(amp, "GradScaler"):
+        return amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
+def _cap_vram(device: torch.device, limit_mb: int) -> None:
+    """Cap what PyTorch's caching allocator may take on this device; beyond it an allocation raises OOM here
+    instead of taking memory another job on the same card was promised."""
+    if not limit_mb:
+        return
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    total_mb = torch.cuda.get_device_properties(index).total_memory / 2 ** 20
+    if limit_mb > total_mb:
+        raise WorkerError("INVALID_ARGUMENT", f"vram_limit_mb {limit_mb} is more than the GPU has ({total_mb:.0f} MiB)",
+                          where={"field": "vram_limit_mb"}, hint=f"use at most {int(total_mb)}, or 0 for no cap")
+    torch.cuda.set_per_process_memory_fraction(limit_mb / total_mb, index)
+    log(f"GPU memory capped at {limit_mb} MiB of {total_mb:.0f} MiB")
+
+
 def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
-    return Trainer(args, emit).train()
+    trainer = Trainer(args, emit)
+    try:
+        return trainer.train()
+    except torch.cuda.OutOfMemoryError:
+        peak = torch.cuda.max_memory_allocated(trainer.device) / 2 ** 20
+        budget = f"its {trainer.vram_limit_mb} MiB budget" if trainer.vram_limit_mb else "the GPU's free memory"
+        raise WorkerError("GPU_MEMORY_EXHAUSTED",
+                          f"training at batch {trainer.batch}, imgsz {trainer.imgsz} needs more than {budget} "
+                          f"(peak allocated {peak:.0f} MiB before the failing allocation)",
+                          hint="lower --batch or --imgsz, or raise --vram-mb", where={"field": "batch"}) from None

@@ -110,7 +110,10 @@ def _safe_globals() -> Dict[Tuple[str, str], Any]:
         g[("torch._tensor", "_rebuild_from_type_v2")] = fn
     try:
         import numpy as np
-        from numpy.core import multiarray
+        try:  # numpy >= 2 moved it (numpy.core still answers, with a DeprecationWarning)
+            from numpy._core import multiarray
+        except ImportError:
+            from numpy.core import multiarray
         for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
             g[(mod, "scalar")] = multiarray.scalar
             g[(mod, "_reconstruct")] = multiarray._reconstruct

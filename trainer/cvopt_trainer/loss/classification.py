@@ -14,6 +14,6 @@ class ClassificationLoss(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
-        ce = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        ce = F.cross_entropy(logits.float(), targets, label_smoothing=self.label_smoothing)
         # Scaled by batch size like the detection loss, so the same learning rates apply to both tasks.
         return {"cls": ce, "loss": ce * logits.shape[0]}

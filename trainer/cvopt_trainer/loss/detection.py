@@ -57,6 +57,9 @@ class DetectionLoss(nn.Module):
         return out
 
     def forward(self, feats: List[torch.Tensor], targets: torch.Tensor) -> Dict[str, torch.Tensor]:
+        # The loss runs in FP32 whatever precision the forward pass ran in: under CUDA AMP the feature maps are FP16,
+        # too coarse for pixel coordinates (0.5 px steps at 640), and the assigner mixes them with FP32 targets.
+        feats = [f.float() for f in feats]
         bs = feats[0].shape[0]
         no = self.nc + 4 * self.reg_max
         x = torch.cat([f.view(bs, no, -1) for f in feats], 2)

@@ -17,6 +17,7 @@ describe('cvopt train / export flags', () => {
       [['--model', 'yolov8n', '--data', tmp, '--out', join(tmp, 'r'), '--device', 'tpu'], '--device'],
       [['--model', 'yolov8n', '--data', tmp, '--out', join(tmp, 'r'), '--epochs', '0'], '--epochs'],
       [['--model', 'yolov8n', '--data', tmp, '--out', join(tmp, 'r'), '--imgsz', 'big'], '--imgsz'],
+      [['--model', 'yolov8n', '--data', tmp, '--out', join(tmp, 'r'), '--vram-mb', '0'], '--vram-mb'],
     ];
     for (const [args, field] of cases) {
       const r = await run('--json', 'train', ...args);

@@ -50,6 +50,7 @@ export function register(program: Command): void {
     .option('--hyp <file>', 'hyperparameters, YAML or JSON (name: value); unknown names are refused')
     .option('--seed <n>', 'random seed', '0')
     .option('--workers <n>', 'data-loading processes (default: the worker picks)')
+    .option('--vram-mb <n>', 'GPU memory this run may take, MiB (cuda); beyond it the run stops with GPU_MEMORY_EXHAUSTED')
     .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments');
   action<[]>(cmd, async (opts) => {
     if (typeof opts.out !== 'string') throw new CvoptError('INVALID_ARGUMENT', 'train needs --out DIR', { where: { field: '--out' }, hint: 'cvopt train --model yolov8n --data data.yaml --out runs/exp' });
@@ -75,6 +76,7 @@ export function register(program: Command): void {
     if (typeof opts.data === 'string') input.data = opts.data;
     if (typeof opts.hyp === 'string') input.hypFile = opts.hyp;
     if (opts.workers !== undefined) input.workers = numberFlag('workers', opts.workers, { int: true, min: 0 });
+    if (opts.vramMb !== undefined) input.vramMb = numberFlag('vram-mb', opts.vramMb, { int: true, min: 1 });
 
     const bar = new ProgressLine('train', opts.json === true);
     const epochs = new Map<number, EpochRow>();

@@ -53,9 +53,11 @@ describe('trainModel (real PyTorch worker)', () => {
 
     const epochs: ProgressMessage[] = [];
     const trainSteps: string[] = [];
+    const logs: string[] = [];
     const r = await trainModel(
-      { out, resume: true },
+      { out, resume: true, vramMb: 512 },
       {
+        onLog: (line) => logs.push(line),
         onProgress: (m) => {
           if (m.stage === 'epoch') epochs.push(m);
           if (m.stage === 'train' && m.message) trainSteps.push(m.message);
@@ -69,6 +71,8 @@ describe('trainModel (real PyTorch worker)', () => {
     expect(r.task).toBe('detect');
     expect(r.names).toEqual(['circle', 'square']);
     expect(existsSync(r.last)).toBe(true);
+    // the GPU memory budget reaches the worker, which says it has nothing to cap on the CPU
+    expect(logs.join('\n')).toContain('vram_limit_mb 512 ignored: training on the CPU');
   });
 
   it('points at the line of an unknown hyperparameter in --hyp', { timeout: WORKER_TEST_TIMEOUT_MS }, async () => {

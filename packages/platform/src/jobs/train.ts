@@ -15,6 +15,8 @@ export const TrainModelSchema = TrainJobSchema.omit({ kind: true })
   .extend({
     /** Data-loading processes in the worker; default: the worker's own choice. */
     workers: z.number().int().nonnegative().optional(),
+    /** GPU memory the run may take, MiB (CUDA only); past it the run fails with GPU_MEMORY_EXHAUSTED. */
+    vramMb: z.number().int().positive().optional(),
   })
   .refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
 export type TrainModelInput = z.input<typeof TrainModelSchema>;
@@ -118,7 +120,6 @@ export async function trainModel(input: TrainModelInput & { hypFile?: string }, 
   if (p.resume) {
     // The worker restores every other argument from the checkpoint; only where it runs may change.
     args = { out, resume: true, device: p.device };
-    if (p.workers !== undefined) args.workers = p.workers;
   } else {
     // The worker runs in trainer/: a file path must be absolute; a preset name stays a name.
     const model = PRESET_NAME.test(p.model!) && !existsSync(p.model!) ? p.model! : resolve(p.model!);
@@ -134,8 +135,9 @@ export async function trainModel(input: TrainModelInput & { hypFile?: string }, 
       hyp: { ...p.hyp, ...(hf?.values ?? {}) },
       resume: false,
     };
-    if (p.workers !== undefined) args.workers = p.workers;
   }
+  if (p.workers !== undefined) args.workers = p.workers;
+  if (p.vramMb !== undefined) args.vram_limit_mb = p.vramMb;
   const workerOpts: Parameters<typeof runWorker>[2] = {};
   if (hooks.onProgress) workerOpts.onProgress = hooks.onProgress;
   if (hooks.onMetric) workerOpts.onMetric = hooks.onMetric;
