@@ -15,6 +15,8 @@ export interface TensorOutput {
 /** The manifest's output (`data`, `dims`) plus every output of the graph by name. */
 export interface EngineOutput extends TensorOutput {
   outputs: Record<string, TensorOutput>;
+  /** Milliseconds the run itself took, where the engine measures it apart from queueing (the service's worker). */
+  runMs?: number;
 }
 
 /** What an engine is, as a report or /health records it. */

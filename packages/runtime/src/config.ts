@@ -50,6 +50,11 @@ export const RuntimeConfigSchema = z
      * run back to back.
      */
     intraOpSpinning: z.boolean().default(false),
+    /**
+     * Send each engine instance its next full batch while it still runs the current one, so it never idles
+     * waiting for the main thread to hear of a result and hand over more (see Scheduler's prefetch).
+     */
+    enginePrefetch: z.boolean().default(true),
     /** Parallel tasks allowed on one GPU. */
     gpuSlots: z.number().int().min(1).max(2).default(2),
     /** Dynamic batching (only when the model's batch dimension is dynamic). 1 disables it. */
@@ -119,6 +124,7 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_CONCURRENCY: { path: ['concurrency'], kind: 'int' },
   CVOPT_INTRA_OP_THREADS: { path: ['intraOpThreads'], kind: 'int' },
   CVOPT_ENGINE_NICE: { path: ['engineNice'], kind: 'int' },
+  CVOPT_ENGINE_PREFETCH: { path: ['enginePrefetch'], kind: 'bool' },
   CVOPT_INTRA_OP_SPINNING: { path: ['intraOpSpinning'], kind: 'bool' },
   CVOPT_GPU_SLOTS: { path: ['gpuSlots'], kind: 'int' },
   CVOPT_BATCH_MAX: { path: ['batchMax'], kind: 'int' },

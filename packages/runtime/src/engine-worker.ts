@@ -56,14 +56,16 @@ port.on('message', (m: Request) => {
     outputs.give(m.data);
     return;
   }
+  const t0 = performance.now();
   engine.run(m.data, m.dims).then(
     (out) => {
+      const ms = performance.now() - t0;
       // Copy only when the output is a view into a larger buffer; otherwise hand the buffer over. The input goes
       // back too, so the main thread can decode the next image into it instead of allocating a fresh tensor.
       const reuse = outputs.reuse(out.data.length);
       if (reuse) reuse.set(out.data);
       const data = reuse ?? (out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice());
-      port.postMessage({ type: 'result', id: m.id, data, dims: out.dims, input: m.data }, [data.buffer as ArrayBuffer, m.data.buffer as ArrayBuffer]);
+      port.postMessage({ type: 'result', id: m.id, data, dims: out.dims, input: m.data, ms }, [data.buffer as ArrayBuffer, m.data.buffer as ArrayBuffer]);
     },
     (e: unknown) => port.postMessage({ type: 'result', id: m.id, error: wireError(e instanceof CvoptError ? e : toCvoptError(e)) }),
   );

@@ -167,6 +167,31 @@ describe('Scheduler', () => {
     expect(await Promise.all(all)).toEqual([0, 10, 20, 30, 40, 50, 60]);
   });
 
+  it('with prefetch, sends one full batch ahead of a busy instance, never a partial one, and counts it as waiting', async () => {
+    const g = gatedRunner();
+    const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 1, batch: { maxBatch: 2, maxDelayMs: 0 }, run: g.run, prefetch: true, initialBatchMs: 10 });
+    const first = s.submit(0, { deadlineMs: 10_000 });
+    await tick();
+    expect(g.batches).toEqual([[0]]);
+    const second = s.submit(1, { deadlineMs: 10_000 });
+    await tick();
+    expect(g.batches).toEqual([[0]]); // a partial batch stays queued: it may still fill
+    const rest = [2, 3, 4].map((i) => s.submit(i, { deadlineMs: 10_000 }));
+    await tick();
+    expect(g.batches).toEqual([[0], [1, 2]]); // a full one goes ahead while [0] runs
+    expect(s.inFlightBatches).toBe(2); // one ahead per instance: [3, 4] waits although it is full
+    expect(s.depth).toBe(2);
+    expect(s.aheadItems).toBe(2);
+    // Ahead of a newcomer: the batch sent ahead (2) and the queue (2), at 10 ms per item.
+    expect(s.estimatedWaitMs()).toBeCloseTo(40);
+    g.releaseAll();
+    await tick();
+    expect(g.batches).toEqual([[0], [1, 2], [3, 4]]);
+    g.releaseAll();
+    expect(await Promise.all([first, second, ...rest])).toEqual([0, 10, 20, 30, 40]);
+    expect(s.aheadItems).toBe(0);
+  });
+
   it('holds a partial batch for at most maxDelayMs only while another batch is running', async () => {
     const g = gatedRunner();
     const s = new Scheduler<number, number>({ queueMax: 100, concurrency: 2, batch: { maxBatch: 4, maxDelayMs: 300 }, run: g.run });

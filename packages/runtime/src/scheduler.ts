@@ -20,6 +20,13 @@ export interface SchedulerOptions<I, O> {
    * rest absorbs the estimate's error and the run-to-run spread of service times.
    */
   admissionTarget?: number;
+  /**
+   * Hand each engine instance its next batch while the current one still runs (default false): the instance
+   * starts it the moment it finishes, instead of waiting for this thread to hear of the result and send more,
+   * a round trip that idles the engine whenever the event loop is busy with HTTP or decoding. Only a full batch
+   * is sent ahead (a model without batching: any queued request), so batches do not shrink.
+   */
+  prefetch?: boolean;
   /** Seed for the service-time estimate (from warm-up) until real batches are measured. */
   initialBatchMs?: number;
   onBatch?: (size: number, ms: number) => void;
@@ -70,6 +77,10 @@ export class Scheduler<I, O> {
    */
   private drainMsEwma = 0;
   private lastCompletionAt: number | undefined;
+  /** Sizes of the batches handed to the runner, oldest first (running, then those sent ahead). */
+  private readonly inflight: number[] = [];
+  /** When the last batch finished: a batch sent ahead starts running no earlier. */
+  private lastEndAt = -Infinity;
   private closed = false;
   private tickets = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -122,9 +133,16 @@ export class Scheduler<I, O> {
     return Math.max(this.itemMsEwma / this.opts.concurrency, this.drainMsEwma);
   }
 
-  /** Time until the queue ahead would drain, at the measured rate. */
+  /** Items in batches sent ahead to an instance that is still running another batch. */
+  get aheadItems(): number {
+    let n = 0;
+    for (let i = this.opts.concurrency; i < this.inflight.length; i++) n += this.inflight[i] as number;
+    return n;
+  }
+
+  /** Time until the queue ahead would drain, at the measured rate (batches sent ahead are still ahead). */
   estimatedWaitMs(): number {
-    return Math.max(this.waiting, this.queue.length) * this.drainMs;
+    return (Math.max(this.waiting, this.queue.length) + this.aheadItems) * this.drainMs;
   }
 
   /** Seconds a refused client should wait before retrying: long enough for the current queue to drain. */
@@ -257,7 +275,16 @@ export class Scheduler<I, O> {
   }
 
   private pump(): void {
-    while (this.running < this.opts.concurrency && this.queue.length > 0) {
+    while (this.queue.length > 0) {
+      if (this.running >= this.opts.concurrency) {
+        // Every instance is busy: send one full batch ahead per instance, if allowed.
+        const full = this.queue.length >= this.opts.batch.maxBatch;
+        if (!this.opts.prefetch || !full || this.running >= 2 * this.opts.concurrency) return;
+        const tasks = this.queue.splice(0, this.opts.batch.maxBatch);
+        for (const t of tasks) t.cleanup();
+        void this.execute(tasks);
+        continue;
+      }
       const oldest = this.queue[0] as Task<I, O>;
       const d = decideBatch(this.opts.batch, this.queue.length, this.now() - oldest.enqueuedAt, this.running);
       if ('waitMs' in d) {
@@ -280,15 +307,19 @@ export class Scheduler<I, O> {
   }
 
   private async execute(tasks: Task<I, O>[]): Promise<void> {
+    const ahead = this.running >= this.opts.concurrency;
     this.running++;
     this.runningItems += tasks.length;
+    this.inflight.push(tasks.length);
     const t0 = this.now();
     try {
       const inputs = tasks.map((t) => t.input);
       const outputs = this.opts.limiter ? await this.opts.limiter.run(() => this.opts.run(inputs)) : await this.opts.run(inputs);
       if (outputs.length !== tasks.length) throw new CvoptError('INTERNAL', `batch runner returned ${outputs.length} results for ${tasks.length} inputs`);
       const end = this.now();
-      this.observe(tasks.length, end - t0);
+      // A batch sent ahead waited for the one before it; its own service time starts when that one finished.
+      this.observe(tasks.length, end - (ahead ? Math.max(t0, this.lastEndAt) : t0));
+      this.lastEndAt = end;
       // Work was waiting when the previous batch finished: the time since then is how fast the queue drains.
       if (this.lastCompletionAt !== undefined) this.observeDrain((end - this.lastCompletionAt) / tasks.length);
       tasks.forEach((t, i) => t.resolve(outputs[i] as O));
@@ -297,6 +328,9 @@ export class Scheduler<I, O> {
     } finally {
       this.running--;
       this.runningItems -= tasks.length;
+      // Batches of one size are interchangeable here: only the sizes feed the estimate.
+      const k = this.inflight.indexOf(tasks.length);
+      if (k >= 0) this.inflight.splice(k, 1);
       this.lastCompletionAt = this.waiting > 0 || this.running > 0 ? this.now() : undefined;
       this.pump();
       this.notifyIdle();

@@ -25,7 +25,8 @@ function workerFile(): URL {
 
 /**
  * An Engine whose ONNX Runtime session lives in a worker thread (see engine-worker.ts for why). Inputs are
- * transferred, not copied, when they own their buffer; runs execute one after another in the worker.
+ * transferred, not copied, when they own their buffer; runs execute one after another in the worker, so a run
+ * sent while another is running waits in the worker's inbox and starts the moment the first ends.
  */
 export interface WorkerEngine extends Engine {
   /** Like run, but hands the input's buffer to the worker (no copy); the caller must not touch it again. */
@@ -62,14 +63,14 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
     for (const p of pending.values()) p.reject(e);
     pending.clear();
   };
-  worker.on('message', (m: { type: string; id: number; data?: Float32Array; dims?: number[]; error?: WireError; input?: Float32Array }) => {
+  worker.on('message', (m: { type: string; id: number; data?: Float32Array; dims?: number[]; error?: WireError; input?: Float32Array; ms?: number }) => {
     if (m.type !== 'result') return;
     pool.give(m.input);
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);
     if (m.error) p.reject(fromWire(m.error));
-    else p.resolve({ data: m.data as Float32Array, dims: m.dims as number[], outputs: {} });
+    else p.resolve({ data: m.data as Float32Array, dims: m.dims as number[], outputs: {}, ...(m.ms !== undefined ? { runMs: m.ms } : {}) });
   });
   worker.on('error', (e) => failAll(new CvoptError('ENGINE_FAILED', `engine worker crashed: ${e.message}`, { cause: e })));
   worker.on('exit', () => {
