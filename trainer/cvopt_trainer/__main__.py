@@ -17,7 +17,7 @@ COMMANDS = {
     "train": "cvopt_trainer.engine.train:run",
     "export": "cvopt_trainer.export:run",
     "bench": "cvopt_trainer.bench:run",
-    "inspect": "cvopt_trainer.inspect:run",
+    "inspect": "cvopt_trainer.inspect_model:run",
 }
 
 

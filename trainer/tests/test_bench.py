@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from cvopt_trainer import bench, inspect
+from cvopt_trainer import bench
+from cvopt_trainer import inspect_model as inspect
 from cvopt_trainer.io import load_model
 from cvopt_trainer.protocol import Emitter, WorkerError
 
