@@ -191,3 +191,28 @@ def test_fine_tunes_from_its_own_checkpoint(detect_data, reference_run, tmp_path
     before, after = weights(best, "model_state_dict"), weights(tmp_path / "last.pt", "model_state_dict")
     assert not torch.equal(before["model.0.conv.weight"], after["model.0.conv.weight"])
     assert torch.equal(before["model.22.dfl.conv.weight"], after["model.22.dfl.conv.weight"])
+
+
+def test_fine_tunes_a_yolov8_onnx_with_its_batchnorm_frozen(detect_data, tmp_path):
+    """An ONNX source has its BatchNorm folded away: training from it keeps the (identity) BN statistics fixed,
+    while the weights, BN affine terms included, still learn; its checkpoints say so, for the next fine-tune."""
+    from cvopt_trainer.export import exporter_kwargs
+
+    torch.manual_seed(5)
+    src = build_model("yolov8p", nc=3).eval().fuse()
+    onnx_path = tmp_path / "src.onnx"
+    torch.onnx.export(src, torch.rand(1, 3, 64, 64), str(onnx_path), input_names=["images"],
+                      output_names=["output0"], opset_version=13, **exporter_kwargs())
+    run(args(detect_data, tmp_path / "run", model=str(onnx_path), epochs=1), Capture())
+    ck = load_checkpoint(str(tmp_path / "run" / "last.pt"))
+    assert ck["bnFolded"] is True and os.path.isfile(tmp_path / "run" / "imported.pt")
+    sd, imported = ck["model_state_dict"], weights(tmp_path / "run" / "imported.pt")
+    stats = [k for k in sd if k.endswith((".running_mean", ".running_var"))]
+    assert stats and all(torch.equal(sd[k], imported[k]) for k in stats)  # identity BN, as imported
+    assert not torch.equal(imported["model.0.conv.weight"], sd["model.0.conv.weight"])
+    assert not torch.equal(imported["model.0.bn.weight"], sd["model.0.bn.weight"])
+    # An ordinary checkpoint's BatchNorm does learn its statistics.
+    run(args(detect_data, tmp_path / "plain", epochs=1), Capture())
+    plain = load_checkpoint(str(tmp_path / "plain" / "last.pt"))
+    assert plain["bnFolded"] is False
+    assert not torch.equal(plain["model_state_dict"]["model.0.bn.running_var"], torch.ones(16))

@@ -93,7 +93,17 @@ def _is_preset(spec: str) -> bool:
         return False
 
 
-def _load_model(spec: str, task: str, names) -> nn.Module:
+def _import_onnx(spec: str, out: str) -> str:
+    """A YOLOv8 ONNX as a checkpoint in the run directory (rebuilt and dequantised by onnx_import)."""
+    from ..io import onnx_import  # imported lazily: it needs the onnx package
+
+    ckpt = os.path.join(out, "imported.pt")
+    log(f"rebuilding {spec} as a PyTorch model: {ckpt}")
+    onnx_import.run({"onnx": spec, "out": ckpt}, Emitter(open(os.devnull, "w")))
+    return ckpt
+
+
+def _load_model(spec: str, task: str, names, out: str) -> nn.Module:
     nc = len(names)
     if _is_preset(spec):
         model_task, _ = parse_preset(spec)
@@ -107,7 +117,12 @@ def _load_model(spec: str, task: str, names) -> nn.Module:
                           where={"field": "model"})
     from ..io import load_model  # imported lazily: only checkpoint paths need the restricted loader
 
-    model, _ = load_model(spec, nc=nc)
+    if spec.lower().endswith(".onnx"):
+        spec = _import_onnx(spec, out)
+    model, meta = load_model(spec, nc=nc)
+    # A source whose BatchNorm was folded away has identity BN layers: training-mode BN would renormalise every
+    # layer by batch statistics and wreck the pretrained function, so their statistics stay frozen.
+    model.bn_folded = bool(meta.get("bnFolded"))
     if getattr(model, "task", task) != task:
         raise WorkerError("INVALID_ARGUMENT", f"{spec} holds a {model.task} model but the dataset is {task}",
                           where={"field": "model"})
@@ -156,7 +171,10 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats(self.device)
         elif self.vram_limit_mb:
             log(f"vram_limit_mb {self.vram_limit_mb} ignored: training on the CPU")
-        self.model = _load_model(a["model"], self.task, self.names).to(self.device)
+        self.model = _load_model(a["model"], self.task, self.names, self.out).to(self.device)
+        self.freeze_bn = bool(getattr(self.model, "bn_folded", False))
+        if self.freeze_bn:
+            log("the source's BatchNorm is folded into its convolutions: BatchNorm statistics stay frozen")
         self.preset = getattr(self.model, "preset", a["model"])
 
         ds_cls = DetectionDataset if self.task == "detect" else ClassificationDataset
@@ -218,7 +236,7 @@ class Trainer:
                     "cuda": list(torch.cuda.get_rng_state_all()) if self.cuda else [],
                     "numpy_seed": [self.seed, epoch]},
             "metrics": dict(metrics), "history": list(self.history),
-            "optimizer_info": dict(self.opt_info),
+            "optimizer_info": dict(self.opt_info), "bnFolded": self.freeze_bn,
         }
 
     def validate(self) -> Dict[str, float]:
@@ -235,6 +253,10 @@ class Trainer:
         train_time, seen = 0.0, 0
         for epoch in range(self.start_epoch, self.epochs):
             self.model.train()
+            if self.freeze_bn:
+                for m in self.model.modules():
+                    if isinstance(m, nn.BatchNorm2d):
+                        m.eval()
             mosaic = epoch < self.epochs - int(hyp["close_mosaic"])
             sums: Dict[str, float] = {}
             n_batches = 0

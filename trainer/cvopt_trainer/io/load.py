@@ -202,6 +202,8 @@ def _from_checkpoint(obj: Dict[str, Any], path: str, nc: Optional[int]) -> Tuple
             "nc": n, "names": obj.get("names"), "imgsz": obj.get("imgsz"), "epoch": obj.get("epoch"),
             "hyperparameters": _plain(obj.get("hyp") or obj.get("hyperparameters") or {}),
             "metrics": _plain(obj.get("metrics") or {}),
+            # BatchNorm folded into the convolutions at the source (an ONNX import): the BN layers are identities
+            "bnFolded": bool(obj.get("bnFolded", False)),
             # a run is its output directory unless the checkpoint names one
             "trainingRun": obj.get("run") or os.path.dirname(os.path.abspath(path))}
     return _finish(model, meta)

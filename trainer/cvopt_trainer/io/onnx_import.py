@@ -194,7 +194,7 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     torch.save({"format": CHECKPOINT_FORMAT, "preset": meta["preset"], "task": "detect", "nc": meta["nc"],
                 "names": meta["names"], "imgsz": meta["imgsz"], "state_dict": sd,
-                "metrics": {}, "run": f"onnx-import:{meta['sourceSha256']}"}, out)
+                "metrics": {}, "run": f"onnx-import:{meta['sourceSha256']}", "bnFolded": True}, out)
     emit.progress("import", 2, 2)
     return {**meta, "out": os.path.abspath(out)}
 

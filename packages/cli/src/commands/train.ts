@@ -40,7 +40,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description('train a YOLOv8-architecture detector or classifier on a YOLO dataset (PyTorch worker)')
-    .option('--model <preset|file>', 'yolov8n…x, yolov8n-cls…x-cls, or a .pt/.pkl checkpoint (cvopt, Ultralytics or a state dict)')
+    .option('--model <preset|file>', 'yolov8n…x, yolov8n-cls…x-cls, a .pt/.pkl checkpoint (cvopt, Ultralytics or a state dict), or a YOLOv8 .onnx (BatchNorm stays frozen)')
     .option('--data <path>', 'a detection data.yaml (or its folder), or a folder-per-class classification set')
     .option('--out <dir>', 'run directory: last.pt, best.pt')
     .option('--epochs <n>', 'epochs', '50')
