@@ -1,7 +1,8 @@
 """The Python worker on a CUDA build of PyTorch: what a machine without a GPU cannot show.
 
 Usage (from the repository root; DATA is a folder holding coco128-val/ (the vram section's images)):
-    python3 bench/gpu_check.py --data DATA [--out DIR] [--epochs 3] [--batch 32] [--iters 100]
+    python3 bench/gpu_check.py --data DATA [--out DIR] [--epochs 20] [--batch 16] [--iters 100] [--vram-mb 16384]
+        [--only latency,train,export,classify,vram] [--dry-run (CPU, tiny settings: checks this script)]
 
 Sections, each reported even when another fails:
   env      torch / CUDA / GPU / ONNX Runtime providers / TensorRT presence
