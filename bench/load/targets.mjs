@@ -4,25 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { testDataDir as sharedDataDir } from '@cvopt/core';
+import { COCO80 } from '@cvopt/onnx';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
-export const COCO_NAMES = [
-  'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat', 'traffic light', 'fire hydrant', 'stop sign',
-  'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella',
-  'handbag', 'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard',
-  'surfboard', 'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple', 'sandwich', 'orange',
-  'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch', 'potted plant', 'bed', 'dining table', 'toilet', 'tv',
-  'laptop', 'mouse', 'remote', 'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase',
-  'scissors', 'teddy bear', 'hair drier', 'toothbrush',
-];
-
-export function testDataDir() {
-  const env = process.env.CVOPT_TEST_DATA;
-  if (env) return existsSync(env) ? resolve(env) : undefined;
-  const guess = resolve(ROOT, '../shared/data');
-  return existsSync(guess) ? guess : undefined;
-}
+/** The shared data folder (CVOPT_TEST_DATA, else ../shared/data beside the repository), or undefined. */
+export const testDataDir = () => sharedDataDir(ROOT);
 
 /**
  * The real pretrained YOLOv8n at FP32: the shared file is dynamically quantized (ConvInteger), so its weights are
@@ -57,7 +45,7 @@ export function yoloArtifact(dataDir) {
       input: { name: 'images', shape: [1, 3, 640, 640], layout: 'NCHW', dtype: 'float32' },
       preprocess: { resize: 'letterbox', size: [640, 640], padValue: 114, scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], channelOrder: 'RGB', padPosition: 'center', stride: 32 },
       output: { name: 'output0', format: 'yolov8', shape: [1, 84, 8400], scoresActivated: true },
-      classNames: COCO_NAMES,
+      classNames: COCO80,
       opset: 20,
       precision: 'int8',
       provenance: { source: 'shared/data/models/yolov8n_int8.onnx' },

@@ -77,8 +77,8 @@ export class Scheduler<I, O> {
    */
   private drainMsEwma = 0;
   private lastCompletionAt: number | undefined;
-  /** Sizes of the batches handed to the runner, oldest first (running, then those sent ahead). */
-  private readonly inflight: number[] = [];
+  /** Batches handed to the runner, oldest first (running, then those sent ahead). */
+  private readonly inflight: Task<I, O>[][] = [];
   /** When the last batch finished: a batch sent ahead starts running no earlier. */
   private lastEndAt = -Infinity;
   private closed = false;
@@ -136,7 +136,7 @@ export class Scheduler<I, O> {
   /** Items in batches sent ahead to an instance that is still running another batch. */
   get aheadItems(): number {
     let n = 0;
-    for (let i = this.opts.concurrency; i < this.inflight.length; i++) n += this.inflight[i] as number;
+    for (let i = this.opts.concurrency; i < this.inflight.length; i++) n += (this.inflight[i] as Task<I, O>[]).length;
     return n;
   }
 
@@ -280,9 +280,7 @@ export class Scheduler<I, O> {
         // Every instance is busy: send one full batch ahead per instance, if allowed.
         const full = this.queue.length >= this.opts.batch.maxBatch;
         if (!this.opts.prefetch || !full || this.running >= 2 * this.opts.concurrency) return;
-        const tasks = this.queue.splice(0, this.opts.batch.maxBatch);
-        for (const t of tasks) t.cleanup();
-        void this.execute(tasks);
+        this.dispatch(this.opts.batch.maxBatch);
         continue;
       }
       const oldest = this.queue[0] as Task<I, O>;
@@ -300,17 +298,22 @@ export class Scheduler<I, O> {
         clearTimeout(this.timer);
         this.timer = undefined;
       }
-      const tasks = this.queue.splice(0, d.take);
-      for (const t of tasks) t.cleanup();
-      void this.execute(tasks);
+      this.dispatch(d.take);
     }
+  }
+
+  /** The oldest `n` queued requests leave the queue (no more expiry or cancellation) and run as one batch. */
+  private dispatch(n: number): void {
+    const tasks = this.queue.splice(0, n);
+    for (const t of tasks) t.cleanup();
+    void this.execute(tasks);
   }
 
   private async execute(tasks: Task<I, O>[]): Promise<void> {
     const ahead = this.running >= this.opts.concurrency;
     this.running++;
     this.runningItems += tasks.length;
-    this.inflight.push(tasks.length);
+    this.inflight.push(tasks);
     const t0 = this.now();
     try {
       const inputs = tasks.map((t) => t.input);
@@ -328,9 +331,7 @@ export class Scheduler<I, O> {
     } finally {
       this.running--;
       this.runningItems -= tasks.length;
-      // Batches of one size are interchangeable here: only the sizes feed the estimate.
-      const k = this.inflight.indexOf(tasks.length);
-      if (k >= 0) this.inflight.splice(k, 1);
+      this.inflight.splice(this.inflight.indexOf(tasks), 1);
       this.lastCompletionAt = this.waiting > 0 || this.running > 0 ? this.now() : undefined;
       this.pump();
       this.notifyIdle();

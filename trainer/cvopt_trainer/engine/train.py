@@ -7,9 +7,10 @@ GPU_MEMORY_EXHAUSTED error, not a crash or a neighbour's OOM)}
 """
 from __future__ import annotations
 
+import io
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -99,18 +100,20 @@ def _import_onnx(spec: str, out: str) -> str:
 
     ckpt = os.path.join(out, "imported.pt")
     log(f"rebuilding {spec} as a PyTorch model: {ckpt}")
-    onnx_import.run({"onnx": spec, "out": ckpt}, Emitter(open(os.devnull, "w")))
+    onnx_import.run({"onnx": spec, "out": ckpt}, Emitter(io.StringIO()))
     return ckpt
 
 
-def _load_model(spec: str, task: str, names, out: str) -> nn.Module:
+def _load_model(spec: str, task: str, names, out: str) -> Tuple[nn.Module, bool]:
+    """The model to train, and whether its source had BatchNorm folded away (an ONNX export, or a checkpoint
+    trained from one): its BN layers are identities whose statistics must stay frozen."""
     nc = len(names)
     if _is_preset(spec):
         model_task, _ = parse_preset(spec)
         if model_task != task:
             raise WorkerError("INVALID_ARGUMENT", f"model {spec} is a {model_task} model but the dataset is {task}",
                               where={"field": "model"})
-        return build_model(spec, nc, names)
+        return build_model(spec, nc, names), False
     if not os.path.exists(spec):
         raise WorkerError("NOT_FOUND", f"model {spec!r} is neither a preset nor an existing file",
                           hint="use yolov8n, yolov8s-cls, … or a path to a .pt/.pkl checkpoint",
@@ -120,9 +123,6 @@ def _load_model(spec: str, task: str, names, out: str) -> nn.Module:
     if spec.lower().endswith(".onnx"):
         spec = _import_onnx(spec, out)
     model, meta = load_model(spec, nc=nc)
-    # A source whose BatchNorm was folded away has identity BN layers: training-mode BN would renormalise every
-    # layer by batch statistics and wreck the pretrained function, so their statistics stay frozen.
-    model.bn_folded = bool(meta.get("bnFolded"))
     if getattr(model, "task", task) != task:
         raise WorkerError("INVALID_ARGUMENT", f"{spec} holds a {model.task} model but the dataset is {task}",
                           where={"field": "model"})
@@ -131,7 +131,7 @@ def _load_model(spec: str, task: str, names, out: str) -> nn.Module:
     # integral, whose fixed bin weights are part of the architecture.
     for pname, p in model.named_parameters():
         p.requires_grad_(not pname.endswith("dfl.conv.weight"))
-    return model
+    return model, bool(meta.get("bnFolded"))
 
 
 class Trainer:
@@ -171,9 +171,10 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats(self.device)
         elif self.vram_limit_mb:
             log(f"vram_limit_mb {self.vram_limit_mb} ignored: training on the CPU")
-        self.model = _load_model(a["model"], self.task, self.names, self.out).to(self.device)
-        self.freeze_bn = bool(getattr(self.model, "bn_folded", False))
+        model, self.freeze_bn = _load_model(a["model"], self.task, self.names, self.out)
+        self.model = model.to(self.device)
         if self.freeze_bn:
+            # Training-mode BN would renormalise every identity layer by batch statistics and wreck the function.
             log("the source's BatchNorm is folded into its convolutions: BatchNorm statistics stay frozen")
         self.preset = getattr(self.model, "preset", a["model"])
 
