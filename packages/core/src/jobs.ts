@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConstraintsSchema } from './selection.js';
-import { EngineIdSchema } from './report.js';
+import { EngineIdSchema } from './engines.js';
 
 /** Payloads of the jobs the CLI runs in-process and the platform queues. */
 

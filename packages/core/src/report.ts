@@ -1,18 +1,7 @@
 import { z } from 'zod';
 import { TaskSchema } from './manifest.js';
+import { EngineIdSchema } from './engines.js';
 
-/** Engines cvopt knows. The order of this list is the documented tie-break order for selection. */
-export const ENGINE_IDS = [
-  'tensorrt-int8',
-  'tensorrt-fp16',
-  'ort-cuda-fp16',
-  'ort-cuda',
-  'ort-cpu-int8',
-  'ort-cpu',
-  'pytorch',
-] as const;
-export const EngineIdSchema = z.enum(ENGINE_IDS);
-export type EngineId = z.infer<typeof EngineIdSchema>;
 
 export const LatencyStatsSchema = z.object({
   n: z.number().int().nonnegative(),

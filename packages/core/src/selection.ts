@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EngineIdSchema } from './report.js';
+import { EngineIdSchema } from './engines.js';
 
 export const ConstraintsSchema = z.object({
   minMap50: z.number().min(0).max(1).optional(),
