@@ -216,3 +216,34 @@ def test_fine_tunes_a_yolov8_onnx_with_its_batchnorm_frozen(detect_data, tmp_pat
     plain = load_checkpoint(str(tmp_path / "plain" / "last.pt"))
     assert plain["bnFolded"] is False
     assert not torch.equal(plain["model_state_dict"]["model.0.bn.running_var"], torch.ones(16))
+
+
+def test_results_csv_and_svg_hold_every_epoch(reference_run):
+    out, result, msgs = reference_run
+    lines = (out / "results.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[0] == "epoch" and {"box_loss", "map50", "map5095", "fitness"} <= set(header)
+    assert [row.split(",")[0] for row in lines[1:]] == ["1", "2"]
+    val = [m for m in msgs if m["type"] == "metric" and m.get("stage") == "val"]
+    col = header.index("map50")
+    assert float(lines[2].split(",")[col]) == pytest.approx(val[1]["values"]["map50"], rel=1e-5, abs=1e-6)
+    svg = (out / "results.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<polyline") == len(header) - 1
+    assert result["resultsCsv"].endswith("results.csv") and result["epochsRun"] == 2
+
+
+def test_patience_stops_when_fitness_stops_improving(detect_data, tmp_path):
+    # lr0 0 with SGD: the weights never change, so epoch 1 stays the best and patience 1 stops after epoch 2.
+    hyp = {"close_mosaic": 0, "warmup_epochs": 0, "optimizer": "SGD", "lr0": 0.0}
+    result = run(args(detect_data, tmp_path, epochs=5, patience=1, hyp=hyp), Capture())
+    assert result["stoppedEarly"] == 2 and result["epochsRun"] == 2 and result["epochs"] == 5
+    assert len((tmp_path / "results.csv").read_text().splitlines()) == 3
+
+
+def test_auto_optimizer_names_the_settings_it_ignores(detect_data, tmp_path):
+    result = run(args(detect_data, tmp_path, epochs=1, hyp={"lr0": 0.05, "momentum": 0.8, "close_mosaic": 0}), Capture())
+    assert len(result["warnings"]) == 1
+    w = result["warnings"][0]
+    assert "lr0" in w and "momentum" in w and "optimizer: SGD" in w
+    honoured = run(args(detect_data, tmp_path / "sgd", epochs=1, hyp={"optimizer": "SGD", "lr0": 0.05, "close_mosaic": 0}), Capture())
+    assert honoured["warnings"] == [] and honoured["optimizer"] == "SGD"

@@ -52,3 +52,16 @@ def lr_lambda(epochs: int, lrf: float, cos: bool) -> Callable[[float], float]:
     if cos:
         return lambda x: ((1 - math.cos(x * math.pi / epochs)) / 2) * (lrf - 1) + 1
     return lambda x: max(1 - x / epochs, 0) * (1.0 - lrf) + lrf
+
+
+def ignored_hyp(explicit: Dict[str, Any], info: Dict[str, Any]) -> list:
+    """Warnings for hyperparameters the user set that the effective optimiser choice overrides: optimizer 'auto'
+    picks its own lr0 and momentum (as the reference trainer's auto mode does)."""
+    if explicit.get("optimizer", "auto") != "auto":
+        return []
+    overridden = [k for k in ("lr0", "momentum") if k in explicit and explicit[k] != info.get(k)]
+    if not overridden:
+        return []
+    used = ", ".join(f"{k}={info[k]}" for k in overridden)
+    return [f"optimizer 'auto' chose {info['optimizer']} and ignores {', '.join(overridden)} from your settings "
+            f"(using {used}); set optimizer: SGD or AdamW in the hyperparameters to use yours"]

@@ -3,7 +3,11 @@
 args: {model: preset name or checkpoint path, data: {task, names, train: [...], val: [...]}, out: dir,
 epochs, imgsz, batch, device: 'cpu'|'cuda', seed, workers, hyp: {...}, resume: bool,
 vram_limit_mb: int (0 = no cap; on CUDA the process may allocate at most this much, and running out is a clean
-GPU_MEMORY_EXHAUSTED error, not a crash or a neighbour's OOM)}
+GPU_MEMORY_EXHAUSTED error, not a crash or a neighbour's OOM), patience: int (stop after this many epochs without a
+better validation fitness; 0 = never; default 100 as the reference trainer)}
+
+Besides the checkpoints, every epoch rewrites ``results.csv`` and ``results.svg`` in ``out``.
+
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from ..protocol import Emitter, WorkerError, log
 from .checkpoint import FORMAT, load_checkpoint, plain_state_dict, save_atomic
 from .ema import ModelEMA
 from .hyp import resolve_hyp
-from .optim import build_optimizer, lr_lambda
+from .optim import build_optimizer, ignored_hyp, lr_lambda
+from .results import write_results_csv, write_results_svg
 from .validate import fitness, validate_classify, validate_detect
 
 MAX_GRAD_NORM = 10.0
@@ -83,6 +88,7 @@ def parse_args(args: Dict[str, Any]) -> Dict[str, Any]:
         "workers": _int_arg(args, "workers", default_workers(), 0, 64), "hyp": resolve_hyp(hyp),
         "resume": bool(args.get("resume", False)),
         "vram_limit_mb": _int_arg(args, "vram_limit_mb", 0, 0),
+        "patience": _int_arg(args, "patience", 100, 0),
     }
 
 
@@ -147,7 +153,7 @@ class Trainer:
                 raise WorkerError("MODEL_INVALID", f"{last} is not a cvopt checkpoint", where={"file": last})
             # The run continues with its own arguments; only where it runs may change.
             saved = dict(resume_ckpt["train_args"])
-            for k in ("device", "workers", "vram_limit_mb"):
+            for k in ("device", "workers", "vram_limit_mb", "patience"):
                 if k in args:
                     saved[k] = args[k]
             saved["hyp"] = {k: v for k, v in resume_ckpt["hyp"].items()}
@@ -195,11 +201,17 @@ class Trainer:
             self.criterion = ClassificationLoss(self.hyp["label_smoothing"])
         self.optimizer, self.opt_info = build_optimizer(self.model, self.hyp, self.batch, self.nc,
                                                         self.epochs * self.nb)
+        self.patience = a["patience"]
+        # Settings the chosen optimiser overrides are named, never dropped in silence.
+        self.warnings = [] if resume_ckpt is not None else ignored_hyp(dict(args.get("hyp") or {}), self.opt_info)
+        for w in self.warnings:
+            log(f"warning: {w}")
         self.lf = lr_lambda(self.epochs, self.hyp["lrf"], self.hyp["cos_lr"])
         self.ema = ModelEMA(self.model)
         self.amp = self.cuda
         self.scaler = _grad_scaler(self.amp)
         self.start_epoch = 0
+        self.stopped_early = 0
         self.best_fitness = -1.0
         self.best_metrics: Dict[str, float] = {}
         self.history: list = []
@@ -303,7 +315,7 @@ class Trainer:
                 improved = True
             else:
                 improved = False
-            self.history.append(dict(losses, **metrics, epoch=epoch))
+            self.history.append(dict(losses, **metrics, fitness=fit, lr=self.optimizer.param_groups[1]["lr"], epoch=epoch))
             ck = self._checkpoint(epoch, metrics)
             save_atomic(ck, os.path.join(self.out, "last.pt"))
             if improved:
@@ -312,6 +324,13 @@ class Trainer:
             self.emit.metric(dict(metrics, fitness=fit), stage="val", epoch=epoch)
             self.emit.progress("epoch", epoch + 1, self.epochs,
                                " ".join(f"{k}={v:.4f}" for k, v in dict(losses, **metrics).items()))
+            self._write_results()
+            best_epoch = int(self.best_metrics.get("epoch", epoch))
+            if self.patience and epoch - best_epoch >= self.patience and epoch + 1 < self.epochs:
+                self.stopped_early = epoch + 1
+                log(f"early stop: no better validation fitness for {self.patience} epochs "
+                    f"(best at epoch {best_epoch + 1}); best.pt holds it")
+                break
         wall = time.time() - t0
         return {
             "best": os.path.abspath(os.path.join(self.out, "best.pt")),
@@ -321,7 +340,18 @@ class Trainer:
             "bestEpoch": int(self.best_metrics.get("epoch", -1)), "bestFitness": self.best_fitness,
             "task": self.task, "names": list(self.names), "imgsz": self.imgsz, "preset": self.preset,
             "optimizer": self.opt_info["optimizer"],
+            "epochsRun": len(self.history), "stoppedEarly": self.stopped_early, "warnings": list(self.warnings),
+            "resultsCsv": os.path.abspath(os.path.join(self.out, "results.csv")),
         }
+
+    def _write_results(self) -> None:
+        """results.csv and results.svg from the whole history; a failure to write them never stops training."""
+        try:
+            write_results_csv(os.path.join(self.out, "results.csv"), self.history)
+            write_results_svg(os.path.join(self.out, "results.svg"), self.history,
+                              f"{self.preset} · {self.task} · imgsz {self.imgsz}")
+        except OSError as e:  # pragma: no cover - disk full or read-only out
+            log(f"warning: could not write results.csv/svg: {e}")
 
 
 def _grad_scaler(enabled: bool):
