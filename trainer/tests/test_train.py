@@ -247,3 +247,17 @@ def test_auto_optimizer_names_the_settings_it_ignores(detect_data, tmp_path):
     assert "lr0" in w and "momentum" in w and "optimizer: SGD" in w
     honoured = run(args(detect_data, tmp_path / "sgd", epochs=1, hyp={"optimizer": "SGD", "lr0": 0.05, "close_mosaic": 0}), Capture())
     assert honoured["warnings"] == [] and honoured["optimizer"] == "SGD"
+
+
+def test_progress_json_says_finished_with_the_epoch_count(reference_run):
+    out, _, _ = reference_run
+    doc = json.loads((out / "progress.json").read_text())
+    assert doc["kind"] == "train" and doc["state"] == "finished" and doc["epoch"] == 2 and doc["epochs"] == 2
+    assert doc["step"] == doc["total"] == 6 and "map50" in doc["metrics"]
+
+
+def test_progress_json_says_cancelled_when_interrupted(detect_data, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(args(detect_data, tmp_path), Capture(crash_after_epoch=0))
+    doc = json.loads((tmp_path / "progress.json").read_text())
+    assert doc["state"] == "cancelled" and doc["epochs"] == 2

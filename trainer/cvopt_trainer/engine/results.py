@@ -22,6 +22,31 @@ def _columns(history: Sequence[Dict[str, Any]]) -> List[str]:
     return ordered + sorted(k for k in keys if k not in ordered)
 
 
+class ProgressFile:
+    """``progress.json`` in the run folder: what a dashboard (``cvopt tui``) shows of a live run without a pipe to
+    it. Rewritten atomically, at most every ``interval`` seconds unless forced."""
+
+    def __init__(self, path: str, epochs: int, interval: float = 0.5):
+        self.path, self.epochs, self.interval = path, epochs, interval
+        self.last = 0.0
+
+    def write(self, state: str, epoch: int, step: int, total: int, message: str = "", force: bool = False,
+              metrics: Dict[str, Any] | None = None) -> None:
+        import json
+        import time
+
+        now = time.time()
+        if not force and now - self.last < self.interval:
+            return
+        self.last = now
+        doc = {"kind": "train", "state": state, "epoch": epoch, "epochs": self.epochs, "step": step, "total": total,
+               "message": message, "pid": os.getpid(), "updatedAt": now, "metrics": metrics or {}}
+        try:
+            _write_atomic(self.path, json.dumps(doc))
+        except OSError:  # pragma: no cover - a dashboard file never stops training
+            pass
+
+
 def _write_atomic(path: str, text: str) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as f:

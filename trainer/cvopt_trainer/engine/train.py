@@ -28,7 +28,7 @@ from .checkpoint import FORMAT, load_checkpoint, plain_state_dict, save_atomic
 from .ema import ModelEMA
 from .hyp import resolve_hyp
 from .optim import build_optimizer, ignored_hyp, lr_lambda
-from .results import write_results_csv, write_results_svg
+from .results import ProgressFile, write_results_csv, write_results_svg
 from .validate import fitness, validate_classify, validate_detect
 
 MAX_GRAD_NORM = 10.0
@@ -212,6 +212,7 @@ class Trainer:
         self.scaler = _grad_scaler(self.amp)
         self.start_epoch = 0
         self.stopped_early = 0
+        self.progress_file = ProgressFile(os.path.join(self.out, "progress.json"), self.epochs)
         self.best_fitness = -1.0
         self.best_metrics: Dict[str, float] = {}
         self.history: list = []
@@ -303,6 +304,7 @@ class Trainer:
                 n_batches += 1
                 seen += imgs.shape[0]
                 self.emit.progress("train", ni + 1, total, f"epoch {epoch + 1}/{self.epochs} batch {i + 1}/{self.nb}")
+                self.progress_file.write("running", epoch + 1, ni + 1, total, f"batch {i + 1}/{self.nb}")
             train_time += time.time() - te
             # The schedule steps once per epoch; warm-up overrides it within its iterations.
             for g in self.optimizer.param_groups:
@@ -325,6 +327,8 @@ class Trainer:
             self.emit.progress("epoch", epoch + 1, self.epochs,
                                " ".join(f"{k}={v:.4f}" for k, v in dict(losses, **metrics).items()))
             self._write_results()
+            self.progress_file.write("running", epoch + 1, (epoch + 1) * self.nb, total, "validated", force=True,
+                                     metrics=dict(metrics, fitness=fit))
             best_epoch = int(self.best_metrics.get("epoch", epoch))
             if self.patience and epoch - best_epoch >= self.patience and epoch + 1 < self.epochs:
                 self.stopped_early = epoch + 1
@@ -332,6 +336,9 @@ class Trainer:
                     f"(best at epoch {best_epoch + 1}); best.pt holds it")
                 break
         wall = time.time() - t0
+        self.progress_file.write("finished", len(self.history), (self.start_epoch + len(self.history)) * self.nb,
+                                 total, "early stop" if self.stopped_early else "done", force=True,
+                                 metrics={k: v for k, v in self.best_metrics.items() if k != "epoch"})
         return {
             "best": os.path.abspath(os.path.join(self.out, "best.pt")),
             "last": os.path.abspath(os.path.join(self.out, "last.pt")),
@@ -378,6 +385,16 @@ def _cap_vram(device: torch.device, limit_mb: int) -> None:
 
 def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
     trainer = Trainer(args, emit)
+    try:
+        return _train_or_explain(trainer)
+    except BaseException as e:
+        # A run that ends for any reason other than success says so to whoever watches progress.json.
+        state = "cancelled" if isinstance(e, KeyboardInterrupt) else "failed"
+        trainer.progress_file.write(state, len(trainer.history), 0, 0, str(e)[:200], force=True)
+        raise
+
+
+def _train_or_explain(trainer: Trainer) -> Dict[str, Any]:
     try:
         return trainer.train()
     except torch.cuda.OutOfMemoryError:
