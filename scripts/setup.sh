@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(python3-torch python3-torchvision python3-pytest python3-yaml python3-opencv python3-onnx ffmpeg)
+DEBS=(python3-torch python3-torchvision python3-pytest python3-yaml python3-opencv python3-onnx ffmpeg tmux)
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,32 @@
+import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { CvoptError } from '@cvopt/core';
+import { runTui } from '../tui/app.js';
+import { action, numberFlag } from '../action.js';
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('tui')
+    .description('terminal dashboard: live training runs, tune trials and Pareto fronts, benchmark reports with the selection margins; package the selected engine')
+    .argument('[dir]', 'the folder whose runs to show (searched 4 levels down)', '.')
+    .option('--interval <ms>', 're-read the folder this often', '1000')
+    .option('--plain', 'print one plain-text snapshot and exit (automatic when stdout is not a terminal)')
+    .addHelpText(
+      'after',
+      `
+Keys: ↑/↓ or j/k move, Enter opens a run, Esc goes back, 1-4 filter (all, train, tune, bench),
+p packages the selected engine of an open benchmark, r refreshes, q quits.
+
+Examples:
+  cvopt tui runs/                 # follow everything under runs/
+  cvopt tui cvopt-quickstart      # the quickstart's training run and benchmark
+  cvopt tui runs/ --plain > s.txt # a text snapshot (CI logs, e-mail)`,
+    );
+  action<[string]>(cmd, async (dir, opts) => {
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+      throw new CvoptError('NOT_FOUND', `${dir} is not a folder`, { where: { file: dir }, hint: 'pass the folder your runs write to (the --out of train, tune, bench)' });
+    }
+    const code = await runTui({ root: dir, intervalMs: numberFlag('interval', opts.interval, { int: true, min: 100 }), plain: opts.plain === true || opts.json === true });
+    process.exitCode = code;
+  });
+}
