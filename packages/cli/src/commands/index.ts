@@ -12,6 +12,7 @@ import { register as registerBench } from './bench.js';
 import { register as registerSelect } from './select.js';
 import { register as registerQuickstart } from './quickstart.js';
 import { register as registerTui } from './tui.js';
+import { register as registerCompletion } from './completion.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerQuickstart, registerTui];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerQuickstart, registerTui, registerCompletion];
