@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 import traceback
 
@@ -27,6 +28,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json-args", required=True, help="path of a JSON file with the command's arguments")
     ns = parser.parse_args(argv)
     emit = Emitter()
+    # Cancel (the caller's SIGTERM) unwinds like Ctrl-C: checkpoints stay whole, progress.json says cancelled,
+    # and the protocol still ends with an error message.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with open(ns.json_args, "r", encoding="utf-8") as f:
             args = json.load(f)
@@ -47,6 +51,10 @@ def main(argv=None) -> int:
         log(traceback.format_exc())
         emit.error("WORKER_FAILED", f"{ns.command} failed: {type(e).__name__}: {e}")
         return 1
+
+
+def _interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ import { CvoptError, formatError, serializeError, toCvoptError } from '@cvopt/co
 /** Global flags every command shares. */
 export interface CommonOptions {
   json?: boolean;
+  /** Aborted on Ctrl-C: pass it to every long-running call. */
+  signal?: AbortSignal;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { buildProgram } from '../src/program.js';
+import { buildProgram, CommanderError, commanderExitCode, wantsJson } from '../src/program.js';
+import { resetInterrupt } from '../src/interrupt.js';
 
 /** Run the real program in-process, capturing stdout, stderr and the exit code it sets. */
 export async function runCli(...args: string[]): Promise<{ out: string; err: string; code: number }> {
@@ -9,7 +10,13 @@ export async function runCli(...args: string[]): Promise<{ out: string; err: str
   process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string | Uint8Array) => ((err += String(chunk)), true)) as typeof process.stderr.write;
   try {
-    await buildProgram().parseAsync(['node', 'cvopt', ...args]);
+    resetInterrupt();
+    try {
+      await buildProgram({ json: wantsJson(args) }).parseAsync(['node', 'cvopt', ...args]);
+    } catch (e) {
+      if (!(e instanceof CommanderError)) throw e;
+      return { out, err, code: commanderExitCode(e) };
+    }
     return { out, err, code: Number(process.exitCode ?? 0) };
   } finally {
     process.stdout.write = write;

@@ -11,3 +11,4 @@ export * from './jobs.js';
 export * from './job-contract.js';
 export * from './detection.js';
 export * from './paths.js';
+export * from './sniff.js';

@@ -49,8 +49,13 @@ export interface CheckReport {
 }
 
 export interface CheckOptions {
-  /** Default: detect when the path is or holds a yaml file, else classify. */
+  /** Default: detect when the path is or holds a yaml file, else classify. A task the layout contradicts is refused. */
   task?: DatasetTask;
+  /**
+   * What the dataset is for. `train` (default) holds it to what `cvopt train` needs: images in train and in val
+   * (or test), exactly as training reads them; `eval` needs one split with images (evaluation and benchmarks).
+   */
+  purpose?: 'train' | 'eval';
   /** Images whose headers are read at once. */
   concurrency?: number;
 }
@@ -67,8 +72,36 @@ const MIN_IMAGE_SIDE = 10;
  * every image header, orphan labels, class ids against names, and box statistics.
  */
 export async function checkDataset(path: string, opts: CheckOptions = {}): Promise<CheckReport> {
-  const task = opts.task ?? guessTask(path);
-  return task === 'detect' ? checkDetection(path, opts.concurrency ?? 8) : checkClassification(path, opts.concurrency ?? 8);
+  const layout = guessTask(path);
+  if (opts.task && opts.task !== layout) {
+    throw new CvoptError('DATASET_INVALID', `${path} is laid out as a ${layout === 'detect' ? 'detection dataset (a data.yaml, or images/ and labels/)' : 'folder-per-class classification dataset'}, not a ${opts.task === 'detect' ? 'detection' : 'classification'} one`, {
+      where: { file: path, field: '--task' },
+      hint: `drop --task (the layout decides), or point at a ${opts.task === 'detect' ? 'data.yaml' : 'folder of class folders'}`,
+    });
+  }
+  const report = layout === 'detect' ? await checkDetection(path, opts.concurrency ?? 8) : await checkClassification(path, opts.concurrency ?? 8);
+  // When the layout itself could not be read, that error is the cause; empty splits would only repeat it.
+  const unreadable = report.problems.some((p) => p.severity === 'error' && /^(YAML_|SPLIT_|PATH_|LAYOUT_)/.test(p.code));
+  if (!unreadable) report.problems.push(...splitProblems(report, opts.purpose ?? 'train'));
+  report.ok = !report.problems.some((p) => p.severity === 'error');
+  return report;
+}
+
+/**
+ * The splits a purpose needs, read the way training reads them: train images, and val images (test stands in for a
+ * missing val). A set that passes here trains; one that fails here would be refused by `cvopt train`.
+ */
+export function splitProblems(report: Pick<CheckReport, 'root' | 'task' | 'stats'>, purpose: 'train' | 'eval'): Problem[] {
+  const n = report.stats.splits;
+  const where = report.root;
+  const layout = report.task === 'detect' ? 'the data.yaml' : `${report.root}/train and ${report.root}/val`;
+  if (purpose === 'eval') {
+    return (n.val ?? 0) + (n.test ?? 0) + (n.train ?? 0) > 0 ? [] : [problem('error', 'SPLIT_EMPTY', where, 'no split has any image', `add images to ${layout}`)];
+  }
+  const out: Problem[] = [];
+  if (!(n.train ?? 0)) out.push(problem('error', 'SPLIT_EMPTY', where, 'no train images: `cvopt train` needs a train split', `add a train split (${layout}); to check an evaluation-only set, pass --for eval`));
+  if (!(n.val ?? 0) && !(n.test ?? 0)) out.push(problem('error', 'SPLIT_EMPTY', where, 'no val (or test) images: `cvopt train` validates every epoch on val', `add a val split (${layout}); to check an evaluation-only set, pass --for eval`));
+  return out;
 }
 
 function guessTask(path: string): DatasetTask {

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, expectFileKind, sniffFileKind } from '@cvopt/core';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { isDirectory, isFile, isImageFile, labelPathFor, listFilesRecursive } from './files.js';
 import { problem, type Problem } from './problem.js';
@@ -65,6 +65,7 @@ export function resolveDetectionDataset(path: string): ResolvedDetectionDataset 
   const problems: Problem[] = [];
   const sources: SplitSource[] = [];
   const yamlDir = dirname(yamlPath);
+  expectFileKind(yamlPath, ['text', 'empty'], 'a data.yaml', { code: 'DATASET_INVALID', hint: 'a data.yaml is a YAML text file with path, train, val and names' });
   const text = readFileSync(yamlPath, 'utf8');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
@@ -281,7 +282,15 @@ export function datasetTaskOf(data: string): 'detect' | 'classify' {
       hint: 'pass a data.yaml (detection) or a folder-per-class directory (classification)',
     });
   }
-  if (/\.ya?ml$/i.test(data)) return 'detect';
+  // A file must be a data.yaml; anything else (an image, a model, an archive) is named for what it is.
+  const kind = sniffFileKind(data);
+  if (kind !== 'directory') {
+    expectFileKind(data, ['text'], 'a data.yaml (detection) or a dataset folder', {
+      code: 'DATASET_INVALID',
+      hint: 'pass a data.yaml for detection, or the folder holding one; for classification, a folder of class folders',
+    });
+    return 'detect';
+  }
   try {
     findDataYaml(data);
     return 'detect';

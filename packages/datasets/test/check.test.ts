@@ -90,8 +90,12 @@ describe.skipIf(!dataDir)('checkDataset on real data', () => {
       expect(d.names).toEqual(['ants', 'bees']);
       expect(Object.keys(d.splits)).toEqual(['val']);
       expect(d.splits.val).toHaveLength(153);
-      const r = await checkDataset(p);
+      // An evaluation-only set: fine for eval, refused for training exactly as `cvopt train` would refuse it.
+      const r = await checkDataset(p, { purpose: 'eval' });
       expect(r).toMatchObject({ ok: true, task: 'classify', problems: [] });
+      const forTraining = await checkDataset(p);
+      expect(forTraining.ok).toBe(false);
+      expect(forTraining.problems.map((x) => [x.code, x.message.split(':')[0]])).toEqual([['SPLIT_EMPTY', 'no train images']]);
       expect(r.stats.classHistogram).toEqual([
         { name: 'ants', count: 70 },
         { name: 'bees', count: 83 },
@@ -146,5 +150,15 @@ describe('classification datasets', () => {
       { name: 'b', count: 1 },
       { name: 'c', count: 0 },
     ]);
+  });
+});
+
+describe('check agrees with training', () => {
+  it('refuses a task the layout contradicts instead of misreading it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cvopt-task-'));
+    mkdirSync(join(dir, 'images'));
+    mkdirSync(join(dir, 'labels'));
+    writeFileSync(join(dir, 'data.yaml'), 'path: .\ntrain: images\nval: images\nnames: [a]\n');
+    await expect(checkDataset(dir, { task: 'classify' })).rejects.toMatchObject({ code: 'DATASET_INVALID', where: { field: '--task' } });
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve, relative } from 'node:path';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, FILE_KIND_NAMES, sniffFileKind } from '@cvopt/core';
 import { decodeModel, encodeModel, type GraphProto, type ModelProto, type TensorProto } from './model.js';
 
 export interface ExternalDataFile {
@@ -37,6 +37,10 @@ function* graphTensors(g: GraphProto): Generator<TensorProto> {
  */
 export function readOnnx(path: string): LoadedOnnx {
   if (!existsSync(path) || !statSync(path).isFile()) notFound(path);
+  const kind = sniffFileKind(path);
+  if (kind !== 'onnx' && kind !== 'binary' && kind !== 'empty') {
+    throw new CvoptError('MODEL_INVALID', `${path} is ${FILE_KIND_NAMES[kind]}, not an ONNX model`, { where: { file: path }, hint: 'pass a .onnx file (cvopt export writes one from a .pt checkpoint)' });
+  }
   const buf = readFileSync(path);
   if (buf.length === 0) {
     throw new CvoptError('MODEL_INVALID', `${path} is empty (0 bytes at byte 0)`, { where: { file: path }, details: { offset: 0 }, hint: 'export or download the model again' });

@@ -48,9 +48,21 @@ export function register(program: Command): void {
     .command('check')
     .description('validate a dataset: every problem with file:line, class histogram, box sizes')
     .argument('<data>', 'data.yaml (or its directory) for detection; a folder-per-class directory for classification')
-    .option('--task <task>', 'detect or classify (default: detect when a yaml is there)');
+    .option('--task <task>', 'detect or classify (default: the layout decides; a task the layout contradicts is refused)')
+    .option('--for <purpose>', 'train (default: train and val splits needed, as cvopt train reads them) or eval (any split with images)', 'train')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cvopt dataset check data/coco128/data.yaml
+  cvopt dataset check flowers/ --task classify
+  cvopt dataset check coco128-val/data.yaml --for eval    # an evaluation-only set (no train split)
+  cvopt dataset check data.yaml --json | jq '.problems[] | select(.severity == "error")'`,
+    );
   action<[string]>(check, async (data, opts) => {
-    const report = await checkDataset(data, opts.task !== undefined ? { task: taskFlag(opts.task) } : {});
+    const purpose = String(opts.for);
+    if (purpose !== 'train' && purpose !== 'eval') throw new CvoptError('INVALID_ARGUMENT', `--for must be train or eval, got "${purpose}"`, { where: { field: '--for' } });
+    const report = await checkDataset(data, { purpose, ...(opts.task !== undefined ? { task: taskFlag(opts.task) } : {}) });
     emit(opts, report, renderReport);
     if (!report.ok) process.exitCode = exitCodeOf('DATASET_INVALID');
   });

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { CvoptError } from '@cvopt/core';
-import { trainModel, type TrainModelInput, type TrainResult } from '@cvopt/platform';
+import { PRESET_NAME, trainModel, type TrainModelInput, type TrainResult } from '@cvopt/platform';
 import { action, numberFlag } from '../action.js';
 import { emit, ProgressLine, table } from '../output.js';
+import { onInterrupt } from '../interrupt.js';
 
 interface EpochRow {
   epoch: number;
@@ -40,9 +41,10 @@ export function register(program: Command): void {
   const cmd = program
     .command('train')
     .description('train a YOLOv8-architecture detector or classifier on a YOLO dataset (PyTorch worker)')
-    .option('--model <preset|file>', 'yolov8n…x, yolov8n-cls…x-cls, a .pt/.pkl checkpoint (cvopt, Ultralytics or a state dict), or a YOLOv8 .onnx (BatchNorm stays frozen)')
-    .option('--data <path>', 'a detection data.yaml (or its folder), or a folder-per-class classification set')
-    .option('--out <dir>', 'run directory: last.pt, best.pt')
+    .option('--model <preset|file>', '(required) yolov8n…x, yolov8n-cls…x-cls (random initial weights), a .pt/.pkl checkpoint (cvopt, Ultralytics or a state dict), or a YOLOv8 .onnx (BatchNorm stays frozen)')
+    .option('--data <path>', '(required) a detection data.yaml (or its folder), or a folder-per-class classification set')
+    .option('--out <dir>', '(required) run directory: last.pt, best.pt, results.csv, results.svg, progress.json')
+    .option('--weights <file>', 'start from these weights (.pt, .pkl or YOLOv8 .onnx) instead of random initialisation')
     .option('--epochs <n>', 'epochs', '50')
     .option('--imgsz <n>', 'square training size, a multiple of 32', '640')
     .option('--batch <n>', 'images per batch', '16')
@@ -51,7 +53,19 @@ export function register(program: Command): void {
     .option('--seed <n>', 'random seed', '0')
     .option('--workers <n>', 'data-loading processes (default: the worker picks)')
     .option('--vram-mb <n>', 'GPU memory this run may take, MiB (cuda); beyond it the run stops with GPU_MEMORY_EXHAUSTED')
-    .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments');
+    .option('--patience <n>', 'stop after N epochs without a better validation fitness (0 = never)', '100')
+    .option('--exist-ok', 'train into an --out folder that already holds files (its checkpoints are replaced)')
+    .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cvopt dataset synth --task detect --out shapes --images 300
+  cvopt train --model yolov8n --data shapes/data.yaml --epochs 30 --imgsz 320 --out runs/exp1
+  cvopt train --model yolov8n --weights yolov8n.pt --data data.yaml --epochs 10 --out runs/ft   # fine-tune
+  cvopt train --resume --out runs/exp1                                                        # after Ctrl-C
+  cvopt train --model yolov8n-cls --data flowers/ --imgsz 224 --hyp hyp.yaml --out runs/cls`,
+    );
   action<[]>(cmd, async (opts) => {
     if (typeof opts.out !== 'string') throw new CvoptError('INVALID_ARGUMENT', 'train needs --out DIR', { where: { field: '--out' }, hint: 'cvopt train --model yolov8n --data data.yaml --out runs/exp' });
     const resume = opts.resume === true;
@@ -77,15 +91,25 @@ export function register(program: Command): void {
     if (typeof opts.hyp === 'string') input.hypFile = opts.hyp;
     if (opts.workers !== undefined) input.workers = numberFlag('workers', opts.workers, { int: true, min: 0 });
     if (opts.vramMb !== undefined) input.vramMb = numberFlag('vram-mb', opts.vramMb, { int: true, min: 1 });
+    input.patience = numberFlag('patience', opts.patience, { int: true, min: 0 });
+    if (typeof opts.weights === 'string') input.weights = opts.weights;
+    if (opts.existOk === true) input.existOk = true;
+    const say = (line: string) => {
+      if (opts.json !== true) process.stderr.write(`${line}\n`);
+    };
+    if (!resume && typeof opts.model === 'string' && PRESET_NAME.test(opts.model) && input.weights === undefined) {
+      say(`note: ${opts.model} starts from random weights (cvopt downloads nothing); to fine-tune, pass --weights FILE (.pt, .pkl or YOLOv8 .onnx)`);
+    }
 
     const bar = new ProgressLine('train', opts.json === true);
     const epochs = new Map<number, EpochRow>();
-    const controller = new AbortController();
-    const onSignal = () => controller.abort();
-    process.once('SIGINT', onSignal);
+    const removeHook = onInterrupt(() => say(`\nthe run stops at its last finished epoch; continue it with: cvopt train --resume --out ${opts.out}`));
     try {
       const r = await trainModel(input, {
-        signal: controller.signal,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onLog: (line) => {
+          if (line.startsWith('warning:') || line.startsWith('early stop')) say(line);
+        },
         onProgress: (m) => {
           if (m.stage === 'train') bar.update(m.step, m.total, m.message ?? '');
           else if (m.stage === 'epoch' && opts.json !== true) process.stderr.write(`\nepoch ${m.step}/${m.total}: ${m.message ?? ''}\n`);
@@ -97,11 +121,11 @@ export function register(program: Command): void {
           epochs.set(m.epoch, row);
         },
       });
-      bar.done(`${r.epochs} epochs`);
+      bar.done(`${r.epochsRun ?? r.epochs} epochs`);
       const rows = [...epochs.values()].sort((a, b) => a.epoch - b.epoch);
       emit(opts, { ...r, history: rows }, (x) => render(x, rows));
     } finally {
-      process.off('SIGINT', onSignal);
+      removeHook();
     }
   });
 }

@@ -60,7 +60,7 @@ export async function quickstart(o: QuickstartOptions, hooks: QuickstartHooks = 
 
   step(2, `train ${cfg.preset} for ${cfg.epochs} epochs`);
   const trained = await trainModel(
-    { model: cfg.preset, data: ds.dataYaml, out: join(out, 'train'), epochs: cfg.epochs, imgsz: cfg.imgsz, batch: cfg.batch, seed: cfg.seed, device: 'cpu' },
+    { model: cfg.preset, data: ds.dataYaml, out: join(out, 'train'), epochs: cfg.epochs, imgsz: cfg.imgsz, batch: cfg.batch, seed: cfg.seed, device: 'cpu', existOk: true },
     {
       onProgress: (m) => progress(m.step, m.total, `${m.stage} ${m.message ?? ''}`.trim()),
       ...(o.signal ? { signal: o.signal } : {}),

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -17,6 +17,12 @@ export const TrainModelSchema = TrainJobSchema.omit({ kind: true })
     workers: z.number().int().nonnegative().optional(),
     /** GPU memory the run may take, MiB (CUDA only); past it the run fails with GPU_MEMORY_EXHAUSTED. */
     vramMb: z.number().int().positive().optional(),
+    /** Stop after this many epochs without a better validation fitness (0 = never); the worker's default is 100. */
+    patience: z.number().int().nonnegative().optional(),
+    /** Start from these weights (.pt, .pkl or YOLOv8 .onnx) instead of the model's random initialisation. */
+    weights: z.string().min(1).optional(),
+    /** Train into an --out folder that already holds files (overwriting its checkpoints) instead of refusing. */
+    existOk: z.boolean().default(false),
   })
   .refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
 export type TrainModelInput = z.input<typeof TrainModelSchema>;
@@ -106,6 +112,23 @@ export function workerData(data: string): Record<string, unknown> {
   return { task, names: ds.names, train: train.map((e) => ({ image: e.image, classId: e.classId })), val: val.map((e) => ({ image: e.image, classId: e.classId })) };
 }
 
+/** A run folder that already holds files is another run's: training over it would replace its checkpoints. */
+function refuseUsedRunFolder(out: string): void {
+  if (!existsSync(out)) return;
+  if (!statSync(out).isDirectory()) {
+    throw new CvoptError('INVALID_ARGUMENT', `--out ${out} is a file, not a folder`, { where: { file: out, field: 'out' }, hint: 'pass a folder for the run (it is created when missing)' });
+  }
+  const entries = readdirSync(out);
+  if (entries.length === 0) return;
+  const interrupted = entries.includes('last.pt');
+  throw new CvoptError('CONFLICT', `${out} already holds ${interrupted ? 'a training run (last.pt)' : `${entries.length} file(s)`}`, {
+    where: { file: out, field: 'out' },
+    hint: interrupted
+      ? `continue it with \`cvopt train --resume --out ${out}\`, start over in it with --exist-ok, or choose another --out`
+      : 'choose another --out, or pass --exist-ok to train into it anyway',
+  });
+}
+
 /**
  * `cvopt train`: validate, resolve the dataset into the worker's explicit lists, run the worker. `hyp` is either
  * inline values or a file read with readHypFile; when the worker refuses a key from a file, the error points at
@@ -116,13 +139,18 @@ export async function trainModel(input: TrainModelInput & { hypFile?: string }, 
   const p = parseWith(TrainModelSchema, rest, { what: 'train options', code: 'INVALID_ARGUMENT' });
   const hf = hypFile ? readHypFile(hypFile) : undefined;
   const out = resolve(p.out);
+  if (!p.resume && !p.existOk) refuseUsedRunFolder(out);
   let args: Record<string, unknown>;
   if (p.resume) {
     // The worker restores every other argument from the checkpoint; only where it runs may change.
     args = { out, resume: true, device: p.device };
   } else {
     // The worker runs in trainer/: a file path must be absolute; a preset name stays a name.
-    const model = PRESET_NAME.test(p.model!) && !existsSync(p.model!) ? p.model! : resolve(p.model!);
+    const source = p.weights ?? p.model!;
+    if (p.weights && !existsSync(p.weights)) {
+      throw new CvoptError('NOT_FOUND', `weights file ${p.weights} does not exist`, { where: { file: p.weights, field: 'weights' }, hint: 'pass a .pt/.pkl checkpoint or a YOLOv8 .onnx' });
+    }
+    const model = PRESET_NAME.test(source) && !existsSync(source) ? source : resolve(source);
     args = {
       model,
       data: workerData(p.data!),
@@ -138,6 +166,7 @@ export async function trainModel(input: TrainModelInput & { hypFile?: string }, 
   }
   if (p.workers !== undefined) args.workers = p.workers;
   if (p.vramMb !== undefined) args.vram_limit_mb = p.vramMb;
+  if (p.patience !== undefined) args.patience = p.patience;
   const workerOpts: Parameters<typeof runWorker>[2] = {};
   if (hooks.onProgress) workerOpts.onProgress = hooks.onProgress;
   if (hooks.onMetric) workerOpts.onMetric = hooks.onMetric;

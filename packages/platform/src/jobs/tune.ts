@@ -278,7 +278,7 @@ export async function tune(opts: TuneOptions): Promise<TuneResult> {
       const progress = (stage: string) => (m: { step: number; total: number; message?: string }) =>
         emit({ type: 'trial-progress', trial: t.id, stage, step: m.step, total: m.total, ...(m.message ? { message: m.message } : {}) });
       const trainedOut = await trainModel(
-        { model: cfg.model, data: cfg.data, out: join(dir, 'train'), epochs: cfg.epochs, imgsz, batch: cfg.batch, device: cfg.device, seed: cfg.seed, hyp },
+        { model: cfg.model, data: cfg.data, out: join(dir, 'train'), epochs: cfg.epochs, imgsz, batch: cfg.batch, device: cfg.device, seed: cfg.seed, hyp, existOk: true },
         { onProgress: progress('train'), ...(opts.signal ? { signal: opts.signal } : {}) },
       );
       const checkpoint = String(trainedOut.best ?? trainedOut.last ?? '');
