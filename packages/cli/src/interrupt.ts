@@ -6,6 +6,8 @@ import { CvoptError } from '@cvopt/core';
  */
 
 export const INTERRUPT_EXIT = 130;
+/** How long a command may take to stop cleanly after Ctrl-C before the process exits anyway. */
+export const INTERRUPT_GRACE_MS = 5000;
 
 let controller = new AbortController();
 let interrupted = false;
@@ -36,6 +38,8 @@ export function installInterruptHandler(): void {
     process.stderr.write('\ninterrupted: stopping cleanly (press Ctrl-C again to quit at once)\n');
     for (const hook of onInterruptHooks) hook();
     controller.abort(new CvoptError('CANCELLED', 'interrupted by Ctrl-C'));
+    // A step that cannot be interrupted (a native call, a library loop) does not hold the terminal hostage.
+    setTimeout(() => process.exit(INTERRUPT_EXIT), INTERRUPT_GRACE_MS).unref();
   });
 }
 

@@ -82,5 +82,14 @@ export function register(program: Command): void {
         `next: cvopt select ${r.files.report} --max-map-drop 0.01 --max-p95-ms 50`,
       ].join('\n'),
     );
+    // A benchmark that measured no engine is a failure, whatever it wrote: say why and exit non-zero.
+    if (!r.report.engines.some((e) => e.status === 'ok')) {
+      const failed = r.report.engines.filter((e) => e.status === 'failed');
+      const err = new CvoptError(failed.length ? 'ENGINE_FAILED' : 'ENGINE_UNAVAILABLE', `no engine was measured: ${r.report.engines.map((e) => `${e.engine} ${e.status}`).join(', ')}`, {
+        hint: failed.length ? `read the errors in ${r.files.report}` : 'run `cvopt doctor` to see what this machine can run, or pick other --engines',
+      });
+      if (!opts.json) process.stderr.write(`error: ${err.code}: ${err.message}\n  fix: ${err.hint}\n`);
+      process.exitCode = err.exitCode;
+    }
   });
 }

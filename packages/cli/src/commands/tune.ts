@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CvoptError } from '@cvopt/core';
+import { readSmallFile } from '../tui/workspace.js';
 import { tune, type TuneEvent, type TuneOptions, type TuneResult } from '@cvopt/platform';
 import { action, numberFlag } from '../action.js';
 import { emit, fmtNum, ProgressLine, table } from '../output.js';
@@ -11,10 +15,10 @@ export function register(program: Command): void {
   const cmd = program
     .command('tune')
     .description('tune training hyperparameters with a genetic algorithm; fitness = 0.7·mAP50 + 0.3·mAP50-95 − latency penalty')
-    .requiredOption('--model <model>', 'preset (yolov8p, yolov8n, …) or a .pt/.pkl file')
-    .requiredOption('--data <data>', 'YOLO dataset: data.yaml or its directory')
-    .requiredOption('--out <dir>', 'run directory (trials, best_hyp.yaml, progress.svg, best/)')
-    .requiredOption('--strategy <name>', STRATEGIES.join('|'))
+    .option('--model <model>', '(required) preset (yolov8p, yolov8n, …) or a .pt/.pkl file')
+    .option('--data <data>', '(required) YOLO dataset: data.yaml or its directory')
+    .requiredOption('--out <dir>', '(required) run directory (trials, best_hyp.yaml, progress.svg, best/)')
+    .option('--strategy <name>', `(required) ${STRATEGIES.join('|')}`)
     .option('--generations <n>', 'generations, the first included', '5')
     .option('--population <n>', 'trials per generation', '8')
     .option('--epochs <n>', 'training epochs per trial', '10')
@@ -33,8 +37,24 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the search and of every training', '0')
     .option('--max-parallel <n>', 'concurrent trials (at most 2 on a GPU)', '1')
     .option('--trial-cache <dir>', 'directory shared between runs: trials already trained with the same settings are reused')
-    .option('--resume', 'continue the run in --out: finished trials are replayed, not retrained');
+    .option('--resume', 'continue the run in --out with the settings in its run.json: finished trials are replayed, not retrained')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cvopt tune --model yolov8n --data data.yaml --strategy elitist --epochs 10 --imgsz 320 --out runs/tune1
+  cvopt tune --model yolov8n --data data.yaml --strategy nsga2 --target-latency-ms 20 --out runs/pareto
+  cvopt tune --model yolov8n --data data.yaml --strategy constrained --max-latency-ms 15 --min-map50 0.5 --out runs/c
+  cvopt tune --resume --out runs/tune1       # after Ctrl-C or a crash: the run's own settings are read back
+  cvopt train --model yolov8n --data data.yaml --hyp runs/tune1/best_hyp.yaml --out runs/final`,
+    );
   action<[]>(cmd, async (opts) => {
+    if (opts.resume === true) fillFromRunRecord(cmd, opts);
+    for (const name of ['model', 'data', 'strategy'] as const) {
+      if (typeof opts[name] !== 'string') {
+        throw new CvoptError('INVALID_ARGUMENT', `tune needs --${name} (or --resume with an --out that holds a run)`, { where: { field: `--${name}` }, hint: 'cvopt tune --model yolov8n --data data.yaml --strategy elitist --out runs/tune1' });
+      }
+    }
     const strategy = String(opts.strategy);
     if (!(STRATEGIES as readonly string[]).includes(strategy)) {
       throw new CvoptError('INVALID_ARGUMENT', `--strategy must be one of ${STRATEGIES.join(', ')}, got "${strategy}"`, { where: { field: '--strategy' } });
@@ -106,6 +126,54 @@ export function register(program: Command): void {
       process.removeListener('SIGINT', onSigint);
     }
   });
+}
+
+/** Flags from a run's run.json where the command line left them at their defaults, so `--resume --out DIR` suffices. */
+function fillFromRunRecord(cmd: Command, opts: Record<string, unknown>): void {
+  const out = String(opts.out);
+  const text = readSmallFile(join(out, 'run.json'));
+  if (text === undefined) {
+    throw new CvoptError('NOT_FOUND', `nothing to resume: ${join(out, 'run.json')} does not exist`, { where: { file: out, field: '--out' }, hint: 'pass the --out of an earlier `cvopt tune` run' });
+  }
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new CvoptError('INVALID_CONFIG', `${join(out, 'run.json')} is not valid JSON`, { where: { file: join(out, 'run.json') }, hint: 'the run record is damaged; start a new run in another --out' });
+  }
+  const fitness = (rec.fitness ?? {}) as Record<string, unknown>;
+  const constraints = (rec.constraints ?? {}) as Record<string, unknown>;
+  const fromRecord: Record<string, unknown> = {
+    model: rec.model,
+    data: rec.data,
+    strategy: rec.strategy,
+    generations: rec.generations,
+    population: rec.population,
+    epochs: rec.epochs,
+    imgsz: rec.imgsz,
+    batch: rec.batch,
+    device: rec.device,
+    seed: rec.seed,
+    engine: rec.engine,
+    latencyRuns: rec.latencyRuns,
+    sizeObjective: rec.sizeObjective === true ? true : undefined,
+    latencyWeight: fitness.latencyWeight,
+    targetLatencyMs: fitness.targetLatencyMs,
+    maxLatencyMs: rec.strategy === 'constrained' && constraints.maxLatencyMs === fitness.targetLatencyMs ? undefined : constraints.maxLatencyMs,
+    maxSizeMb: constraints.maxSizeMb,
+    minMap50: constraints.minMap50,
+  };
+  for (const [key, value] of Object.entries(fromRecord)) {
+    if (value === undefined || value === null) continue;
+    const source = cmd.getOptionValueSource(key);
+    if (source === undefined || source === 'default') opts[key] = typeof value === 'number' ? String(value) : value;
+  }
+  // The search space was read from a file when the run started; hand the same values back through a file.
+  if (rec.space !== null && rec.space !== undefined && opts.space === undefined) {
+    const file = join(mkdtempSync(join(tmpdir(), 'cvopt-space-')), 'space.json');
+    writeFileSync(file, JSON.stringify(rec.space));
+    opts.space = file;
+  }
 }
 
 function summaryJson(r: TuneResult) {
