@@ -1,5 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
+import { EXAMPLES, REQUIRED_MARK } from './examples.js';
+
+const pathOf = (c: Command): string => (c.parent && c.parent.parent ? `${pathOf(c.parent)} ${c.name()}` : c.name());
 
 export const VERSION = '0.1.0';
 
@@ -26,6 +29,9 @@ export function buildProgram(opts: { json?: boolean } = {}): Command {
   // --json mode prints nothing but the JSON document.
   const apply = (c: Command) => {
     c.exitOverride();
+    for (const o of c.options) if (o.mandatory && !o.description.startsWith(REQUIRED_MARK)) o.description = `${REQUIRED_MARK}${o.description}`;
+    const examples = EXAMPLES[pathOf(c)];
+    if (examples) c.addHelpText('after', `\nExamples:\n${examples.map((e) => `  ${e}`).join('\n')}`);
     c.showHelpAfterError(opts.json ? false : '(run with --help for usage)');
     if (opts.json) c.configureOutput({ outputError: () => undefined });
     for (const sub of c.commands) apply(sub);

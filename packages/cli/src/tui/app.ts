@@ -27,7 +27,7 @@ export function snapshot(root: string, width = 110): string {
   const runs = scanWorkspace(root);
   const out: string[] = [];
   const base: TuiState = { root, runs, filter: 'all', selected: -1, status: '', source: root };
-  out.push(...render(base, width, Math.max(8, runs.length + 8), plainStyle).filter((l) => l.trim()));
+  out.push(...render(base, width, Math.max(8, runs.length + 8), plainStyle).filter((l) => l.trim()).map((l) => l.trimEnd()));
   for (const r of runs) {
     if (r.kind === 'train' && r.rows.length === 0) continue;
     const lines = render({ ...base, open: r.dir }, width, 60, plainStyle).slice(2, -2);

@@ -110,7 +110,10 @@ function benchView(r: BenchRun, width: number, height: number, st: typeof ansiSt
     st.bold(`benchmark ${r.name}: ${r.model} (${r.task})`),
     ...table(['engine', 'status', 'p50 ms', 'p95 ms', 'video fps', classify ? 'top-1' : 'mAP50', 'Δ mAP50', 'RSS MB'], rows, { numeric: [false, false, true, true, true, true, true, true], s: st }),
   ];
-  for (const e of r.engines) if (e.reason) out.push(st.dim(`  ${e.engine}: ${e.reason}`.slice(0, width)));
+  // Engines that share a reason (no GPU on this machine, say) are listed once.
+  const reasons = new Map<string, string[]>();
+  for (const e of r.engines) if (e.reason) reasons.set(e.reason, [...(reasons.get(e.reason) ?? []), e.engine]);
+  for (const [reason, engines] of reasons) out.push(st.dim(`  ${engines.join(', ')}: ${reason}`));
   const plotted = r.engines.filter((e) => e.p95 !== undefined && (e.map50 ?? e.top1) !== undefined);
   // Each plotted engine gets a digit, the selected one a star; the legend says which is which.
   const markOf = (e: (typeof plotted)[number], i: number) => (r.decision?.winner === e.engine ? '★' : String((i + 1) % 10));
@@ -120,7 +123,10 @@ function benchView(r: BenchRun, width: number, height: number, st: typeof ansiSt
   const marginLines: string[] = [];
   if (d) {
     marginLines.push('', st.bold(`selection: ${d.winner ?? 'no engine meets the constraints'}`), fit(d.rule, width), fit(d.reason, width));
+    const unmeasured = d.candidates.filter((c) => c.p95Ms === null && c.margins.every((x) => x.value === null));
+    if (unmeasured.length) marginLines.push(`  not measured: ${unmeasured.map((c) => c.engine).join(', ')}`);
     for (const c of d.candidates) {
+      if (unmeasured.includes(c)) continue;
       const m = c.margins.map((x) => `${x.constraint} ${x.ok ? st.green(`+${num(x.margin)}`) : st.red(num(x.margin))}`).join('  ');
       marginLines.push(`  ${c.valid ? st.green('valid  ') : st.red('invalid')} ${c.engine.padEnd(14)} p95 ${num(c.p95Ms).padStart(7)}  ${m}`);
     }

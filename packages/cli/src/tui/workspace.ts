@@ -312,7 +312,8 @@ export function scanWorkspace(root: string, opts: { maxDepth?: number; now?: num
           ? readBenchRun(dir, root)
           : undefined;
     if (run) runs.push(run);
-    if (depth >= maxDepth) continue;
+    // A tune run's trials are shown in the tune view, not as separate training runs.
+    if (depth >= maxDepth || run?.kind === 'tune') continue;
     for (const e of entries) {
       // Symbolic links are not followed: a link cycle or a link out of the workspace is never walked.
       if (!e.isDirectory() || e.name === 'node_modules' || e.name.startsWith('.')) continue;
