@@ -51,3 +51,15 @@ describe('renderers', () => {
     expect(svg).not.toContain('NaN');
   });
 });
+
+describe('chart axes', () => {
+  it('has round ticks, accuracy from 0 and latency from 0', () => {
+    const svg = renderChart(report, selectEngine(report, {}));
+    const labels = [...svg.matchAll(/text-anchor="(?:middle|end)">([0-9.]+)<\/text>/g)].map((m) => Number(m[1]));
+    expect(labels).toContain(0);
+    for (const v of labels) {
+      const mantissa = v === 0 ? 0 : v / 10 ** Math.floor(Math.log10(Math.abs(v)));
+      expect([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).toContain(Math.round(mantissa * 1e6) / 1e6);
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { niceTicks, tickLabel } from '@cvopt/core';
 import type { BenchmarkReport, Decision, EngineResult } from '@cvopt/core';
 
 /** Human renderings of a report and a decision: a terminal table, Markdown, and an SVG latency/accuracy chart. */
@@ -103,12 +104,12 @@ export function renderChart(report: BenchmarkReport, decision?: Decision): strin
   const ys = pts.map((p) => p.y).filter((y): y is number => y !== undefined);
   const minAcc = report.model.task === 'classify' ? c.minTop1 : c.minMap50;
   if (minAcc !== undefined) ys.push(minAcc);
-  const xMax = Math.max(1, ...xs) * 1.15;
-  let yMin = ys.length ? Math.min(...ys) : 0;
-  let yMax = ys.length ? Math.max(...ys) : 1;
-  const pad = Math.max((yMax - yMin) * 0.2, 0.02);
-  yMin = Math.max(0, yMin - pad);
-  yMax = Math.min(1, yMax + pad);
+  // Honest axes with round ticks: latency from 0, accuracy from 0 (the table beside the chart has the exact deltas).
+  const xTicks = niceTicks(0, xs.reduce((a, b) => Math.max(a, b), 1), 5);
+  const yTicks = niceTicks(0, ys.reduce((a, b) => Math.max(a, b), 0.1), 5);
+  const xMax = xTicks[xTicks.length - 1] ?? 1;
+  const yMin = 0;
+  const yMax = yTicks[yTicks.length - 1] ?? 1;
   const sx = (x: number) => m.l + (x / xMax) * (W - m.l - m.r);
   const sy = (y: number) => H - m.b - ((y - yMin) / Math.max(yMax - yMin, 1e-9)) * (H - m.t - m.b);
   const parts: string[] = [];
@@ -118,11 +119,9 @@ export function renderChart(report: BenchmarkReport, decision?: Decision): strin
   // axes and ticks
   parts.push(`<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`);
   parts.push(`<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`);
-  for (let i = 0; i <= 5; i++) {
-    const xv = (xMax / 5) * i;
-    const yv = yMin + ((yMax - yMin) / 5) * i;
-    parts.push(`<text x="${sx(xv)}" y="${H - m.b + 18}" text-anchor="middle">${xv.toFixed(xv < 10 ? 1 : 0)}</text>`);
-    parts.push(`<text x="${m.l - 8}" y="${sy(yv) + 4}" text-anchor="end">${yv.toFixed(3)}</text>`);
+  for (const xv of xTicks) parts.push(`<text x="${sx(xv)}" y="${H - m.b + 18}" text-anchor="middle">${tickLabel(xv)}</text>`);
+  for (const yv of yTicks) {
+    parts.push(`<text x="${m.l - 8}" y="${sy(yv) + 4}" text-anchor="end">${tickLabel(yv)}</text>`);
     parts.push(`<line x1="${m.l}" y1="${sy(yv)}" x2="${W - m.r}" y2="${sy(yv)}" stroke="#eee"/>`);
   }
   parts.push(`<text x="${(W + m.l) / 2}" y="${H - 18}" text-anchor="middle">p95 single-image latency (ms)</text>`);

@@ -12,3 +12,4 @@ export * from './job-contract.js';
 export * from './detection.js';
 export * from './paths.js';
 export * from './sniff.js';
+export * from './ticks.js';

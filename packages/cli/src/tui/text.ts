@@ -1,3 +1,5 @@
+import { niceTicks } from '@cvopt/core';
+
 /**
  * Text building blocks for the dashboard: every widget returns plain lines (ANSI styling allowed), and `fit`
  * cuts or pads a line to a width counted in visible characters, so layout never depends on escape codes.
@@ -91,22 +93,6 @@ export function table(headers: string[], rows: string[][], opts: { selected?: nu
   ];
 }
 
-/** Round tick values (1, 2 or 5 × 10^k) covering [lo, hi]. */
-export function niceTicks(lo: number, hi: number, count = 4): number[] {
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
-  if (hi <= lo) hi = lo + (Math.abs(lo) || 1);
-  const raw = (hi - lo) / Math.max(1, count);
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((m) => m >= raw) ?? raw;
-  const out: number[] = [];
-  // From the last tick at or below lo to the first at or above hi, so the axis covers every point.
-  for (let t = Math.floor(lo / step + 1e-9) * step; out.length < 100; t += step) {
-    out.push(Number(t.toPrecision(12)));
-    if (t >= hi - step * 1e-9) break;
-  }
-  return out;
-}
-
 export interface Point {
   x: number;
   y: number;
@@ -147,6 +133,8 @@ export function scatter(points: Point[], o: { width: number; height: number; xLa
 }
 
 /** A one-line sparkline of a series. */
+export { niceTicks };
+
 export function sparkline(values: number[], width: number): string {
   const ticks = '▁▂▃▄▅▆▇█';
   const v = values.slice(-width).filter(Number.isFinite);

@@ -1,3 +1,4 @@
+import { niceTicks, tickLabel } from '@cvopt/core';
 import type { ParamValue } from '@cvopt/optimizer';
 import type { TrialRecord } from './tune.js';
 
@@ -50,15 +51,10 @@ export function progressSvg(records: readonly TrialRecord[], generations: number
   const m = { l: 60, r: 20, t: 36, b: 44 };
   const ok = records.filter((r) => r.fitness !== null && r.fitness !== undefined);
   const fs = ok.map((r) => r.fitness as number);
-  let lo = fs.length ? Math.min(...fs) : 0;
-  let hi = fs.length ? Math.max(...fs) : 1;
-  if (hi - lo < 1e-9) {
-    lo -= 0.05;
-    hi += 0.05;
-  }
-  const pad = (hi - lo) * 0.08;
-  lo -= pad;
-  hi += pad;
+  // Round ticks that cover every trial; fitness can be negative (latency penalty), so the axis follows the data.
+  const ticks = niceTicks(fs.length ? fs.reduce((a, b) => Math.min(a, b)) : 0, fs.length ? fs.reduce((a, b) => Math.max(a, b)) : 1, 4);
+  const lo = ticks[0] ?? 0;
+  const hi = ticks[ticks.length - 1] ?? 1;
   const gx = (g: number) => m.l + ((g - 0.5) / Math.max(1, generations)) * (W - m.l - m.r);
   const fy = (f: number) => H - m.b - ((f - lo) / (hi - lo)) * (H - m.t - m.b);
   const out: string[] = [
@@ -70,10 +66,9 @@ export function progressSvg(records: readonly TrialRecord[], generations: number
     `<text x="${(m.l + W - m.r) / 2}" y="${H - 10}" text-anchor="middle">generation</text>`,
     `<text x="16" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 16 ${(m.t + H - m.b) / 2})">fitness</text>`,
   ];
-  for (let i = 0; i <= 4; i++) {
-    const f = lo + ((hi - lo) * i) / 4;
+  for (const f of ticks) {
     out.push(`<line x1="${m.l - 4}" y1="${fy(f).toFixed(1)}" x2="${W - m.r}" y2="${fy(f).toFixed(1)}" stroke="#eee"/>`);
-    out.push(`<text x="${m.l - 6}" y="${(fy(f) + 4).toFixed(1)}" text-anchor="end">${f.toFixed(3)}</text>`);
+    out.push(`<text x="${m.l - 6}" y="${(fy(f) + 4).toFixed(1)}" text-anchor="end">${tickLabel(f)}</text>`);
   }
   for (let g = 1; g <= generations; g++) out.push(`<text x="${gx(g).toFixed(1)}" y="${H - m.b + 16}" text-anchor="middle">${g}</text>`);
   // Jitter points sideways by their index within the generation, deterministically.
