@@ -55,11 +55,14 @@ describe('renderers', () => {
 describe('chart axes', () => {
   it('has round ticks, accuracy from 0 and latency from 0', () => {
     const svg = renderChart(report, selectEngine(report, {}));
-    const labels = [...svg.matchAll(/text-anchor="(?:middle|end)">([0-9.]+)<\/text>/g)].map((m) => Number(m[1]));
-    expect(labels).toContain(0);
-    for (const v of labels) {
-      const mantissa = v === 0 ? 0 : v / 10 ** Math.floor(Math.log10(Math.abs(v)));
-      expect([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).toContain(Math.round(mantissa * 1e6) / 1e6);
+    const xs = [...svg.matchAll(/y="\d+(?:\.\d+)?" text-anchor="middle">([0-9.]+)<\/text>/g)].map((m) => Number(m[1]));
+    const ys = [...svg.matchAll(/text-anchor="end">([0-9.]+)<\/text>/g)].map((m) => Number(m[1]));
+    for (const ticks of [xs, ys]) {
+      expect(ticks[0]).toBe(0);
+      const step = ticks[1]! - ticks[0]!;
+      expect(ticks.every((t, i) => Math.abs(t - i * step) < 1e-9)).toBe(true);
+      const mantissa = step / 10 ** Math.floor(Math.log10(step));
+      expect([1, 2, 5]).toContain(Math.round(mantissa * 1e6) / 1e6);
     }
   });
 });
