@@ -59,7 +59,8 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
     iters = _positive_int(args, "iters", 20)
     min_time_s = float(args.get("min_time_s") or 0)
 
-    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"), imgsz=int(args.get("imgsz") or 640))
+    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"),
+                             trust_torchscript=args.get("trust_torchscript") is True)
     imgsz = int(args.get("imgsz") or meta.get("imgsz") or 640)
     if hasattr(model, "fuse") and not isinstance(model, torch.jit.ScriptModule):
         model.fuse()  # the same folded graph the ONNX engines run

@@ -185,7 +185,8 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
                           where={"field": "opset"})
     dynamic = bool(args.get("dynamic", False))
     emit.progress("export", 0, 4, "loading model")
-    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"), imgsz=int(args.get("imgsz") or 640))
+    model, meta = load_model(source, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"),
+                             trust_torchscript=args.get("trust_torchscript") is True)
     imgsz = int(args.get("imgsz") or meta.get("imgsz") or 640)
     if imgsz % 32 or imgsz <= 0:
         raise WorkerError("INVALID_ARGUMENT", f"--imgsz must be a positive multiple of 32, got {imgsz}", where={"field": "imgsz"})

@@ -18,6 +18,7 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
     if not isinstance(path, str) or not path:
         raise WorkerError("INVALID_ARGUMENT", "inspect needs `path` (a model file or preset)", where={"field": "path"})
     emit.progress("inspect", 0, 1, f"reading {path}")
-    _model, meta = load_model(path, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"), imgsz=int(args.get("imgsz") or 640))
+    _model, meta = load_model(path, nc=args.get("nc"), preset=args.get("preset"), weights=args.get("weights"),
+                             trust_torchscript=args.get("trust_torchscript") is True)
     emit.progress("inspect", 1, 1)
     return {k: meta.get(k) for k in FIELDS if meta.get(k) is not None}

@@ -54,11 +54,15 @@ def test_cvopt_checkpoint(tiny_checkpoint):
     assert torch.allclose(model(x), src(x))
 
 
-def test_torchscript_is_loaded_as_opaque_module(tmp_path):
+def test_trusted_torchscript_is_loaded_as_opaque_module_and_untrusted_is_refused(tmp_path):
     m = build_model("yolov8p", nc=4).eval()
     p = tmp_path / "m.torchscript"
     torch.jit.trace(m, torch.zeros(1, 3, 64, 64)).save(str(p))
-    model, meta = load_model(str(p), imgsz=64)
+    with pytest.raises(WorkerError) as info:
+        load_model(str(p))
+    assert info.value.code == "TORCHSCRIPT_UNTRUSTED" and "--trust-torchscript" in info.value.hint
+    model, meta = load_model(str(p), trust_torchscript=True)
+    # task and classes come from the parameter names and shapes, not from running it
     assert (meta["format"], meta["task"], meta["nc"]) == ("torchscript", "detect", 4)
     x = torch.rand(1, 3, 64, 64)
     assert torch.allclose(model(x), m(x), atol=1e-5)

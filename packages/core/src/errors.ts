@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   MANIFEST_INVALID: spec(422, 3, 'model.json is missing or does not match the model'),
   TENSOR_SHAPE: spec(400, 3, 'a tensor has the wrong shape or type'),
   UNSAFE_PICKLE: spec(422, 3, 'a pickle references code that is not allowed to run'),
+  TORCHSCRIPT_UNTRUSTED: spec(422, 3, 'a TorchScript model is a program; it is loaded only when declared trusted'),
   ARCHIVE_UNSAFE: spec(422, 3, 'an archive is hostile (path traversal, link or bomb)'),
   PAYLOAD_TOO_LARGE: spec(413, 3, 'the request or upload is too large'),
   UNSUPPORTED_MEDIA_TYPE: spec(415, 3, 'the content type is not accepted'),

@@ -18,6 +18,8 @@ export const TrainJobSchema = z.object({
   seed: z.number().int().nonnegative().default(0),
   hyp: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
   resume: z.boolean().default(false),
+  /** Load a TorchScript --model (a program that may write files); off: such a file is refused. */
+  trustTorchscript: z.boolean().default(false),
 });
 export type TrainJob = z.infer<typeof TrainJobSchema>;
 
@@ -28,6 +30,8 @@ export const ExportJobSchema = z.object({
   imgsz: z.number().int().positive().multipleOf(32).optional(),
   dynamic: z.boolean().default(false),
   opset: z.number().int().positive().optional(),
+  /** Load a TorchScript checkpoint (a program that may write files); off: such a file is refused. */
+  trustTorchscript: z.boolean().default(false),
 });
 export type ExportJob = z.infer<typeof ExportJobSchema>;
 

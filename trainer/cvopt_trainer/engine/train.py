@@ -89,6 +89,8 @@ def parse_args(args: Dict[str, Any]) -> Dict[str, Any]:
         "resume": bool(args.get("resume", False)),
         "vram_limit_mb": _int_arg(args, "vram_limit_mb", 0, 0),
         "patience": _int_arg(args, "patience", 100, 0),
+        # TorchScript is a program: loaded only when the user says so (--trust-torchscript)
+        "trust_torchscript": args.get("trust_torchscript") is True,
     }
 
 
@@ -110,7 +112,7 @@ def _import_onnx(spec: str, out: str) -> str:
     return ckpt
 
 
-def _load_model(spec: str, task: str, names, out: str) -> Tuple[nn.Module, bool]:
+def _load_model(spec: str, task: str, names, out: str, trust_torchscript: bool = False) -> Tuple[nn.Module, bool]:
     """The model to train, and whether its source had BatchNorm folded away (an ONNX export, or a checkpoint
     trained from one): its BN layers are identities whose statistics must stay frozen."""
     nc = len(names)
@@ -128,7 +130,7 @@ def _load_model(spec: str, task: str, names, out: str) -> Tuple[nn.Module, bool]
 
     if spec.lower().endswith(".onnx"):
         spec = _import_onnx(spec, out)
-    model, meta = load_model(spec, nc=nc)
+    model, meta = load_model(spec, nc=nc, trust_torchscript=trust_torchscript)
     if getattr(model, "task", task) != task:
         raise WorkerError("INVALID_ARGUMENT", f"{spec} holds a {model.task} model but the dataset is {task}",
                           where={"field": "model"})
@@ -177,7 +179,8 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats(self.device)
         elif self.vram_limit_mb:
             log(f"vram_limit_mb {self.vram_limit_mb} ignored: training on the CPU")
-        model, self.freeze_bn = _load_model(a["model"], self.task, self.names, self.out)
+        model, self.freeze_bn = _load_model(a["model"], self.task, self.names, self.out,
+                                                 a.get("trust_torchscript") is True)
         self.model = model.to(self.device)
         if self.freeze_bn:
             # Training-mode BN would renormalise every identity layer by batch statistics and wreck the function.

@@ -1,5 +1,6 @@
 """load_model: every model source cvopt accepts, turned into (nn.Module in eval mode, meta) without running
-code from the file (TorchScript aside, which is code-like and only loaded when the user passes it)."""
+code from the file. TorchScript is a program (it can create and write files), so it is refused unless the caller
+says it is trusted; even then it is never called to learn what it is: task and classes come from its parameters."""
 from __future__ import annotations
 
 import collections
@@ -141,7 +142,8 @@ def _finish(model: nn.Module, meta: Dict[str, Any]) -> Tuple[nn.Module, Dict[str
 def _is_torchscript(path: str) -> bool:
     try:
         with zipfile.ZipFile(path) as z:
-            return any(n.endswith("constants.pkl") for n in z.namelist())
+            # constants.pkl and code/ are what torch.jit.save writes and torch.save never does
+            return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
     except (zipfile.BadZipFile, OSError):
         return False
 
@@ -223,27 +225,39 @@ def _from_state_dict(sd: Dict[str, torch.Tensor], path: str, nc: Optional[int], 
     return _finish(model, {"format": "state-dict", "task": getattr(model, "task", info.get("task")), "preset": preset, "nc": n})
 
 
-def _from_torchscript(path: str, imgsz: int) -> Tuple[nn.Module, Dict[str, Any]]:
+TORCHSCRIPT_CODE = "TORCHSCRIPT_UNTRUSTED"
+
+
+def refuse_torchscript(path: str) -> WorkerError:
+    return WorkerError(
+        TORCHSCRIPT_CODE,
+        f"refused to load {path}: it is a TorchScript archive, which is a program, not data (loading or running it "
+        "can create and write files); cvopt loads TorchScript only when told it is trusted, and never runs it to "
+        "find out what it is",
+        hint="if you wrote this file or trust its source, pass --trust-torchscript; otherwise ask for a state dict "
+             "(torch.save(model.state_dict(), path)) or an ONNX file",
+        where={"file": path})
+
+
+def _from_torchscript(path: str, nc: Optional[int], trusted: bool) -> Tuple[nn.Module, Dict[str, Any]]:
+    if not trusted:
+        raise refuse_torchscript(path)
     try:
+        # torch.jit.load itself runs code (a scripted __setstate__): only reached for a trusted file.
         module = torch.jit.load(path, map_location="cpu")
     except RuntimeError as e:
         raise WorkerError("MODEL_INVALID", f"{path} is not a loadable TorchScript archive: {e}", where={"file": path}) from None
     module.eval()
-    # An opaque module: learn task and class count from one forward pass.
-    with torch.no_grad():
-        out = module(torch.zeros(1, 3, imgsz, imgsz))
-    if isinstance(out, (list, tuple)):
-        out = out[0]
-    if out.dim() == 3:
-        task, nc = "detect", int(out.shape[1]) - 4
-    elif out.dim() == 2:
-        task, nc = "classify", int(out.shape[1])
-    else:
-        raise WorkerError("MODEL_INVALID", f"{path}: TorchScript output shape {tuple(out.shape)} is neither detect [B,4+nc,N] nor classify [B,nc]",
+    # Task and class count from the declared parameters (names and shapes), never from a forward pass.
+    info = infer_from_state_dict(dict(module.state_dict()))
+    n = nc or info.get("nc")
+    if "task" not in info or not n:
+        raise WorkerError("MODEL_INVALID", f"{path}: cannot tell this TorchScript model's task from its parameters "
+                          "(no YOLOv8 detect or classify head by name); cvopt does not run a model to find out",
+                          hint="save a state dict of a YOLOv8-architecture model, or export to ONNX and pass the ONNX file",
                           where={"file": path})
-    meta = {"format": "torchscript", "task": task, "preset": None, "nc": nc, "names": None}
-    model, meta = _finish(module, meta)
-    return model, meta
+    meta = {"format": "torchscript", "task": info["task"], "preset": info.get("preset"), "nc": int(n), "names": None}
+    return _finish(module, meta)
 
 
 def preset_weights(preset: str, weights: Optional[str]) -> Optional[str]:
@@ -259,13 +273,14 @@ def preset_weights(preset: str, weights: Optional[str]) -> Optional[str]:
 
 
 def load_model(path: str, nc: Optional[int] = None, preset: Optional[str] = None, weights: Optional[str] = None,
-               imgsz: int = 640) -> Tuple[nn.Module, Dict[str, Any]]:
+               trust_torchscript: bool = False) -> Tuple[nn.Module, Dict[str, Any]]:
     """(model in eval mode, meta) from a preset name or a file. meta: format, task, preset, nc, names, imgsz,
-    params, source, sourceSha256, and for checkpoints hyperparameters/metrics when known."""
+    params, source, sourceSha256, and for checkpoints hyperparameters/metrics when known. A TorchScript file is
+    refused with TORCHSCRIPT_UNTRUSTED unless trust_torchscript."""
     if is_preset(path):
         wfile = preset_weights(path, weights)
         if wfile:
-            model, meta = load_model(wfile, nc=nc, preset=path)
+            model, meta = load_model(wfile, nc=nc, preset=path, trust_torchscript=trust_torchscript)
             meta["preset"] = path
             return model, meta
         task = "classify" if path.endswith("-cls") else "detect"
@@ -278,7 +293,7 @@ def load_model(path: str, nc: Optional[int] = None, preset: Optional[str] = None
                           hint="pass a preset (yolov8n…x, yolov8n-cls…) or the path of a .pt/.pkl/TorchScript file",
                           where={"file": path})
     if _is_torchscript(path):
-        model, meta = _from_torchscript(path, imgsz)
+        model, meta = _from_torchscript(path, nc, trust_torchscript)
     else:
         obj = safe_load(path)
         if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:

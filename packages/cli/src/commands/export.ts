@@ -34,12 +34,14 @@ export function register(program: Command): void {
     .option('--dynamic', 'dynamic batch dimension')
     .option('--opset <n>', 'ONNX opset (default: the highest this PyTorch supports)')
     .option('--samples <dir>', 'real images for the parity check (default: seeded random inputs)')
+    .option('--trust-torchscript', 'load a TorchScript file (a program: it can write files); without it TorchScript is refused')
     .option('--tolerance <x>', 'largest accepted max relative difference', String(DEFAULT_PARITY_TOLERANCE));
   action<[string]>(cmd, async (model, opts) => {
     const input: ExportModelInput = {
       checkpoint: model,
       out: String(opts.out),
       dynamic: opts.dynamic === true,
+      trustTorchscript: opts.trustTorchscript === true,
       tolerance: numberFlag('tolerance', opts.tolerance, { min: Number.MIN_VALUE }),
     };
     if (opts.imgsz !== undefined) input.imgsz = numberFlag('imgsz', opts.imgsz, { int: true, min: 32 });

@@ -55,6 +55,7 @@ export function register(program: Command): void {
     .option('--vram-mb <n>', 'GPU memory this run may take, MiB (cuda); beyond it the run stops with GPU_MEMORY_EXHAUSTED')
     .option('--patience <n>', 'stop after N epochs without a better validation fitness (0 = never)', '100')
     .option('--exist-ok', 'train into an --out folder that already holds files (its checkpoints are replaced)')
+    .option('--trust-torchscript', 'load a TorchScript --model (a program: it can write files); without it TorchScript is refused')
     .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments')
     .addHelpText(
       'after',
@@ -85,6 +86,7 @@ Examples:
       seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
       device,
       resume,
+      trustTorchscript: opts.trustTorchscript === true,
     };
     if (typeof opts.model === 'string') input.model = opts.model;
     if (typeof opts.data === 'string') input.data = opts.data;

@@ -205,7 +205,7 @@ export async function exportModel(input: ExportModelInput, hooks: ExportHooks = 
     throw new CvoptError('INVALID_ARGUMENT', `--out must end in .onnx, got ${p.out}`, { where: { field: 'out' }, hint: 'e.g. --out runs/exp/model.onnx' });
   }
   const samples = listSamples(p.samples);
-  const args: Record<string, unknown> = { checkpoint, out, dynamic: p.dynamic, samples };
+  const args: Record<string, unknown> = { checkpoint, out, dynamic: p.dynamic, samples, trust_torchscript: p.trustTorchscript };
   if (p.imgsz !== undefined) args.imgsz = p.imgsz;
   if (p.opset !== undefined) args.opset = p.opset;
   const workerOpts: Parameters<typeof runWorker>[2] = {};

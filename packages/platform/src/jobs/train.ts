@@ -162,6 +162,7 @@ export async function trainModel(input: TrainModelInput & { hypFile?: string }, 
       seed: p.seed,
       hyp: { ...p.hyp, ...(hf?.values ?? {}) },
       resume: false,
+      trust_torchscript: p.trustTorchscript,
     };
   }
   if (p.workers !== undefined) args.workers = p.workers;
