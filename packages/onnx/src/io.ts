@@ -1,6 +1,6 @@
-import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve, relative } from 'node:path';
-import { CvoptError, FILE_KIND_NAMES, sniffFileKind } from '@cvopt/core';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, isAbsolute, resolve, relative, sep } from 'node:path';
+import { CvoptError, FILE_KIND_NAMES, sniffBytes } from '@cvopt/core';
 import { decodeModel, encodeModel, type GraphProto, type ModelProto, type TensorProto } from './model.js';
 
 export interface ExternalDataFile {
@@ -21,6 +21,55 @@ function notFound(path: string): never {
   throw new CvoptError('NOT_FOUND', `ONNX file ${path} does not exist`, { where: { file: path }, hint: 'check the path' });
 }
 
+/**
+ * The whole of a regular file, read through one descriptor: never a FIFO (would block), device (/dev/zero never
+ * ends) or folder; a symlink at the last step only with `follow` (callers resolve real paths first).
+ */
+function readRegularFile(path: string, what: string, opts: { field?: string; follow?: boolean } = {}): Buffer {
+  const field = opts.field;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.follow ? 0 : constants.O_NOFOLLOW));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') notFound(path);
+    throw new CvoptError('MODEL_INVALID', `${what} ${path} cannot be opened (${code ?? String(e)})`, { where: { file: path, ...(field ? { field } : {}) } });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      throw new CvoptError('MODEL_INVALID', `${what} ${path} is not a regular file`, {
+        where: { file: path, ...(field ? { field } : {}) },
+        hint: 'pass the file itself, not a pipe, device or folder',
+      });
+    }
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `location` resolved under `realBase` with every symlink followed; undefined when that lands outside it. */
+function insideFolder(realBase: string, location: string): string | undefined {
+  if (!location || isAbsolute(location) || location.includes('\0')) return undefined;
+  let real: string;
+  try {
+    real = realpathSync(resolve(realBase, location));
+  } catch {
+    // missing: judge the lexical path, so the error can say "missing" rather than "outside"
+    real = resolve(realBase, location);
+  }
+  const rel = relative(realBase, real);
+  return rel && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel) ? real : undefined;
+}
+
 function* graphTensors(g: GraphProto): Generator<TensorProto> {
   yield* g.initializer;
   for (const n of g.node)
@@ -36,41 +85,50 @@ function* graphTensors(g: GraphProto): Generator<TensorProto> {
  * model, so the returned model is self-contained; a missing or short external file is MODEL_INVALID naming it.
  */
 export function readOnnx(path: string): LoadedOnnx {
-  if (!existsSync(path) || !statSync(path).isFile()) notFound(path);
-  const kind = sniffFileKind(path);
+  if (!existsSync(path)) notFound(path);
+  // a symlink the user passed is followed (their choice); pipes and devices are refused
+  const buf = readRegularFile(path, 'ONNX file', { follow: true });
+  const kind = sniffBytes(buf.subarray(0, 4096));
   if (kind !== 'onnx' && kind !== 'binary' && kind !== 'empty') {
     throw new CvoptError('MODEL_INVALID', `${path} is ${FILE_KIND_NAMES[kind]}, not an ONNX model`, { where: { file: path }, hint: 'pass a .onnx file (cvopt export writes one from a .pt checkpoint)' });
   }
-  const buf = readFileSync(path);
   if (buf.length === 0) {
     throw new CvoptError('MODEL_INVALID', `${path} is empty (0 bytes at byte 0)`, { where: { file: path }, details: { offset: 0 }, hint: 'export or download the model again' });
   }
   const model = decodeModel(new Uint8Array(buf.buffer, buf.byteOffset, buf.length), path);
   const files = new Map<string, { data: Buffer; info: ExternalDataFile }>();
-  const base = dirname(path);
+  // External data must stay inside the model's real folder: a symlink inside it may not lead out.
+  const base = realpathSync(dirname(resolve(path)));
   for (const t of graphTensors(model.graph)) {
     if (t.dataLocation !== 1) continue;
     const kv = new Map((t.externalData ?? []).map((e) => [e.key, e.value]));
     const location = kv.get('location');
-    if (!location || isAbsolute(location) || relative(base, resolve(base, location)).startsWith('..')) {
-      throw new CvoptError('MODEL_INVALID', `tensor "${t.name ?? ''}" has external data location "${location ?? ''}", which must be a relative path inside the model's folder`, {
-        where: { file: path, field: `initializer ${t.name ?? ''}.external_data.location` },
+    const field = `initializer ${t.name ?? ''}.external_data.location`;
+    const full = location === undefined ? undefined : insideFolder(base, location);
+    if (location === undefined || full === undefined) {
+      throw new CvoptError('MODEL_INVALID', `tensor "${t.name ?? ''}" has external data location "${location ?? ''}", which must be a relative path to a file inside the model's folder (absolute paths, ../ and symlinks out are refused)`, {
+        where: { file: path, field },
+        hint: 'keep the .data file beside the .onnx file, as a real file',
       });
     }
-    let entry = files.get(location);
+    let entry = files.get(full);
     if (!entry) {
-      const full = resolve(base, location);
       if (!existsSync(full)) {
         throw new CvoptError('MODEL_INVALID', `external data file ${location} (for tensor "${t.name ?? ''}") is missing beside ${path}`, {
           where: { file: full },
           hint: 'copy the .data file next to the .onnx file, or re-export with the weights inside the model',
         });
       }
-      entry = { data: readFileSync(full), info: { location, tensors: 0, bytes: 0 } };
-      files.set(location, entry);
+      entry = { data: readRegularFile(full, 'external data file', { field }), info: { location, tensors: 0, bytes: 0 } };
+      files.set(full, entry);
     }
     const offset = Number(kv.get('offset') ?? 0);
     const length = kv.has('length') ? Number(kv.get('length')) : entry.data.length - offset;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new CvoptError('MODEL_INVALID', `external data for tensor "${t.name ?? ''}" has offset "${kv.get('offset') ?? ''}" and length "${kv.get('length') ?? ''}", which are not byte counts`, {
+        where: { file: path, field: `initializer ${t.name ?? ''}.external_data` },
+      });
+    }
     if (offset + length > entry.data.length) {
       throw new CvoptError('MODEL_INVALID', `external data for tensor "${t.name ?? ''}" needs bytes ${offset}..${offset + length} of ${location}, which has ${entry.data.length}`, {
         where: { file: resolve(base, location) },

@@ -15,8 +15,9 @@ from __future__ import annotations
 import ast
 import json
 import os
+import stat
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,9 +43,12 @@ def read_initialisers(path: str) -> Tuple[Dict[str, np.ndarray], Any]:
     if not os.path.isfile(path):
         raise WorkerError("NOT_FOUND", f"ONNX file {path} does not exist", where={"file": path})
     try:
-        model = onnx.load(path)
+        # onnx.load would follow external-data paths wherever they point (it strips only a leading ../, and
+        # follows symlinks): read the graph alone, then the external data ourselves, confined to the folder.
+        model = onnx.load(path, load_external_data=False)
     except Exception as e:  # noqa: BLE001 - any decode failure means the same thing to the user
         raise WorkerError("MODEL_INVALID", f"{path} is not a readable ONNX model: {e}", where={"file": path}) from e
+    load_confined_external_data(model, path)
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     # Exporters store identical tensors (all-zero biases, say) once and alias the other names to it through
     # Identity nodes; follow the aliases so every parameter name resolves.
@@ -52,6 +56,71 @@ def read_initialisers(path: str) -> Tuple[Dict[str, np.ndarray], Any]:
         if n.op_type == "Identity" and n.input and n.input[0] in inits and n.output[0] not in inits:
             inits[n.output[0]] = inits[n.input[0]]
     return inits, model
+
+
+def _graph_tensors(graph: Any) -> Iterator[Any]:
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _graph_tensors(attr.g)
+            for g in attr.graphs:
+                yield from _graph_tensors(g)
+
+
+def _inside(folder: str, location: str) -> Optional[str]:
+    """The real path of `location` under `folder`, or None when it (or a symlink on the way) leads outside."""
+    if not location or os.path.isabs(location) or "\0" in location:
+        return None
+    full = os.path.realpath(os.path.join(folder, location))
+    return full if os.path.commonpath([folder, full]) == folder and full != folder else None
+
+
+def load_confined_external_data(model: Any, path: str) -> None:
+    """Inline every external tensor's bytes, read from regular files inside the model's real folder only."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    for t in _graph_tensors(model.graph):
+        if t.data_location != 1:  # TensorProto.EXTERNAL
+            continue
+        kv = {e.key: e.value for e in t.external_data}
+        location = kv.get("location", "")
+        field = f"initializer {t.name}.external_data.location"
+        full = _inside(folder, location)
+        if full is None:
+            raise WorkerError("MODEL_INVALID", f"tensor {t.name!r} of {path} keeps its data at {location!r}, which is not "
+                              "a file inside the model's folder (absolute paths, ../ and symlinks out are refused)",
+                              hint="keep the .data file beside the .onnx file, as a real file",
+                              where={"file": path, "field": field})
+        try:
+            offset = int(kv.get("offset", "0"))
+            length = int(kv["length"]) if "length" in kv else -1
+        except ValueError:
+            raise WorkerError("MODEL_INVALID", f"tensor {t.name!r} of {path}: external data offset/length are not integers",
+                              where={"file": path, "field": field}) from None
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError as e:
+            raise WorkerError("MODEL_INVALID", f"external data {location!r} for tensor {t.name!r} cannot be opened: "
+                              f"{e.strerror}", where={"file": full},
+                              hint="copy the .data file next to the .onnx file") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise WorkerError("MODEL_INVALID", f"external data {location!r} is not a regular file", where={"file": full})
+        with os.fdopen(fd, "rb") as f:
+            if length < 0:
+                length = st.st_size - offset
+            if offset < 0 or length < 0 or offset + length > st.st_size:
+                raise WorkerError("MODEL_INVALID", f"tensor {t.name!r} needs bytes {offset}..{offset + length} of "
+                                  f"{location!r}, which has {st.st_size}", where={"file": full},
+                                  hint="the .data file is truncated or belongs to another model")
+            f.seek(offset)
+            t.raw_data = f.read(length)
+        del t.external_data[:]
+        t.data_location = 0  # TensorProto.DEFAULT
 
 
 def dequantise(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, axis: int = 0) -> np.ndarray:
