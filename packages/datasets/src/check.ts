@@ -7,6 +7,7 @@ import { findDataYaml, resolveDetectionDataset, SPLIT_NAMES, type SplitName } fr
 import { isDirectory, listFilesRecursive } from './files.js';
 import { readLabels } from './labels.js';
 import { problem, type Problem } from './problem.js';
+import { minMax, readLimits, regularFileSize, type DatasetReadLimits } from './read.js';
 
 export type DatasetTask = 'detect' | 'classify';
 
@@ -58,6 +59,8 @@ export interface CheckOptions {
   purpose?: 'train' | 'eval';
   /** Images whose headers are read at once. */
   concurrency?: number;
+  /** Bounds on every file read (defaults: DEFAULT_READ_LIMITS). */
+  limits?: Partial<DatasetReadLimits>;
 }
 
 /** COCO's size classes, in pixels². */
@@ -79,7 +82,8 @@ export async function checkDataset(path: string, opts: CheckOptions = {}): Promi
       hint: `drop --task (the layout decides), or point at a ${opts.task === 'detect' ? 'data.yaml' : 'folder of class folders'}`,
     });
   }
-  const report = layout === 'detect' ? await checkDetection(path, opts.concurrency ?? 8) : await checkClassification(path, opts.concurrency ?? 8);
+  const limits = readLimits(opts.limits);
+  const report = layout === 'detect' ? await checkDetection(path, opts.concurrency ?? 8, limits) : await checkClassification(path, opts.concurrency ?? 8, limits);
   // When the layout itself could not be read, that error is the cause; empty splits would only repeat it.
   const unreadable = report.problems.some((p) => p.severity === 'error' && /^(YAML_|SPLIT_|PATH_|LAYOUT_)/.test(p.code));
   if (!unreadable) report.problems.push(...splitProblems(report, opts.purpose ?? 'train'));
@@ -124,8 +128,8 @@ interface ImageHeader {
   height: number;
 }
 
-async function checkDetection(path: string, concurrency: number): Promise<CheckReport> {
-  const resolved = resolveDetectionDataset(path);
+async function checkDetection(path: string, concurrency: number, limits: DatasetReadLimits): Promise<CheckReport> {
+  const resolved = resolveDetectionDataset(path, limits);
   const problems = [...resolved.problems];
   const dataset = resolved.dataset;
   const root = dataset?.root ?? dirname(findDataYaml(path));
@@ -145,7 +149,7 @@ async function checkDetection(path: string, concurrency: number): Promise<CheckR
   }
 
   const images = [...entries.keys()];
-  const headers = await mapLimit(images, concurrency, readHeader);
+  const headers = await mapLimit(images, concurrency, (f) => readHeader(f, limits.imageBytes));
   const histogram = names.map((name) => ({ name, count: 0 }));
   const pixelBoxes: { w: number; h: number }[] = [];
   const normalisedBoxes: { w: number; h: number }[] = [];
@@ -154,10 +158,10 @@ async function checkDetection(path: string, concurrency: number): Promise<CheckR
   let background = 0;
   images.forEach((image, i) => {
     const header = headers[i] as HeaderResult;
-    problems.push(...header.problems);
+    for (const p of header.problems) problems.push(p);
     const label = entries.get(image) as string;
-    const read = readLabels(label, { numClasses: names.length || undefined });
-    problems.push(...read.problems);
+    const read = readLabels(label, { numClasses: names.length || undefined, maxBytes: limits.labelBytes, maxProblems: limits.problemsPerFile });
+    for (const p of read.problems) problems.push(p);
     const rows = read.boxes.length + read.problems.filter((p) => p.line !== undefined).length;
     if (rows > 0) labelled++;
     else background++;
@@ -209,7 +213,7 @@ function boxStats(boxes: { w: number; h: number }[], units: BoxStats['units']): 
   if (boxes.length === 0) return stats;
   // rounded to what a person can use: a hundredth of a pixel, or a millionth of the image
   const round = (v: number) => (units === 'pixels' ? Math.round(v * 100) / 100 : Math.round(v * 1e6) / 1e6);
-  stats.minSide = round(Math.min(...boxes.map((b) => Math.min(b.w, b.h))));
+  stats.minSide = round(minMax(boxes.map((b) => Math.min(b.w, b.h)))[0]);
   const mid = areas.length >> 1;
   stats.medianArea = round(areas.length % 2 ? (areas[mid] as number) : ((areas[mid - 1] as number) + (areas[mid] as number)) / 2);
   for (const a of areas) {
@@ -241,7 +245,12 @@ interface HeaderResult {
   problems: Problem[];
 }
 
-async function readHeader(file: string): Promise<HeaderResult> {
+async function readHeader(file: string, maxBytes: number): Promise<HeaderResult> {
+  // sharp opens by path: a FIFO would block it and /dev/zero never ends, so only regular files under the cap
+  const checked = regularFileSize(file, maxBytes);
+  if (!checked.ok) {
+    return { problems: [problem('error', 'IMAGE_CORRUPT', file, `the image ${checked.message}`, 'replace it with a regular image file, or remove it and its label')] };
+  }
   try {
     const meta = await sharp(file).metadata();
     if (!meta.width || !meta.height) throw new Error('no image dimensions in the header');
@@ -274,7 +283,7 @@ function endsWithJpegEoi(file: string): boolean {
   }
 }
 
-async function checkClassification(path: string, concurrency: number): Promise<CheckReport> {
+async function checkClassification(path: string, concurrency: number, limits: DatasetReadLimits): Promise<CheckReport> {
   const { dataset, problems: found } = resolveClassificationDataset(path);
   const problems = [...found];
   const splitCounts: CheckReport['stats']['splits'] = {};
@@ -286,8 +295,8 @@ async function checkClassification(path: string, concurrency: number): Promise<C
     for (const e of list) byImage.set(e.image, e.classId);
   }
   const images = [...byImage.keys()];
-  const headers = await mapLimit(images, concurrency, readHeader);
-  for (const h of headers) problems.push(...h.problems);
+  const headers = await mapLimit(images, concurrency, (f) => readHeader(f, limits.imageBytes));
+  for (const h of headers) for (const p of h.problems) problems.push(p);
   const histogram = (dataset?.names ?? []).map((name) => ({ name, count: 0 }));
   for (const classId of byImage.values()) {
     const slot = histogram[classId];

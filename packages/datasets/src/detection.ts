@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { readLimits, readTextBounded, type DatasetReadLimits } from './read.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CvoptError, expectFileKind, sniffFileKind } from '@cvopt/core';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
@@ -60,13 +61,19 @@ export function findDataYaml(path: string): string {
  * directory (searched recursively), a .txt list of image paths, or a list of those; relative entries resolve
  * against the root, except `./x` lines in a list file, which resolve against the list's directory.
  */
-export function resolveDetectionDataset(path: string): ResolvedDetectionDataset {
+export function resolveDetectionDataset(path: string, limits: Partial<DatasetReadLimits> = {}): ResolvedDetectionDataset {
+  const lim = readLimits(limits);
   const yamlPath = findDataYaml(path);
   const problems: Problem[] = [];
   const sources: SplitSource[] = [];
   const yamlDir = dirname(yamlPath);
+  const read = readTextBounded(yamlPath, lim.yamlBytes);
+  if (!read.ok) {
+    problems.push(problem('error', 'FILE_UNREADABLE', yamlPath, `the dataset yaml ${read.message}`, 'data.yaml must be a regular text file (path, train, val, names)'));
+    return { sources, problems };
+  }
   expectFileKind(yamlPath, ['text', 'empty'], 'a data.yaml', { code: 'DATASET_INVALID', hint: 'a data.yaml is a YAML text file with path, train, val and names' });
-  const text = readFileSync(yamlPath, 'utf8');
+  const text = read.text;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true });
   const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
@@ -121,9 +128,10 @@ export function resolveDetectionDataset(path: string): ResolvedDetectionDataset 
       if (isDirectory(p)) {
         sources.push({ split, kind: 'dir', path: p });
         for (const f of listFilesRecursive(p)) if (isImageFile(f)) entries.push({ image: f, label: labelPathFor(f) });
-      } else if (isFile(p) && p.toLowerCase().endsWith('.txt')) {
+      } else if (existsSync(p) && p.toLowerCase().endsWith('.txt')) {
+        // not only regular files: readImageList says what a pipe or device is instead of calling it missing
         sources.push({ split, kind: 'list', path: p });
-        entries.push(...readImageList(p, root, problems));
+        for (const e of readImageList(p, root, problems, lim.listBytes)) entries.push(e);
       } else {
         problems.push(problem('error', 'SPLIT_MISSING', yamlPath, `${split}: ${value} does not exist (looked for ${p})`, `create it, or point ${split} at an existing directory or .txt list relative to ${root}`, line));
         continue;
@@ -251,10 +259,15 @@ function lineOfKey(doc: Document, key: string, lineAt: (offset: number | undefin
   return undefined;
 }
 
-function readImageList(listPath: string, root: string, problems: Problem[]): ImageEntry[] {
+function readImageList(listPath: string, root: string, problems: Problem[], maxBytes: number): ImageEntry[] {
   const out: ImageEntry[] = [];
   const listDir = dirname(listPath);
-  readFileSync(listPath, 'utf8')
+  const read = readTextBounded(listPath, maxBytes);
+  if (!read.ok) {
+    problems.push(problem('error', 'FILE_UNREADABLE', listPath, `the image list ${read.message}`, 'a split list is a regular text file with one image path per line'));
+    return out;
+  }
+  read.text
     .split(/\r?\n/)
     .forEach((raw, i) => {
       const entry = raw.trim();

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { problem, type Problem } from './problem.js';
+import { DEFAULT_READ_LIMITS, minMax, readTextBounded } from './read.js';
 
 /** One labelled box: normalised centre and size, and the 1-based line it came from. */
 export interface LabelBox {
@@ -19,6 +19,10 @@ export interface LabelFile {
 export interface ReadLabelsOptions {
   /** Number of classes; when given, class ids ≥ it are errors. */
   numClasses?: number;
+  /** Largest label file read (default DEFAULT_READ_LIMITS.labelBytes); larger ones are one LABEL_UNREADABLE. */
+  maxBytes?: number;
+  /** Problems reported for one file (default DEFAULT_READ_LIMITS.problemsPerFile); the rest are counted. */
+  maxProblems?: number;
 }
 
 /**
@@ -32,18 +36,11 @@ export const EDGE_TOLERANCE = 1e-3;
  * image: no boxes and no problems. Rows with a problem are left out of `boxes` and reported, all of them at once.
  */
 export function readLabels(file: string, opts: ReadLabelsOptions = {}): LabelFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') return { boxes: [], problems: [] };
-    return {
-      boxes: [],
-      problems: [problem('error', 'LABEL_UNREADABLE', file, `cannot read the label file: ${err.message}`, 'make it a readable text file')],
-    };
-  }
-  return parseLabels(text, file, opts);
+  const read = readTextBounded(file, opts.maxBytes ?? DEFAULT_READ_LIMITS.labelBytes);
+  if (read.ok) return parseLabels(read.text, file, opts);
+  if (read.reason === 'missing') return { boxes: [], problems: [] };
+  const hint = read.reason === 'too-large' ? 'a label holds one short row per box; split or fix the file' : 'make it a regular, readable text file';
+  return { boxes: [], problems: [problem('error', 'LABEL_UNREADABLE', file, `the label file ${read.message}`, hint)] };
 }
 
 /** Parse label text; `file` is only used to locate problems. */
@@ -51,8 +48,16 @@ export function parseLabels(text: string, file: string, opts: ReadLabelsOptions 
   const boxes: LabelBox[] = [];
   const problems: Problem[] = [];
   const seen = new Map<string, number>();
-  const bad = (code: Problem['code'], line: number, message: string, hint: string, severity: Problem['severity'] = 'error') =>
-    problems.push(problem(severity, code, file, message, hint, line));
+  const maxProblems = opts.maxProblems ?? DEFAULT_READ_LIMITS.problemsPerFile;
+  let leftOut = 0;
+  let leftOutErrors = false;
+  const bad = (code: Problem['code'], line: number, message: string, hint: string, severity: Problem['severity'] = 'error') => {
+    if (problems.length < maxProblems) problems.push(problem(severity, code, file, message, hint, line));
+    else {
+      leftOut++;
+      leftOutErrors ||= severity === 'error';
+    }
+  };
 
   const lines = text.split(/\r?\n/);
   lines.forEach((raw, i) => {
@@ -87,9 +92,9 @@ export function parseLabels(text: string, file: string, opts: ReadLabelsOptions 
     }
     let [cx, cy, w, h] = coords as [number, number, number, number];
     if (isSegment) {
-      const xs = coords.filter((_, k) => k % 2 === 0);
-      const ys = coords.filter((_, k) => k % 2 === 1);
-      const [x1, x2, y1, y2] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+      // a loop, not Math.min(...xs): a row of millions of points would overflow the stack
+      const [x1, x2] = minMax(coords.filter((_, k) => k % 2 === 0));
+      const [y1, y2] = minMax(coords.filter((_, k) => k % 2 === 1));
       [cx, cy, w, h] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1];
       bad('LABEL_SEGMENT', line, `a polygon row with ${(fields.length - 1) / 2} points; its bounding box is used`, 'write detection labels as class cx cy w h', 'warning');
     }
@@ -114,5 +119,8 @@ export function parseLabels(text: string, file: string, opts: ReadLabelsOptions 
     seen.set(key, line);
     boxes.push({ classId, cx, cy, w, h, line });
   });
+  if (leftOut > 0) {
+    problems.push(problem(leftOutErrors ? 'error' : 'warning', 'PROBLEMS_LEFT_OUT', file, `${leftOut} more problems in this file are not listed (the first ${maxProblems} are)`, 'fix the problems listed and check again'));
+  }
   return { boxes, problems };
 }

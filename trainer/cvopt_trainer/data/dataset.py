@@ -17,12 +17,20 @@ from ..protocol import WorkerError
 from .augment import (PAD, augment_hsv, letterbox, mosaic4, normalised_to_pixels, pixels_to_normalised,
                       random_affine)
 from .labels import read_labels
+from ..utils.files import IMAGE_MAX_BYTES, FileRefused, check_regular
 
 # Decoded images are kept in RAM when they fit this budget; above it they are decoded on every access.
 CACHE_BYTES = 2 * 1024 ** 3
 
 
 def read_image(path: str) -> np.ndarray:
+    try:
+        # cv2 opens by path: a FIFO would block it and /dev/zero never ends
+        check_regular(path, IMAGE_MAX_BYTES)
+    except FileRefused as e:
+        raise WorkerError("IMAGE_INVALID", f"image {path} {e}",
+                          hint="a dataset image must be a regular image file; remove it or replace it",
+                          where={"file": path}) from None
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise WorkerError("IMAGE_INVALID", f"cannot decode image {path}",

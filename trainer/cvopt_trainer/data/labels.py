@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
 from ..protocol import WorkerError
+from ..utils.files import LABEL_MAX_BYTES, FileRefused, read_bounded
 
 # Rounding in label exporters leaves coordinates a hair outside 0..1; more than this is a real error.
 COORD_TOLERANCE = 1e-3
@@ -14,11 +14,16 @@ COORD_TOLERANCE = 1e-3
 
 def read_labels(path: str, nc: int) -> np.ndarray:
     """Rows (class, cx, cy, w, h), normalised. A missing file is a background image (no rows)."""
-    if not path or not os.path.exists(path):
+    if not path:
         return np.zeros((0, 5), dtype=np.float32)
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        lines = read_bounded(path, LABEL_MAX_BYTES).decode("utf-8").splitlines()
+    except FileRefused as e:
+        if e.reason == "missing":
+            return np.zeros((0, 5), dtype=np.float32)
+        raise WorkerError("LABEL_INVALID", f"label file {path} {e}",
+                          hint="label files are regular UTF-8 text files, one 'class cx cy w h' row per object",
+                          where={"file": path}) from None
     except (OSError, UnicodeDecodeError) as e:
         raise WorkerError("LABEL_INVALID", f"cannot read label file {path}: {e}",
                           hint="label files are UTF-8 text, one 'class cx cy w h' row per object",
