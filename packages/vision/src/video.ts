@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { access } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { CvoptError } from '@cvopt/core';
 import type { RgbImage } from './image.js';
 
@@ -23,6 +24,27 @@ export interface VideoInfo {
 
 const STDERR_CAP = 16_384;
 
+/**
+ * Demuxers a video input may be opened with: single-file containers and elementary streams. Not on the list, so
+ * refused by ffmpeg itself: playlists and lists that name other files (hls, dash, concat, ffconcat), image
+ * sequences (image2), devices and anything with network or subprocess reach. An HLS playlist saved as .mp4 would
+ * otherwise make ffmpeg open whatever paths it names on the machine that runs it.
+ */
+export const VIDEO_DEMUXERS: readonly string[] = Object.freeze(['mov', 'mp4', 'matroska', 'webm', 'avi', 'mpegts', 'mpeg', 'flv', 'ogg', 'asf', 'ivf', 'h264', 'hevc', 'm4v', 'gif']);
+/** Protocols an input may use: the file named, or a pipe the caller feeds. */
+export const VIDEO_PROTOCOLS: readonly string[] = Object.freeze(['file', 'pipe']);
+
+/**
+ * The input part of an ffmpeg or ffprobe command line for an untrusted video: protocol and demuxer allow-lists
+ * first, then `-i` with the path as an explicit `file:` URL (absolute), so a name that starts with `-` or looks
+ * like `http:`/`concat:`/`subfile:` is still just a file. `pipe:0` reads standard input. Put it before any output
+ * options; ffprobe accepts the same arguments.
+ */
+export function videoInputArgs(source: string): string[] {
+  const input = source === 'pipe:0' ? source : `file:${resolve(source)}`;
+  return ['-protocol_whitelist', VIDEO_PROTOCOLS.join(','), '-format_whitelist', VIDEO_DEMUXERS.join(','), '-i', input];
+}
+
 function missingTool(tool: string, path: string, cause: unknown): CvoptError {
   return new CvoptError('DEPENDENCY_MISSING', `${tool} is not installed or not runnable (${path})`, {
     hint: `install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg) or point CVOPT_${tool.toUpperCase()} at the ${tool} binary`,
@@ -41,18 +63,22 @@ function invalidVideo(file: string, reason: string): CvoptError {
 function reasonFrom(stderr: string, file: string): string {
   const lines = stderr
     .split('\n')
-    .map((l) => l.replace(`${file}: `, '').trim())
+    // neither the path nor ffmpeg's "[demuxer @ 0x55…]" heap addresses belong in a message
+    .map((l) => l.replace(`file:${resolve(file)}: `, '').replace(`${file}: `, '').replace(/\[[\w:-]+ @ 0x[0-9a-f]+\]\s*/g, '').replace(/^Format not on whitelist.*$/, 'the container is not an accepted video format (playlists, concat lists and image sequences are refused)').trim())
     .filter(Boolean);
   const unique = [...new Set(lines)];
   return unique.slice(0, 3).join('; ') + (unique.length > 3 ? ` (and ${unique.length - 3} more)` : '') || 'unknown error';
 }
 
 async function mustExist(file: string): Promise<void> {
+  let regular: boolean;
   try {
-    await access(file);
+    regular = (await stat(file)).isFile();
   } catch {
     throw new CvoptError('NOT_FOUND', `video ${file} does not exist`, { where: { file }, hint: 'check the path' });
   }
+  // ffmpeg would block on a FIFO and never finish a device
+  if (!regular) throw new CvoptError('VIDEO_INVALID', `video ${file} is not a regular file`, { where: { file }, hint: 'pass the video file itself' });
 }
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -94,7 +120,7 @@ export async function probeVideo(file: string, opts: VideoToolOptions = {}): Pro
   const ffprobe = opts.ffprobePath ?? process.env.CVOPT_FFPROBE ?? 'ffprobe';
   let r: Awaited<ReturnType<typeof run>>;
   try {
-    r = await run(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', '-select_streams', 'v:0', file]);
+    r = await run(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', '-select_streams', 'v:0', ...videoInputArgs(file)]);
   } catch (e) {
     throw missingTool('ffprobe', ffprobe, e);
   }
@@ -149,7 +175,7 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
   const { width, height } = info;
   const frameBytes = width * height * 3;
   const ffmpeg = opts.ffmpegPath ?? process.env.CVOPT_FFMPEG ?? 'ffmpeg';
-  const args = ['-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0'];
+  const args = ['-v', 'error', '-nostdin', ...videoInputArgs(file), '-map', '0:v:0'];
   if (opts.maxFrames !== undefined) args.push('-frames:v', String(Math.max(0, Math.floor(opts.maxFrames))));
   args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });

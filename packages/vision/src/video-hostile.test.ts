@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CvoptError, testDataDir } from '@cvopt/core';
+import { probeVideo, readVideoFrames, videoInputArgs } from './index.js';
+
+// Issue 13 item 4 on the CLI's path: a video is opened with allow-listed protocols and demuxers only, so a
+// playlist dressed as .mp4 cannot make ffmpeg read other files on the machine; names are never options or URLs.
+const dataDir = testDataDir();
+if (!dataDir) console.warn('skipping hostile-video tests: shared test data not found (set CVOPT_TEST_DATA)');
+const tmp = mkdtempSync(join(tmpdir(), 'cvopt-video-hostile-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function failure(p: Promise<unknown>): Promise<CvoptError> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  expect(e).toBeInstanceOf(CvoptError);
+  return e as CvoptError;
+}
+
+describe('videoInputArgs', () => {
+  it('puts the allow-lists before -i and makes every name an absolute file: URL', () => {
+    const args = videoInputArgs('-y');
+    expect(args.slice(0, 4)).toEqual(['-protocol_whitelist', 'file,pipe', '-format_whitelist', expect.stringContaining('mov')]);
+    expect(args[3]).not.toMatch(/\b(hls|concat|image2|dash)\b/);
+    expect(args.slice(-2)).toEqual(['-i', `file:${join(process.cwd(), '-y')}`]);
+    expect(videoInputArgs('http://example.com/x.mp4').at(-1)).toBe(`file:${join(process.cwd(), 'http:/example.com/x.mp4')}`);
+    expect(videoInputArgs('pipe:0').at(-1)).toBe('pipe:0');
+  });
+});
+
+describe.skipIf(!dataDir)('hostile videos', () => {
+  const real = join(dataDir ?? '', 'video/car-detection.mp4');
+
+  it('refuses an HLS playlist saved as .mp4 that names a real video on this machine', async () => {
+    const secret = join(tmp, 'private.mp4');
+    copyFileSync(real, secret);
+    const playlist = join(tmp, 'upload.mp4');
+    writeFileSync(playlist, `#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30,\n${secret}\n#EXT-X-ENDLIST\n`);
+    for (const attempt of [probeVideo(playlist), (async () => { for await (const _ of readVideoFrames(playlist)) break; })()]) {
+      const e = await failure(attempt);
+      expect(e.code).toBe('VIDEO_INVALID');
+      expect(e.message).toContain('not an accepted video format');
+      expect(e.message).not.toMatch(/0x[0-9a-f]{6,}/);
+    }
+  });
+
+  it('refuses an ffconcat list and a FIFO, and still reads a real file whose name looks like an option', async () => {
+    const list = join(tmp, 'list.mp4');
+    writeFileSync(list, `ffconcat version 1.0\nfile '${real}'\n`);
+    expect((await failure(probeVideo(list))).code).toBe('VIDEO_INVALID');
+    const fifo = join(tmp, 'pipe.mp4');
+    execFileSync('mkfifo', [fifo]);
+    expect(await failure(probeVideo(fifo))).toMatchObject({ code: 'VIDEO_INVALID', message: expect.stringContaining('not a regular file') });
+    const dashName = join(tmp, '-i.mp4');
+    copyFileSync(real, dashName);
+    expect((await probeVideo(dashName)).width).toBe(768);
+  });
+});
