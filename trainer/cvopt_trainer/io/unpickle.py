@@ -305,7 +305,11 @@ class UnsupportedModelClass(Exception):
         self.qualname = f"{module}.{name}"
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """The pure-Python unpickler, on purpose: CPython's C one sizes its memo table by the largest index a PUT
+    names, so one forged LONG_BINPUT index (a flipped bit) makes it allocate and zero gigabytes; this one keeps
+    the memo in a dict. Checkpoint pickles are small (tensor bytes live outside them), so the speed is moot."""
+
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle's hook
         # Protocol 2 (torch.save's default) names Python 2 modules: map them as pickle itself would. The names
         # mapped from do not exist in Python 3, so mapping regardless of protocol changes nothing else.
