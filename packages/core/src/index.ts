@@ -13,3 +13,4 @@ export * from './detection.js';
 export * from './paths.js';
 export * from './sniff.js';
 export * from './ticks.js';
+export * from './files.js';

@@ -6,4 +6,4 @@ export * from './synth.js';
 export { SHAPE_KINDS, type ShapeKind } from './raster.js';
 export * from './classification.js';
 export * from './check.js';
-export { DEFAULT_READ_LIMITS, readLimits, readTextBounded, regularFileSize, type DatasetReadLimits, type TextRead, type SizeRead, type FileRefusal } from './read.js';
+export { DEFAULT_READ_LIMITS, readLimits, readTextBounded, type DatasetReadLimits, type TextRead } from './read.js';

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { readRegularFile, regularFileSize, type FileRefusal } from '@cvopt/core';
 
 /**
  * How much a dataset check or load may read from one file. Datasets come from anywhere: a label "file" can be a
@@ -29,62 +29,15 @@ export function readLimits(partial: Partial<DatasetReadLimits> = {}): DatasetRea
   return { ...DEFAULT_READ_LIMITS, ...partial };
 }
 
-export type FileRefusal = { ok: false; reason: 'missing' | 'not-regular' | 'too-large' | 'unreadable'; message: string };
 export type TextRead = { ok: true; text: string } | FileRefusal;
-export type SizeRead = { ok: true; size: number } | FileRefusal;
-
-function describe(mode: { isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean; isSocket(): boolean }): string {
-  if (mode.isFIFO()) return 'a FIFO (named pipe)';
-  if (mode.isCharacterDevice() || mode.isBlockDevice()) return 'a device';
-  if (mode.isDirectory()) return 'a folder';
-  if (mode.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
-/**
- * Open `path` without blocking (O_NONBLOCK: a FIFO opens at once), check through the descriptor that it is a
- * regular file no larger than `maxBytes`, then run `use` on the descriptor. Symlinks to regular files are fine.
- */
-function withRegularFile<T>(path: string, maxBytes: number, use: (fd: number, size: number) => T): T | FileRefusal {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') return { ok: false, reason: 'missing', message: 'does not exist' };
-    if (err.code === 'EISDIR') return { ok: false, reason: 'not-regular', message: 'is a folder, not a file' };
-    return { ok: false, reason: 'unreadable', message: `cannot be opened: ${err.message}` };
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return { ok: false, reason: 'not-regular', message: `is ${describe(st)}, not a regular file` };
-    if (st.size > maxBytes) return { ok: false, reason: 'too-large', message: `is ${st.size} bytes, over the limit of ${maxBytes}` };
-    return use(fd, st.size);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The text of a regular file of at most `maxBytes`, or why not. Never blocks, never reads past the limit. */
 export function readTextBounded(path: string, maxBytes: number): TextRead {
-  return withRegularFile(path, maxBytes, (fd, size): TextRead => {
-    // one byte more than the size: a file that grew since fstat is read up to the limit, not without end
-    const buf = Buffer.allocUnsafe(Math.min(size + 1, maxBytes + 1));
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, null);
-      if (n === 0) break;
-      got += n;
-    }
-    if (got > maxBytes) return { ok: false, reason: 'too-large', message: `grew past the limit of ${maxBytes} bytes while being read` };
-    return { ok: true, text: buf.toString('utf8', 0, got) };
-  });
+  const r = readRegularFile(path, maxBytes);
+  return r.ok ? { ok: true, text: r.bytes.toString('utf8') } : r;
 }
 
-/** The size of a regular file of at most `maxBytes`, or why not (for files another reader opens by path). */
-export function regularFileSize(path: string, maxBytes: number): SizeRead {
-  return withRegularFile(path, maxBytes, (_fd, size): SizeRead => ({ ok: true, size }));
-}
+export { regularFileSize };
 
 /** Smallest and largest of a list without spreading it into arguments (which overflows the stack past ~100k). */
 export function minMax(values: ArrayLike<number>): [number, number] {

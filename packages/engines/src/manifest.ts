@@ -1,6 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { CvoptError, ModelManifestSchema, parseWith, type ModelManifest } from '@cvopt/core';
+import { CvoptError, ModelManifestSchema, parseWith, readRegularFile, type ModelManifest } from '@cvopt/core';
+
+/** model.json is a few KB (class names included); past this it is not one. */
+export const MAX_MANIFEST_BYTES = 16 << 20;
 
 /** Where a model's manifest lives: `<name>.json` beside `<name>.onnx` first, else `model.json` in the same folder. */
 export function manifestPathFor(modelPath: string): string[] {
@@ -27,7 +30,12 @@ export function readManifest(modelPath: string): ModelManifest {
       hint: '`cvopt export` writes model.json beside the ONNX file; for a foreign ONNX model write one by hand (see packages/core manifest.ts)',
     });
   }
-  const text = readFileSync(file, 'utf8');
+  // model.json is a few KB; a FIFO, device or huge file here is a mistake or an attack, not a manifest
+  const read = readRegularFile(file, MAX_MANIFEST_BYTES);
+  if (!read.ok) {
+    throw new CvoptError('MANIFEST_INVALID', `${file} ${read.message}`, { where: { file }, hint: 'model.json must be a regular JSON file beside the model' });
+  }
+  const text = read.bytes.toString('utf8');
   let data: unknown;
   try {
     data = JSON.parse(text);

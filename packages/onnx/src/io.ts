@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, writeFileSync, existsSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import { realpathSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve, relative, sep } from 'node:path';
-import { CvoptError, FILE_KIND_NAMES, sniffBytes } from '@cvopt/core';
+import { CvoptError, FILE_KIND_NAMES, readRegularFile, sniffBytes } from '@cvopt/core';
 import { decodeModel, encodeModel, type GraphProto, type ModelProto, type TensorProto } from './model.js';
 
 export interface ExternalDataFile {
@@ -17,43 +18,22 @@ export interface LoadedOnnx {
   externalData: ExternalDataFile[];
 }
 
+/** Protobuf caps a message at 2 GiB; larger models need external data, which cvopt does not write. */
+const MAX_PROTO_BYTES = 2 ** 31 - 1;
+
 function notFound(path: string): never {
   throw new CvoptError('NOT_FOUND', `ONNX file ${path} does not exist`, { where: { file: path }, hint: 'check the path' });
 }
 
-/**
- * The whole of a regular file, read through one descriptor: never a FIFO (would block), device (/dev/zero never
- * ends) or folder; a symlink at the last step only with `follow` (callers resolve real paths first).
- */
-function readRegularFile(path: string, what: string, opts: { field?: string; follow?: boolean } = {}): Buffer {
-  const field = opts.field;
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.follow ? 0 : constants.O_NOFOLLOW));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') notFound(path);
-    throw new CvoptError('MODEL_INVALID', `${what} ${path} cannot be opened (${code ?? String(e)})`, { where: { file: path, ...(field ? { field } : {}) } });
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) {
-      throw new CvoptError('MODEL_INVALID', `${what} ${path} is not a regular file`, {
-        where: { file: path, ...(field ? { field } : {}) },
-        hint: 'pass the file itself, not a pipe, device or folder',
-      });
-    }
-    const buf = Buffer.allocUnsafe(st.size);
-    let got = 0;
-    while (got < st.size) {
-      const n = readSync(fd, buf, got, st.size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
+/** A model or external-data file read whole: a regular file only (never a FIFO, device or folder), bounded. */
+function readModelFile(path: string, what: string, maxBytes: number, opts: { field?: string; follow?: boolean } = {}): Buffer {
+  const r = readRegularFile(path, maxBytes, { follow: opts.follow ?? false });
+  if (r.ok) return r.bytes;
+  if (r.reason === 'missing') notFound(path);
+  throw new CvoptError('MODEL_INVALID', `${what} ${path} ${r.message}`, {
+    where: { file: path, ...(opts.field ? { field: opts.field } : {}) },
+    hint: r.reason === 'too-large' ? 'the file is larger than any model cvopt reads' : 'pass the file itself, not a pipe, device or folder',
+  });
 }
 
 /** `location` resolved under `realBase` with every symlink followed; undefined when that lands outside it. */
@@ -87,7 +67,7 @@ function* graphTensors(g: GraphProto): Generator<TensorProto> {
 export function readOnnx(path: string): LoadedOnnx {
   if (!existsSync(path)) notFound(path);
   // a symlink the user passed is followed (their choice); pipes and devices are refused
-  const buf = readRegularFile(path, 'ONNX file', { follow: true });
+  const buf = readModelFile(path, 'ONNX file', MAX_PROTO_BYTES, { follow: true });
   const kind = sniffBytes(buf.subarray(0, 4096));
   if (kind !== 'onnx' && kind !== 'binary' && kind !== 'empty') {
     throw new CvoptError('MODEL_INVALID', `${path} is ${FILE_KIND_NAMES[kind]}, not an ONNX model`, { where: { file: path }, hint: 'pass a .onnx file (cvopt export writes one from a .pt checkpoint)' });
@@ -119,7 +99,7 @@ export function readOnnx(path: string): LoadedOnnx {
           hint: 'copy the .data file next to the .onnx file, or re-export with the weights inside the model',
         });
       }
-      entry = { data: readRegularFile(full, 'external data file', { field }), info: { location, tensors: 0, bytes: 0 } };
+      entry = { data: readModelFile(full, 'external data file', bufferConstants.MAX_LENGTH, { field }), info: { location, tensors: 0, bytes: 0 } };
       files.set(full, entry);
     }
     const offset = Number(kv.get('offset') ?? 0);
@@ -144,8 +124,6 @@ export function readOnnx(path: string): LoadedOnnx {
   return { path, fileBytes: buf.length, model, externalData: [...files.values()].map((f) => f.info) };
 }
 
-/** Protobuf caps a message at 2 GiB; larger models need external data, which cvopt does not write. */
-const MAX_PROTO_BYTES = 2 ** 31 - 1;
 
 export function encodeOnnx(model: ModelProto): Uint8Array {
   const bytes = encodeModel(model);

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { CvoptError, parseWith } from '@cvopt/core';
+import { CvoptError, parseWith, readRegularFile } from '@cvopt/core';
 import { COCO_PARAMS, COCO_STAT_NAMES, EvalInput, cocoStats, runCocoEval, summarize, type EvalResult } from './cocoeval.js';
 
 const Bbox = z.tuple([z.number(), z.number(), z.number().min(0), z.number().min(0)]);
@@ -112,17 +111,20 @@ function perCategory(res: EvalResult, catIds: readonly number[], names: Map<numb
   });
 }
 
+/** Largest COCO JSON read: about the longest string V8 makes. */
+const MAX_COCO_JSON_BYTES = 512 << 20;
+
 async function readJson(file: string, what: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new CvoptError(missing ? 'NOT_FOUND' : 'DATASET_INVALID', missing ? `${what} ${file} does not exist` : `cannot read ${what} ${file}: ${(e as Error).message}`, {
+  // regular files only, and no larger than a JavaScript string can be (COCO's train annotations are ~450 MB)
+  const r = readRegularFile(file, MAX_COCO_JSON_BYTES);
+  if (!r.ok) {
+    const missing = r.reason === 'missing';
+    throw new CvoptError(missing ? 'NOT_FOUND' : 'DATASET_INVALID', missing ? `${what} ${file} does not exist` : `cannot read ${what} ${file}: it ${r.message}`, {
       where: { file },
       hint: 'check the path',
     });
   }
+  const text = r.bytes.toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, readRegularFile } from '@cvopt/core';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { readJpegHeader } from './jpeg-header.js';
 
@@ -17,6 +16,8 @@ export interface DecodeOptions {
 }
 
 export const DEFAULT_MAX_PIXELS = 50_000_000;
+/** Largest image file read from a path (a 50 MP PNG is ~150 MB); a FIFO or device is refused outright. */
+export const DEFAULT_MAX_IMAGE_BYTES = 256 << 20;
 
 /** Formats we hand to libvips. SVG is refused: rendering it is a resource and security risk a detector never needs. */
 const SHARP_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
@@ -27,17 +28,17 @@ export interface EncodedImage {
   name: string;
 }
 
-export async function loadEncoded(input: Buffer | string): Promise<EncodedImage> {
+export async function loadEncoded(input: Buffer | string, maxBytes = DEFAULT_MAX_IMAGE_BYTES): Promise<EncodedImage> {
   if (typeof input !== 'string') return { buf: input, name: '<buffer>' };
-  try {
-    return { buf: await readFile(input), name: input };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new CvoptError('NOT_FOUND', `image ${input} does not exist`, { where: { file: input }, hint: 'check the path' });
-    }
-    throw new CvoptError('IMAGE_INVALID', `cannot read image ${input}: ${(e as Error).message}`, { where: { file: input }, cause: e });
+  const r = readRegularFile(input, maxBytes);
+  if (r.ok) return { buf: r.bytes, name: input };
+  if (r.reason === 'missing') {
+    throw new CvoptError('NOT_FOUND', `image ${input} does not exist`, { where: { file: input }, hint: 'check the path' });
   }
+  throw new CvoptError('IMAGE_INVALID', `cannot read image ${input}: it ${r.message}`, {
+    where: { file: input },
+    hint: r.reason === 'too-large' ? 'downscale or recompress the image' : 'pass an image file, not a pipe, device or folder',
+  });
 }
 
 function invalid(name: string, why: string, cause?: unknown): CvoptError {

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CvoptError, testDataDir } from '@cvopt/core';
-import { probeVideo, readVideoFrames, videoInputArgs } from './index.js';
+import { decodeImage, probeVideo, readVideoFrames, videoInputArgs } from './index.js';
 
 // Issue 13 item 4 on the CLI's path: a video is opened with allow-listed protocols and demuxers only, so a
 // playlist dressed as .mp4 cannot make ffmpeg read other files on the machine; names are never options or URLs.
@@ -56,5 +56,16 @@ describe.skipIf(!dataDir)('hostile videos', () => {
     const dashName = join(tmp, '-i.mp4');
     copyFileSync(real, dashName);
     expect((await probeVideo(dashName)).width).toBe(768);
+  });
+});
+
+describe('hostile image paths', () => {
+  it('decodeImage refuses a FIFO and /dev/zero by path at once, as IMAGE_INVALID', async () => {
+    const fifo = join(tmp, 'pipe.jpg');
+    execFileSync('mkfifo', [fifo]);
+    const zero = join(tmp, 'zero.png');
+    symlinkSync('/dev/zero', zero);
+    expect(await failure(decodeImage(fifo))).toMatchObject({ code: 'IMAGE_INVALID', message: expect.stringContaining('FIFO') });
+    expect(await failure(decodeImage(zero))).toMatchObject({ code: 'IMAGE_INVALID', message: expect.stringContaining('device') });
   });
 });
