@@ -63,6 +63,13 @@ def preprocess_image(path: str, pre: Dict[str, Any]) -> Tuple[np.ndarray, Dict[s
     (x_in = x_orig * scale + pad) in the shape packages/vision's LetterboxMeta uses."""
     import cv2
 
+    from .utils.files import IMAGE_MAX_BYTES, FileRefused, check_regular
+
+    try:
+        check_regular(path, IMAGE_MAX_BYTES)  # cv2 opens by path: a FIFO would block it, a device never end
+    except FileRefused as e:
+        raise WorkerError("IMAGE_INVALID", f"sample image {path} {e}", where={"file": path},
+                          hint="pass JPEG/PNG image files in --samples") from None
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
         raise WorkerError("IMAGE_INVALID", f"sample image {path} cannot be read", where={"file": path},

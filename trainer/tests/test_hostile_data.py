@@ -42,3 +42,11 @@ def test_real_and_missing_labels_still_read(hostile):
     assert read_labels(str(hostile / "ok.txt"), nc=1).tolist() == [[0, 0.5, 0.5, 0.25, 0.25]]
     assert read_labels(str(hostile / "absent.txt"), nc=1).shape == (0, 5)
     assert np.array_equal(read_labels("", nc=1), np.zeros((0, 5), np.float32))
+
+
+def test_export_sample_image_that_is_a_fifo_is_refused_without_blocking(hostile):
+    from cvopt_trainer.export import preprocess_image
+
+    with pytest.raises(WorkerError) as info:
+        preprocess_image(str(hostile / "fifo.jpg"), {"size": [64, 64], "resize": "letterbox"})
+    assert info.value.code == "IMAGE_INVALID" and "FIFO" in info.value.message
