@@ -20,6 +20,12 @@ export interface DecodeContext {
   path: string[];
 }
 
+/**
+ * Deepest message nesting decoded. A subgraph costs four levels (graph → node → attribute → graph), so this allows
+ * about 60 nested If/Loop bodies; real models use a handful.
+ */
+export const MAX_MESSAGE_DEPTH = 256;
+
 /** A cursor over one message's bytes. Errors carry the absolute byte offset and the field path. */
 export class ProtoReader {
   pos: number;
@@ -111,6 +117,8 @@ export class ProtoReader {
 
   /** A nested message's reader; the path grows by `name` while it is decoded. */
   sub(name: string): ProtoReader {
+    // Decoding recurses per level: a forged file nesting subgraphs 20 000 deep would overflow the stack.
+    if (this.ctx.path.length >= MAX_MESSAGE_DEPTH) this.fail(`messages nested deeper than ${MAX_MESSAGE_DEPTH} levels`);
     const [s, e] = this.lenRange();
     return new ProtoReader(this.buf, s, e, { file: this.ctx.file, path: [...this.ctx.path, name] });
   }

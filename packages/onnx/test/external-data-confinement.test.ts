@@ -75,3 +75,29 @@ describe('readOnnx external data confinement', () => {
     expect(readOnnx(join(tmp, 'alias', 'model.onnx')).externalData[0]?.bytes).toBe(64);
   });
 });
+
+describe('readOnnx on a forged nesting', () => {
+  it('refuses subgraphs nested 20 000 deep with MODEL_INVALID instead of overflowing the stack', () => {
+    const varint = (n: number): number[] => {
+      const o: number[] = [];
+      for (; n > 127; n >>>= 7) o.push((n & 127) | 128);
+      o.push(n);
+      return o;
+    };
+    // built inside out in one buffer: graph{node{attribute{name 'g', type GRAPH, g: <previous graph>}}}
+    const parts: number[][] = [];
+    let inner = 0;
+    for (let d = 0; d < 20_000; d++) {
+      const attrLen = 3 + 3 + 1 + varint(inner).length + inner;
+      const nodeLen = 1 + varint(attrLen).length + attrLen;
+      parts.push([...varint((1 << 3) | 2), ...varint(nodeLen), ...varint((5 << 3) | 2), ...varint(attrLen), 0x0a, 1, 0x67, 0xa0, 0x01, 5, ...varint((6 << 3) | 2), ...varint(inner)]);
+      inner = 1 + varint(nodeLen).length + nodeLen;
+    }
+    const bytes = Uint8Array.from([8, 8, ...varint((7 << 3) | 2), ...varint(inner), ...parts.reverse().flat()]);
+    const p = join(tmp, 'deep.onnx');
+    writeFileSync(p, bytes);
+    const e = refusal(p);
+    expect(e.code).toBe('MODEL_INVALID');
+    expect(e.message).toContain('nested deeper than');
+  });
+});
