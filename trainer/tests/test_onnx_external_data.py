@@ -63,3 +63,12 @@ def test_external_data_that_is_a_fifo_or_folder_is_refused_without_blocking(layo
     with pytest.raises(WorkerError) as info:
         read_initialisers(_model_with_external(str(model_dir), location))
     assert "not a regular file" in info.value.message
+
+
+@pytest.mark.parametrize("names", ["[" * 100_000 + "]" * 100_000, "{0: " * 50_000 + "1" + "}" * 50_000, "9" * 10_000])
+def test_forged_names_metadata_falls_back_to_numbered_classes(names):
+    from cvopt_trainer.io.onnx_import import _names
+
+    model = helper.make_model(helper.make_graph([], "g", [], []))
+    helper.set_model_props(model, {"names": names})
+    assert _names(model, 2) == ["0", "1"]

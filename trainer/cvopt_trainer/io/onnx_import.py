@@ -159,12 +159,13 @@ def _names(model: Any, nc: int) -> List[str]:
     meta = {p.key: p.value for p in model.metadata_props}
     raw = meta.get("names")
     if raw:
+        # metadata is the file's: a forged value nests deep enough to exhaust recursion in either parser
         try:
             v = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             try:
                 v = ast.literal_eval(raw)  # Ultralytics writes a Python dict repr; literal_eval runs no code
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
                 v = None
         if isinstance(v, dict) and len(v) == nc:
             return [str(v[k]) for k in sorted(v, key=int)]
