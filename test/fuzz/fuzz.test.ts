@@ -135,7 +135,7 @@ describe.skipIf(!dataDir)('fuzz: mutated real files through the library entry po
     const dir = join(tmp, 'video');
     mkdirSync(dir);
     // few cases: each spawns ffprobe and ffmpeg
-    const cases = mutants(readFileSync(clip), 24, SEED + 4, { headBytes: 4096 });
+    const cases = mutants(readFileSync(clip), 16, SEED + 4, { headBytes: 4096 });
     await forEachLimit(cases, 2, async (m, i) => {
       const file = join(dir, `${i}.mp4`);
       writeFileSync(file, m.bytes);
