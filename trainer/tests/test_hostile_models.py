@@ -128,3 +128,11 @@ def test_a_real_checkpoint_still_loads_under_the_budget(tmp_path):
         torch.save(sd, path, _use_new_zipfile_serialization=zip_format)
         got = safe_load(str(path))
         assert all(torch.equal(got[k], sd[k]) for k in sd)
+
+
+def test_a_model_path_that_is_a_fifo_or_device_is_refused_without_reading(tmp_path):
+    os.mkfifo(tmp_path / "model.pt")
+    for path in (str(tmp_path / "model.pt"), "/dev/zero"):
+        with pytest.raises(WorkerError) as info:
+            load_model(path)
+        assert info.value.code == "MODEL_INVALID" and "not a regular file" in info.value.message

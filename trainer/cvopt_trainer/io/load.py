@@ -288,6 +288,9 @@ def load_model(path: str, nc: Optional[int] = None, preset: Optional[str] = None
         model = _build(path, n)
         return _finish(model, {"format": "preset", "task": getattr(model, "task", task), "preset": path, "nc": n,
                                "names": None, "source": path})
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise WorkerError("MODEL_INVALID", f"model path {path} is not a regular file (a folder, pipe or device)",
+                          hint="pass the model file itself", where={"file": path})
     if not os.path.isfile(path):
         raise WorkerError("NOT_FOUND", f"model file {path} does not exist",
                           hint="pass a preset (yolov8n…x, yolov8n-cls…) or the path of a .pt/.pkl/TorchScript file",
