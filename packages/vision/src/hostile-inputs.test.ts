@@ -38,12 +38,20 @@ describe.skipIf(!dataDir)('hostile videos', () => {
     copyFileSync(real, secret);
     const playlist = join(tmp, 'upload.mp4');
     writeFileSync(playlist, `#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXTINF:30,\n${secret}\n#EXT-X-ENDLIST\n`);
-    for (const attempt of [probeVideo(playlist), (async () => { for await (const _ of readVideoFrames(playlist)) break; })()]) {
-      const e = await failure(attempt);
+    const attempts = [() => probeVideo(playlist), async () => { for await (const _ of readVideoFrames(playlist)) break; }];
+    for (const attempt of attempts) {
+      const e = await failure(attempt());
       expect(e.code).toBe('VIDEO_INVALID');
       expect(e.message).toContain('not an accepted video format');
       expect(e.message).not.toMatch(/0x[0-9a-f]{6,}/);
     }
+  });
+
+  it('refuses a video whose frames are over the pixel limit before decoding (8000×7000 MJPEG)', async () => {
+    const big = join(tmp, 'big.avi');
+    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=black:s=8000x7000', '-frames:v', '1', '-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p', big]);
+    const e = await failure((async () => { for await (const _ of readVideoFrames(big)) break; })());
+    expect(e).toMatchObject({ code: 'IMAGE_TOO_LARGE', message: expect.stringContaining('8000x7000') });
   });
 
   it('refuses an ffconcat list and a FIFO, and still reads a real file whose name looks like an option', async () => {

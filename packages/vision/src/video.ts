@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CvoptError } from '@cvopt/core';
-import type { RgbImage } from './image.js';
+import { DEFAULT_MAX_PIXELS, type RgbImage } from './image.js';
 
 export interface VideoToolOptions {
   /** ffmpeg / ffprobe executables; default from CVOPT_FFMPEG / CVOPT_FFPROBE, else found on PATH. */
@@ -158,6 +158,8 @@ export interface VideoFrame {
 export interface ReadVideoOptions extends VideoToolOptions {
   /** Stop after this many frames. */
   maxFrames?: number;
+  /** Refuse videos whose frames have more pixels than this, judged from ffprobe before decoding. Default 50 MP. */
+  maxPixels?: number;
   signal?: AbortSignal;
 }
 
@@ -173,6 +175,15 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
   const cancelled = () => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
   if (signal?.aborted) throw cancelled();
   const { width, height } = info;
+  // the header's frame size sets every buffer (node's and ffmpeg's): a forged 60 000×60 000 is refused here
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (width * height > maxPixels) {
+    throw new CvoptError('IMAGE_TOO_LARGE', `${file}: video frames are ${width}x${height}, ${((width * height) / 1e6).toFixed(1)} MP, over the limit of ${(maxPixels / 1e6).toFixed(1)} MP`, {
+      where: { file },
+      hint: 'scale the video down (ffmpeg -vf scale=1920:-2), or raise maxPixels if such videos are expected',
+      details: { width, height, maxPixels },
+    });
+  }
   const frameBytes = width * height * 3;
   const ffmpeg = opts.ffmpegPath ?? process.env.CVOPT_FFMPEG ?? 'ffmpeg';
   const args = ['-v', 'error', '-nostdin', ...videoInputArgs(file), '-map', '0:v:0'];
