@@ -20,4 +20,4 @@ export { STRATEGY_NAMES, type StrategyName, type Strategy, type Member, type Str
 export { nsga2Survival } from './strategies/nsga2.js';
 export { deploymentFitness, DEFAULT_FITNESS, type FitnessConfig, type FitnessTerms } from './fitness.js';
 export { HYP_SPACE, tuneSpace, type TuneSpace } from './tune-space.js';
-export { sphere, rastrigin, constrainedSphere, zdt1, zdt2, type TestProblem } from './problems.js';
+export { sphere, rastrigin, constrainedSphere, g06, zdt1, zdt2, type TestProblem } from './problems.js';

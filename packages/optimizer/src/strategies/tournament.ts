@@ -7,12 +7,12 @@ import type { GenerationInput, GenerationOutput, Strategy, VariationOptions } fr
  * replace the population. The study still remembers the best trial ever seen.
  */
 export interface TournamentOptions extends VariationOptions {
-  /** Tournament size; larger is greedier. Default 3. */
+  /** Tournament size; larger is greedier. Default 5. */
   k?: number;
 }
 
 export function tournamentStrategy(opts: TournamentOptions = {}): Strategy {
-  const k = opts.k ?? 3;
+  const k = opts.k ?? 5;
   return {
     name: 'tournament',
     multiObjective: false,
