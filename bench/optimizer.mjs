@@ -264,7 +264,8 @@ function liveDeap() {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'deap_reference.py');
   console.log(`running ${script} with /usr/bin/python3 (DEAP), ${SEEDS} seeds …`);
   const out = execFileSync('/usr/bin/python3', [script, '--seeds', String(SEEDS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  return JSON.parse(out.trim().split('\n').pop());
+  // JSON has no Infinity: the script writes null for "no feasible point".
+  return JSON.parse(out.trim().split('\n').pop(), (_, v) => (v === null ? Infinity : v));
 }
 
 if (flag('deap-budgets')) deapBudgets();

@@ -56,7 +56,7 @@ export function constrainedStrategy(opts: ConstrainedOptions = {}): Strategy {
     multiObjective: false,
     initialState: () => ({ epsilon0: null, epsilon: null, ...armsInitialState(arms) }),
     next({ population, offspring, size, rng, state, generation = 1, generations = 1 }: GenerationInput): GenerationOutput {
-      let epsilon0 = state.epsilon0 as number | null;
+      let epsilon0 = (state.epsilon0 as number | null | undefined) ?? null;
       if (epsilon0 === null) {
         const v = offspring.map((m) => totalViolation(m.eval)).filter(Number.isFinite).sort((a, b) => a - b);
         epsilon0 = quantile > 0 && v.length > 0 ? v[Math.min(v.length - 1, Math.floor(quantile * v.length))]! : 0;
