@@ -15,7 +15,7 @@ export interface AdaptiveOptions extends VariationOptions {
   k?: number;
   /** Survival clearance in gene units (see ElitistOptions.clearance). Default 0.002. */
   clearance?: number;
-  /** The polynomial-mutation distribution indices to choose from. Default [5, 20]. */
+  /** The polynomial-mutation distribution indices to choose from (replace `etaM`; `mutation` is ignored). Default [5, 20]. */
   etaMs?: number[];
   /** Adaptation rate β of each index's survival quality. Default 0.3. */
   adaptRate?: number;

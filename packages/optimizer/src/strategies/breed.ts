@@ -34,9 +34,9 @@ export function variation(opts: VariationOptions, defaults: Partial<Variation> =
 }
 
 /**
- * Two children of two parents: crossover (SBX, or BLX-α for one child and a BLX-α draw for the other) with
- * probability crossoverRate, else copies; then mutation of each (polynomial or Gaussian). `mutate` overrides the
- * mutation, for strategies that adapt it.
+ * Two children of two parents: with probability crossoverRate a crossover (SBX — along the parents' line for a
+ * `lineRate` share of pairs — or two BLX-α draws), else copies; then mutation of each (polynomial or Gaussian).
+ * `mutate` replaces the mutation, for strategies that adapt it.
  */
 export function mate(
   a: readonly number[],

@@ -22,8 +22,9 @@ export interface ConstrainedOptions extends VariationOptions {
    */
   clearance?: number;
   /**
-   * Polynomial-mutation distribution indices, chosen per child by probability matching as in `adaptive`.
-   * Default [5, 20, 100]: coarse, standard, and a fine one that lands on thin feasible regions far more often.
+   * Polynomial-mutation distribution indices, chosen per child by probability matching as in `adaptive` (they
+   * replace `etaM`; `mutation: 'gaussian'` turns this off). Default [5, 20, 100]: coarse, standard, and a fine
+   * one that lands on thin feasible regions far more often.
    */
   etaMs?: number[];
   /** Quantile of generation 1's violations that sets ε(0). Default 0.2 (0 = plain Deb's rules throughout). */

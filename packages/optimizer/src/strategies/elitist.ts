@@ -4,7 +4,8 @@ import type { GenerationInput, GenerationOutput, Member, Strategy, VariationOpti
 
 /**
  * (μ+λ) evolution: parents and offspring compete together and the best μ survive, so the elite is carried over
- * unchanged (and never re-evaluated). Parents by binary tournament, BLX-α crossover, Gaussian mutation.
+ * unchanged (and never re-evaluated). Parents by tournament, SBX crossover, polynomial mutation (breed.ts);
+ * survival with clearing.
  */
 export interface ElitistOptions extends VariationOptions {
   /** Tournament size of parent selection. Default 3. */

@@ -3,7 +3,7 @@ import { objectiveCompare } from '../ranking.js';
 import type { GenerationInput, GenerationOutput, Strategy, VariationOptions } from './types.js';
 
 /**
- * Generational GA: parents by tournament selection of size k, BLX-α crossover, Gaussian mutation; the offspring
+ * Generational GA: parents by tournament selection of size k, SBX crossover, polynomial mutation; the offspring
  * replace the population. The study still remembers the best trial ever seen.
  */
 export interface TournamentOptions extends VariationOptions {
