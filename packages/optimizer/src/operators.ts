@@ -67,6 +67,26 @@ export function sbx(a: readonly number[], b: readonly number[], rng: Rng, eta = 
   return [c1, c2];
 }
 
+/**
+ * SBX along the line through the parents: one spread factor β for all genes (SBX's distribution, index `eta`),
+ * children (1 ± β)/2·a + (1 ∓ β)/2·b. Unlike per-gene SBX it keeps the parents' direction, so it follows narrow
+ * valleys and constraint boundaries that are not aligned with the axes. β is shortened when a child would leave
+ * the unit box, so children stay on the line and in bounds.
+ */
+export function sbxLine(a: readonly number[], b: readonly number[], rng: Rng, eta = 20): [number[], number[]] {
+  const u = rng.float();
+  let beta = u <= 0.5 ? Math.pow(2 * u, 1 / (eta + 1)) : Math.pow(1 / (2 * (1 - u)), 1 / (eta + 1));
+  // Child gene = m ± β·h with m the midpoint and h half the difference; cap β so every gene stays in [0, 1].
+  for (let i = 0; i < a.length; i++) {
+    const m = 0.5 * (a[i]! + b[i]!);
+    const h = Math.abs(0.5 * (a[i]! - b[i]!));
+    if (h > 1e-14) beta = Math.min(beta, m / h, (1 - m) / h);
+  }
+  const c1 = a.map((ai, i) => clamp01(0.5 * (ai + b[i]!) + beta * 0.5 * (ai - b[i]!)));
+  const c2 = a.map((ai, i) => clamp01(0.5 * (ai + b[i]!) - beta * 0.5 * (ai - b[i]!)));
+  return [c1, c2];
+}
+
 /** Polynomial mutation (Deb & Goyal 1996), bounded form, distribution index `eta`, per-gene probability `rate`. */
 export function polynomialMutation(x: readonly number[], rng: Rng, eta = 20, rate?: number): number[] {
   const pm = rate ?? 1 / Math.max(1, x.length);

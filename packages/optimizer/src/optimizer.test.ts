@@ -10,20 +10,25 @@ import {
   crowdingDistance,
   debCompare,
   deploymentFitness,
+  epsilonCompare,
   gaussianMutation,
   genomeKey,
   hypervolume2d,
   nonDominatedSort,
   nsga2Survival,
   polynomialMutation,
+  g06,
   rastrigin,
   sbx,
+  sbxLine,
   tuneSpace,
   zdt1,
   type Evaluation,
   type ParamSpec,
   type StudyState,
 } from './index.js';
+import { survivors } from './strategies/elitist.js';
+import { armMutation, armsInitialState, creditArms } from './strategies/mutation-arms.js';
 
 const MIXED: ParamSpec[] = [
   { name: 'f', type: 'float', low: -2, high: 3, default: 0.5 },
@@ -107,6 +112,82 @@ describe('search space and operators', () => {
     expect(genomeKey({ a: 1, b: 'x' })).toBe(genomeKey({ b: 'x', a: 1 }));
     expect(genomeKey({ a: 0.1 + 0.2 })).toBe(genomeKey({ a: 0.3 }));
     expect(genomeKey({ a: 1 })).not.toBe(genomeKey({ a: 2 }));
+  });
+});
+
+describe('issue 19 operators', () => {
+  it('sbxLine keeps children on the parents\' line and inside the box, deterministically', () => {
+    const rng = new Rng(3);
+    for (let i = 0; i < 200; i++) {
+      // Parents near the bounds too, so the step cap is exercised.
+      const a = Array.from({ length: 5 }, () => (i % 2 ? rng.float() : rng.float() * 0.02));
+      const b = Array.from({ length: 5 }, () => (i % 2 ? rng.float() : 1 - rng.float() * 0.02));
+      const [c1, c2] = sbxLine(a, b, rng, 1);
+      for (const c of [c1, c2]) {
+        for (const u of c) {
+          expect(u).toBeGreaterThanOrEqual(0);
+          expect(u).toBeLessThanOrEqual(1);
+        }
+        // c − a is parallel to b − a: c = a + t·(b − a) with one t for every gene.
+        const t = (c[0]! - a[0]!) / (b[0]! - a[0]!);
+        c.forEach((u, k) => expect(u).toBeCloseTo(a[k]! + t * (b[k]! - a[k]!), 9));
+      }
+      // The midpoint is preserved: the two children are symmetric about it.
+      c1.forEach((u, k) => expect(u + c2[k]!).toBeCloseTo(a[k]! + b[k]!, 9));
+    }
+    const draw = (seed: number) => sbxLine([0.1, 0.2, 0.3], [0.6, 0.5, 0.4], new Rng(seed), 1);
+    expect(draw(8)).toEqual(draw(8));
+    expect(draw(8)).not.toEqual(draw(9));
+  });
+
+  it('clearing survival keeps the best, then distinct members, and near-copies only to fill up', () => {
+    const m = (id: number, x: number[], f: number) => ({ id, x, eval: { objectives: [f] } });
+    const all = [m(0, [0.5, 0.5], 1), m(1, [0.5005, 0.5], 2), m(2, [0.5, 0.5], 3), m(3, [0.9, 0.1], 4), m(4, [0.1, 0.9], 5)];
+    const cmp = (a: Evaluation, b: Evaluation) => a.objectives[0]! - b.objectives[0]!;
+    expect(survivors(all, 3, cmp, 0.002).map((s) => s.id)).toEqual([0, 3, 4]);
+    expect(survivors(all, 4, cmp, 0.002).map((s) => s.id)).toEqual([0, 3, 4, 1]);
+    // Radius 0: only the exact copy (id 2) is pushed back.
+    expect(survivors(all, 5, cmp, 0).map((s) => s.id)).toEqual([0, 1, 3, 4, 2]);
+  });
+
+  it('the ε comparison ranks by objective within ε and is Deb\'s rules at ε = 0', () => {
+    const feasible = { objectives: [10], violations: [0] };
+    const nearly = { objectives: [1], violations: [0.05] };
+    const far = { objectives: [0], violations: [3] };
+    const failed: Evaluation = { objectives: [], failed: true };
+    expect([far, feasible, failed, nearly].sort(epsilonCompare(0.1))).toEqual([nearly, feasible, far, failed]);
+    const evals = [far, feasible, failed, nearly];
+    expect(evals.slice().sort(epsilonCompare(0))).toEqual(evals.slice().sort(debCompare));
+  });
+
+  it('probability matching favours the mutation strength whose children survive, within its floor', () => {
+    const arms = { etas: [5, 20, 100], beta: 0.5, pMin: 0.05 };
+    const offspring = [0, 1, 2, 3, 4, 5].map((id) => ({ id, x: [0.5], eval: { objectives: [id] } }));
+    // Children 0 and 3 used index 2 (ηm 100) and both survive; the others used 0 and 1 and die.
+    const state = { ...armsInitialState(arms), arms: [2, 0, 1, 2, 0, 1] };
+    const { probabilities, quality } = creditArms(arms, state, offspring, [offspring[0]!, offspring[3]!]);
+    expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(probabilities[2]!).toBeGreaterThan(probabilities[0]!);
+    expect(quality).toEqual([0.5, 0.5, 1]);
+    for (const p of probabilities) expect(p).toBeGreaterThanOrEqual(0.05);
+    // The mutation it builds records each draw, stays in bounds and is deterministic.
+    const mutateWith = (seed: number) => {
+      const used: number[] = [];
+      const rng = new Rng(seed);
+      const xs = Array.from({ length: 50 }, () => armMutation(arms, probabilities, 1, rng, used)([0, 0.5, 1]));
+      return { xs, used };
+    };
+    const a = mutateWith(4);
+    expect(a).toEqual(mutateWith(4));
+    expect(a.used).toHaveLength(50);
+    for (const x of a.xs) for (const u of x) expect(u >= 0 && u <= 1).toBe(true);
+  });
+
+  it('g06 has its known optimum with both constraints active', () => {
+    const e = g06().evaluate([14.095, 0.84296]);
+    expect(e.objectives[0]!).toBeCloseTo(-6961.81, 1);
+    for (const v of e.violations!) expect(v).toBeLessThan(1e-3);
+    expect(g06().evaluate([50, 50]).violations![1]!).toBeGreaterThan(0);
   });
 });
 
@@ -238,6 +319,20 @@ describe('study', () => {
     for (const t of s.trials()) checkGenome(space, t.params);
   });
 
+  it.each(STRATEGY_NAMES)('%s: population() is the final population once done', (strategy) => {
+    const p = strategy === 'nsga2' ? zdt1(5) : problem;
+    const s = new Study({ space: p.space, strategy, population: 6, generations: 3, rng: new Rng(2) });
+    expect(s.population()).toEqual([]);
+    drive(s, p.evaluate);
+    const final = s.population();
+    expect(final).toHaveLength(6);
+    const ids = new Set(s.trials().map((t) => t.id));
+    for (const t of final) expect(ids.has(t.id)).toBe(true);
+    // Generational: the final population is the last generation; (μ+λ): it holds the best seen.
+    if (strategy === 'tournament') expect(final.every((t) => t.generation === 3)).toBe(true);
+    if (strategy === 'elitist' || strategy === 'adaptive') expect(final.map((t) => t.id)).toContain(s.best()!.id);
+  });
+
   it('records failed trials as infeasible, never as a score', () => {
     const s = new Study({ space: MIXED, strategy: 'elitist', population: 3, generations: 2, rng: new Rng(2) });
     const [a, b, c] = s.ask();
@@ -256,7 +351,22 @@ describe('study', () => {
     drive(s, p.evaluate);
     const best = s.best()!;
     expect(best.eval!.violations!.every((v) => v === 0)).toBe(true);
-    expect(best.eval!.objectives[0]!).toBeLessThan(15);
+    // Random search with the same 120 evaluations (same seed) is mostly infeasible and does worse.
+    const space = new SearchSpace(p.space);
+    const rng = new Rng(9);
+    let randomBest = Infinity;
+    let randomFeasible = 0;
+    for (let i = 0; i < 120; i++) {
+      const g = space.decode(space.sampleGenes(rng));
+      const e = p.evaluate(space.params.map((q) => g[q.name] as number));
+      if (e.violations!.every((v) => v === 0)) {
+        randomFeasible++;
+        randomBest = Math.min(randomBest, e.objectives[0]!);
+      }
+    }
+    expect(randomFeasible / 120).toBeLessThan(0.5);
+    expect(best.eval!.objectives[0]!).toBeLessThan(randomBest);
+    expect(s.population().every((t) => t.eval!.violations!.every((v) => v === 0))).toBe(true);
   });
 
   it('nsga2 returns a non-dominated front and a knee on it', () => {

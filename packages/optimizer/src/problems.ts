@@ -45,6 +45,25 @@ export function constrainedSphere(dim = 10): TestProblem {
   };
 }
 
+/**
+ * CEC 2006 problem g06 (Floudas & Pardalos; Liang et al. 2006): min (x1 − 10)³ + (x2 − 20)³ s.t.
+ * (x1 − 5)² + (x2 − 5)² ≥ 100 and (x1 − 6)² + (x2 − 5)² ≤ 82.81 on [13, 100] × [0, 100]. The feasible region is a
+ * thin crescent (about 0.007 % of the box); f* = −6961.81388 at (14.095, 0.84296), where both constraints are active.
+ */
+export function g06(): TestProblem {
+  return {
+    name: 'g06',
+    space: [
+      { name: 'x1', type: 'float', low: 13, high: 100 },
+      { name: 'x2', type: 'float', low: 0, high: 100 },
+    ],
+    evaluate: ([x1, x2]) => ({
+      objectives: [(x1! - 10) ** 3 + (x2! - 20) ** 3],
+      violations: [Math.max(0, 100 - (x1! - 5) ** 2 - (x2! - 5) ** 2), Math.max(0, (x1! - 6) ** 2 + (x2! - 5) ** 2 - 82.81)],
+    }),
+  };
+}
+
 /** ZDT1 (Zitzler, Deb & Thiele 2000), 30 variables on [0, 1]: convex front f2 = 1 − √f1. */
 export function zdt1(dim = 30): TestProblem {
   return {

@@ -140,23 +140,30 @@ export class Study {
   private advance(): void {
     const offspring = this.pending;
     this.all.push(...offspring);
-    if (this.generationNo >= this.generations) {
-      this.pending = [];
-      this.generationNo++;
-      return;
-    }
+    const last = this.generationNo >= this.generations;
     const out = this.strategy.next({
       population: this.survivors.map(asMember),
       offspring: offspring.map(asMember),
       size: this.populationSize,
       rng: this.rng,
       state: this.strategyState,
+      generation: this.generationNo,
+      generations: this.generations,
     });
     const byId = new Map(this.all.map((t) => [t.id, t]));
     this.survivors = out.population.map((m) => byId.get(m.id)!);
     this.strategyState = out.state;
     this.generationNo++;
-    this.pending = out.children.map((x) => this.trialFor(x, this.generationNo));
+    // After the last generation the survivors are still selected (the final population), but nothing is bred.
+    this.pending = last ? [] : out.children.map((x) => this.trialFor(x, this.generationNo));
+  }
+
+  /**
+   * The current population: the survivors that parent the generation being evaluated, or, once the study is done,
+   * the final population (what the strategy's survival kept of the last generation). Empty before generation 2.
+   */
+  population(): Trial[] {
+    return this.survivors.map(cloneTrial);
   }
 
   /** Every evaluated trial, in the order they were asked. */

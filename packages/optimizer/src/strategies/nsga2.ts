@@ -8,20 +8,20 @@ import type { GenerationInput, GenerationOutput, Member, Strategy } from './type
  * mutation, the operators of the paper.
  */
 export interface Nsga2Options {
-  /** SBX distribution index. Default 15. */
+  /** SBX distribution index. Default 20. */
   etaC?: number;
   /** SBX pair crossover probability. Default 0.9. */
   crossoverRate?: number;
-  /** Polynomial-mutation distribution index. Default 20. */
+  /** Polynomial-mutation distribution index. Default 10 (coarser than the usual 20: keeps ZDT2's concave front from collapsing to its f1 = 0 end). */
   etaM?: number;
   /** Per-gene mutation probability. Default 1/dim. */
   mutationRate?: number;
 }
 
 export function nsga2Strategy(opts: Nsga2Options = {}): Strategy {
-  const etaC = opts.etaC ?? 15;
+  const etaC = opts.etaC ?? 20;
   const pc = opts.crossoverRate ?? 0.9;
-  const etaM = opts.etaM ?? 20;
+  const etaM = opts.etaM ?? 10;
   return {
     name: 'nsga2',
     multiObjective: true,

@@ -19,6 +19,9 @@ export interface GenerationInput {
   size: number;
   rng: Rng;
   state: StrategyState;
+  /** The generation just evaluated (1-based) and the study's total, for schedules. */
+  generation?: number;
+  generations?: number;
 }
 
 export interface GenerationOutput {
@@ -42,14 +45,29 @@ export interface Strategy {
 export const STRATEGY_NAMES = ['tournament', 'elitist', 'adaptive', 'constrained', 'nsga2'] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
-/** The variation shared by the tournament, elitist and constrained strategies. */
+/** The variation shared by the tournament, elitist, adaptive and constrained strategies. */
 export interface VariationOptions {
-  /** BLX-α widening. Default 0.5. */
-  alpha?: number;
-  /** Probability that a child is a crossover (otherwise a copy of the first parent). Default 0.9. */
+  /** 'sbx' (simulated binary, bounded; default) or 'blx' (BLX-α). */
+  crossover?: 'sbx' | 'blx';
+  /** 'polynomial' (Deb's bounded polynomial mutation; default) or 'gaussian' (reflecting at the bounds). */
+  mutation?: 'polynomial' | 'gaussian';
+  /** Probability that a pair of parents is crossed (otherwise copied). Default 0.9. */
   crossoverRate?: number;
-  /** Gaussian mutation step in gene units. Default 0.1. */
+  /** SBX distribution index (larger = children nearer their parents). Default 20. */
+  etaC?: number;
+  /** Polynomial-mutation distribution index. Default 20. */
+  etaM?: number;
+  /** BLX-α widening, for crossover 'blx'. Default 0.5. */
+  alpha?: number;
+  /** Gaussian mutation step in gene units, for mutation 'gaussian'. Default 0.1. */
   sigma?: number;
   /** Per-gene mutation probability. Default 1/dim. */
   mutationRate?: number;
+  /** Share of SBX crossovers done along the parents' line (sbxLine) instead of gene by gene. Default 0. */
+  lineRate?: number;
+  /**
+   * SBX distribution index of the line crossover. Default 1: a wide spread, so children also extrapolate along
+   * the line (a step as long as the parents' distance is common), which is what follows a narrow ridge.
+   */
+  etaLine?: number;
 }
