@@ -11,12 +11,14 @@ const ALLOWED = {
   engines: ['core', 'vision'],
   onnx: ['core', 'vision', 'datasets', 'engines'],
   optimizer: ['core'],
+  // The job system knows handlers only through the registry a process entry hands it: never platform.
+  jobs: ['core'],
   bench: ['core', 'vision', 'datasets', 'engines', 'onnx'],
   runtime: ['core', 'vision', 'engines'],
   packager: ['core', 'onnx'],
   platform: ['core', 'vision', 'datasets', 'engines', 'onnx', 'optimizer', 'bench', 'packager', 'trainer-client'],
   'trainer-client': ['core'],
-  cli: ['core', 'vision', 'datasets', 'engines', 'onnx', 'optimizer', 'bench', 'packager', 'runtime', 'platform', 'trainer-client'],
+  cli: ['core', 'vision', 'datasets', 'engines', 'onnx', 'optimizer', 'bench', 'packager', 'runtime', 'platform', 'trainer-client', 'jobs'],
 };
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');

@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { CvoptError, QUEUE_NAMES, type QueueName } from '@cvopt/core';
+import type { JobQueue } from './queue.js';
+import type { ClaimedJob, JobStore } from './store.js';
+
+export interface BullQueueOptions {
+  /** `redis://host:6379` (default: env CVOPT_REDIS_URL). */
+  url?: string;
+  /** Key prefix of every BullMQ key (default `cvopt`); tests use a unique one per run. */
+  prefix?: string;
+  /** Longest a blocked fetch waits before looking again, seconds (BullMQ `drainDelay`, default 2). */
+  drainDelayS?: number;
+}
+
+interface Message {
+  id: string;
+}
+
+/**
+ * BullMQ on Redis carries job ids to workers on any machine; the SQL store keeps the state. A message is
+ * acknowledged as soon as the store claim decides it (claimed, or stale: already running, cancelled or not yet
+ * due), so BullMQ never holds a lock for the length of a job: the store's lease and heartbeat do that.
+ * One message per (job, attempt): BullMQ drops an add whose job id it already holds, so republishing after a
+ * restart is safe.
+ */
+export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}): Promise<JobQueue> {
+  const url = opts.url ?? process.env.CVOPT_REDIS_URL;
+  if (!url) throw new CvoptError('INVALID_CONFIG', 'the bullmq queue backend needs a Redis URL', { hint: 'set CVOPT_REDIS_URL=redis://host:6379' });
+  const prefix = opts.prefix ?? 'cvopt';
+  const connection = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true });
+  connection.on('error', () => undefined);
+  try {
+    await connection.connect();
+  } catch (e) {
+    connection.disconnect();
+    throw new CvoptError('DEPENDENCY_MISSING', `cannot reach Redis at ${url.replace(/\/\/[^@]*@/, '//***@')}: ${(e as Error).message}`, {
+      hint: 'start Redis or fix CVOPT_REDIS_URL',
+      cause: e,
+    });
+  }
+  const queues = new Map<QueueName, Queue<Message>>();
+  const workers = new Map<QueueName, Worker<Message>>();
+  // BullMQ's manual fetch is not meant to be called concurrently on one Worker: one fetch per queue at a time.
+  const fetchGate = new Map<QueueName, Promise<unknown>>();
+  const queueOf = (q: QueueName) => {
+    let queue = queues.get(q);
+    if (!queue) {
+      queue = new Queue<Message>(q, { connection, prefix });
+      queues.set(q, queue);
+    }
+    return queue;
+  };
+  const workerOf = (q: QueueName) => {
+    let worker = workers.get(q);
+    if (!worker) {
+      worker = new Worker<Message>(q, null, { connection, prefix, drainDelay: opts.drainDelayS ?? 2, autorun: false });
+      worker.on('error', () => undefined);
+      // Messages taken by a process that died before acknowledging go back to the wait list.
+      void worker.startStalledCheckTimer().catch(() => undefined);
+      workers.set(q, worker);
+    }
+    return worker;
+  };
+  let closed = false;
+
+  const fetchOnce = async (queue: QueueName, worker: string, leaseMs: number): Promise<ClaimedJob | undefined> => {
+    const w = workerOf(queue);
+    const token = randomUUID();
+    const msg = await w.getNextJob(token, { block: true });
+    if (!msg) return undefined;
+    const claimed = await store.claim(msg.data.id, worker, leaseMs);
+    await msg.moveToCompleted(null, token, false);
+    return claimed;
+  };
+
+  return {
+    backend: 'bullmq',
+    publish: async (ref) => {
+      await queueOf(ref.queue).add(
+        'job',
+        { id: ref.id },
+        { jobId: `${ref.id}_${ref.attempts}`, delay: Math.max(0, ref.runAt - Date.now()), removeOnComplete: true, removeOnFail: true },
+      );
+    },
+    next: async (queue, worker, leaseMs, signal) => {
+      if (!QUEUE_NAMES.includes(queue)) throw new CvoptError('INVALID_ARGUMENT', `unknown queue "${queue}"`);
+      while (!signal.aborted && !closed) {
+        const before = fetchGate.get(queue) ?? Promise.resolve();
+        const mine = before.then(() => (signal.aborted || closed ? undefined : fetchOnce(queue, worker, leaseMs)));
+        fetchGate.set(queue, mine.catch(() => undefined));
+        const claimed = await mine;
+        if (claimed) return claimed;
+      }
+      return undefined;
+    },
+    close: async () => {
+      closed = true;
+      await Promise.all([...workers.values()].map((w) => w.close()));
+      await Promise.all([...queues.values()].map((q) => q.close()));
+      connection.disconnect();
+    },
+  };
+}

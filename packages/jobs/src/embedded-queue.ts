@@ -1,0 +1,49 @@
+import type { QueueName } from '@cvopt/core';
+import { localBus } from './bus.js';
+import type { JobQueue } from './queue.js';
+import type { ClaimedJob, JobStore } from './store.js';
+
+export interface EmbeddedQueueOptions {
+  /** How often an idle worker looks for work submitted by another process, ms (default 250). */
+  pollMs?: number;
+}
+
+/** Resolve after `ms`, on a wake for `queue`, or on abort — whichever comes first. */
+function idle(queue: QueueName, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      localBus.off('wake', onWake);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const onWake = (q: QueueName) => q === queue && done();
+    const timer = setTimeout(done, ms);
+    localBus.on('wake', onWake);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The queue is the store: workers claim with the store's atomic claim, and idle ones poll. */
+export function embeddedQueue(store: JobStore, opts: EmbeddedQueueOptions = {}): JobQueue {
+  const pollMs = opts.pollMs ?? 250;
+  const closing = new AbortController();
+  return {
+    backend: 'embedded',
+    publish: async (ref) => {
+      localBus.wake(ref.queue);
+      const wait = ref.runAt - Date.now();
+      // A retry with backoff becomes runnable later: wake local workers then, instead of a poll later still.
+      if (wait > 0) setTimeout(() => localBus.wake(ref.queue), wait).unref();
+    },
+    next: async (queue, worker, leaseMs, signal): Promise<ClaimedJob | undefined> => {
+      while (!signal.aborted && !closing.signal.aborted) {
+        const claimed = await store.claimNext(queue, worker, leaseMs);
+        if (claimed) return claimed;
+        await idle(queue, pollMs, AbortSignal.any([signal, closing.signal]));
+      }
+      return undefined;
+    },
+    close: async () => closing.abort(),
+  };
+}

@@ -1,0 +1,393 @@
+import {
+  CvoptError,
+  type JobEvent,
+  type JobProgress,
+  type JobRecord,
+  type JobState,
+  type QueueName,
+  type SerializedError,
+} from '@cvopt/core';
+import { localBus } from './bus.js';
+import type { Row, SqlDriver, SqlExecutor } from './sql/driver.js';
+import { runMigrations, type Migration } from './sql/migrate.js';
+
+/** What `submit` hands the store: a new job, queued. */
+export interface NewJob {
+  id: string;
+  kind: string;
+  queue: QueueName;
+  payload: unknown;
+  maxAttempts: number;
+  projectId?: string;
+  createdBy?: string;
+}
+
+/** A job a worker holds: the record and the fencing token every later write of this run must present. */
+export interface ClaimedJob {
+  record: JobRecord;
+  fence: number;
+}
+
+/** A queued job as a queue backend needs it to (re)publish: which queue, which attempt, when it may run. */
+export interface QueuedRef {
+  id: string;
+  queue: QueueName;
+  attempts: number;
+  runAt: number;
+}
+
+export interface ListFilter {
+  projectId?: string;
+  state?: JobState;
+  kind?: string;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+/**
+ * The durable record of every job and its events. Each state change is one compare-and-set
+ * (`UPDATE … WHERE id = $1 AND state = $from [AND fence = $f]`) with its `state` event written in the same
+ * transaction; a worker's writes carry the fencing token of its claim, so a worker that lost its lease can never
+ * overwrite the run that replaced it.
+ */
+export interface JobStore {
+  readonly db: SqlDriver;
+  insert(job: NewJob, maxQueued?: number): Promise<JobRecord>;
+  get(id: string): Promise<JobRecord | undefined>;
+  list(filter?: ListFilter): Promise<JobRecord[]>;
+  /** Claim the oldest runnable job of `queue`: queued → running with a lease until now + leaseMs. */
+  claimNext(queue: QueueName, worker: string, leaseMs: number): Promise<ClaimedJob | undefined>;
+  /** Claim one job by id (the Redis backend's message names it); undefined when it is not runnable now. */
+  claim(id: string, worker: string, leaseMs: number): Promise<ClaimedJob | undefined>;
+  /** Extend the lease; false when the run lost it (cancelled, expired and reclaimed): the worker must stop. */
+  heartbeat(id: string, fence: number, leaseMs: number): Promise<boolean>;
+  complete(id: string, fence: number, result: unknown): Promise<JobRecord | undefined>;
+  /** running → queued at `retryAt` when given, else running → failed. */
+  fail(id: string, fence: number, error: SerializedError, retryAt?: number): Promise<JobRecord | undefined>;
+  /** A draining worker hands its job back: running → queued now, the attempt not counted. */
+  release(id: string, fence: number): Promise<JobRecord | undefined>;
+  /** queued | running → cancelled; undefined when the job is already finished or unknown. */
+  cancel(id: string): Promise<JobRecord | undefined>;
+  /** Running jobs whose lease ran out (their worker died): back to queued while attempts remain, else failed. */
+  reapExpired(now?: number): Promise<JobRecord[]>;
+  /** Append a progress/log/result event; a progress event also becomes the record's `progress`. */
+  appendEvent(id: string, type: 'progress' | 'log' | 'result', data: unknown): Promise<JobEvent | undefined>;
+  events(id: string, afterSeq?: number, limit?: number): Promise<JobEvent[]>;
+  /** Queued jobs, oldest first, for a queue backend to republish after a restart. */
+  queued(limit?: number): Promise<QueuedRef[]>;
+  close(): Promise<void>;
+}
+
+export const JOBS_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    statements: [
+      `CREATE TABLE job_jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        state TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        result TEXT,
+        error TEXT,
+        progress TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        fence INTEGER NOT NULL DEFAULT 0,
+        project_id TEXT,
+        created_by TEXT,
+        created_at BIGINT NOT NULL,
+        run_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT,
+        worker TEXT,
+        lease_until BIGINT,
+        event_seq INTEGER NOT NULL DEFAULT 0
+      )`,
+      'CREATE INDEX job_jobs_claim ON job_jobs (queue, state, run_at, created_at)',
+      'CREATE INDEX job_jobs_lease ON job_jobs (state, lease_until)',
+      'CREATE INDEX job_jobs_project ON job_jobs (project_id, created_at)',
+      `CREATE TABLE job_events (
+        job_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+      )`,
+      `CREATE TABLE job_gpu_leases (
+        job_id TEXT PRIMARY KEY,
+        fence INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        device INTEGER NOT NULL,
+        vram_mb INTEGER NOT NULL,
+        granted INTEGER NOT NULL,
+        requested_at BIGINT NOT NULL,
+        lease_until BIGINT NOT NULL
+      )`,
+      'CREATE INDEX job_gpu_leases_host ON job_gpu_leases (host, granted)',
+    ],
+  },
+];
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const iso = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : new Date(num(v)).toISOString());
+const json = (v: unknown): unknown => (v === null || v === undefined ? undefined : JSON.parse(String(v)));
+
+export function rowToRecord(r: Row): JobRecord {
+  const rec: JobRecord = {
+    id: String(r.id),
+    kind: String(r.kind),
+    queue: r.queue as QueueName,
+    state: r.state as JobState,
+    payload: json(r.payload),
+    attempts: num(r.attempts),
+    maxAttempts: num(r.max_attempts),
+    createdAt: iso(r.created_at) as string,
+  };
+  const opt: Partial<JobRecord> = {
+    result: json(r.result),
+    error: json(r.error) as SerializedError | undefined,
+    progress: json(r.progress) as JobProgress | undefined,
+    projectId: (r.project_id as string | null) ?? undefined,
+    createdBy: (r.created_by as string | null) ?? undefined,
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+    worker: (r.worker as string | null) ?? undefined,
+    leaseUntil: iso(r.lease_until),
+  };
+  for (const [k, v] of Object.entries(opt)) if (v !== undefined) (rec as unknown as Record<string, unknown>)[k] = v;
+  return rec;
+}
+
+function rowToEvent(r: Row): JobEvent {
+  return { seq: num(r.seq), jobId: String(r.job_id), type: r.type as JobEvent['type'], at: iso(r.at) as string, data: JSON.parse(String(r.data)) };
+}
+
+/** Open the store on a database, running the job system's migrations first. */
+export async function openJobStore(db: SqlDriver): Promise<JobStore> {
+  await runMigrations(db, 'jobs', JOBS_MIGRATIONS);
+  return new SqlJobStore(db);
+}
+
+class SqlJobStore implements JobStore {
+  constructor(readonly db: SqlDriver) {}
+
+  /**
+   * Run one compare-and-set UPDATE (it must bump event_seq and RETURN *) and record a `state` event per row.
+   * The events reach this process's subscribers after the transaction commits (`emit`).
+   */
+  private async transition(
+    sql: string,
+    params: unknown[],
+    event: (r: JobRecord) => Record<string, unknown> = () => ({}),
+    tx?: SqlExecutor,
+    emitted: JobEvent[] = [],
+  ): Promise<Row[]> {
+    const body = async (ex: SqlExecutor) => {
+      const rows = await ex.query(sql, params);
+      const at = Date.now();
+      for (const r of rows) {
+        const rec = rowToRecord(r);
+        const data = { state: rec.state, attempt: rec.attempts, ...(rec.error && rec.state !== 'succeeded' ? { error: rec.error } : {}), ...event(rec) };
+        const seq = num(r.event_seq);
+        await ex.query('INSERT INTO job_events (job_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)', [rec.id, seq, 'state', at, JSON.stringify(data)]);
+        emitted.push({ seq, jobId: rec.id, type: 'state', at: new Date(at).toISOString(), data });
+      }
+      return rows;
+    };
+    if (tx) return body(tx);
+    const rows = await this.db.transaction(body);
+    for (const e of emitted) localBus.event(e);
+    return rows;
+  }
+
+  async insert(job: NewJob, maxQueued?: number): Promise<JobRecord> {
+    const now = Date.now();
+    const emitted: JobEvent[] = [];
+    const rec = await this.db.transaction(async (tx) => {
+      if (maxQueued !== undefined) {
+        const [c] = await tx.query<{ n: unknown }>("SELECT COUNT(*) AS n FROM job_jobs WHERE queue = $1 AND state = 'queued'", [job.queue]);
+        const n = num(c?.n ?? 0);
+        if (n >= maxQueued) {
+          throw new CvoptError('QUEUE_FULL', `the ${job.queue} queue holds ${n} queued jobs, its limit (maxQueued ${maxQueued})`, { retryAfterS: 10, hint: 'retry later, or raise the queue limit' });
+        }
+      }
+      const rows = await this.transition(
+        `INSERT INTO job_jobs (id, kind, queue, state, payload, max_attempts, project_id, created_by, created_at, run_at, event_seq)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $8, 1) RETURNING *`,
+        [job.id, job.kind, job.queue, JSON.stringify(job.payload ?? null), job.maxAttempts, job.projectId ?? null, job.createdBy ?? null, now],
+        () => ({ kind: job.kind, queue: job.queue }),
+        tx,
+        emitted,
+      );
+      return rowToRecord(rows[0] as Row);
+    });
+    for (const e of emitted) localBus.event(e);
+    return rec;
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const [r] = await this.db.query('SELECT * FROM job_jobs WHERE id = $1', [id]);
+    return r ? rowToRecord(r) : undefined;
+  }
+
+  async list(filter: ListFilter = {}): Promise<JobRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (col: string, v: unknown) => {
+      params.push(v);
+      where.push(`${col} = $${params.length}`);
+    };
+    if (filter.projectId !== undefined) add('project_id', filter.projectId);
+    if (filter.state !== undefined) add('state', filter.state);
+    if (filter.kind !== undefined) add('kind', filter.kind);
+    params.push(Math.max(1, Math.min(1000, filter.limit ?? 100)));
+    const rows = await this.db.query(
+      `SELECT * FROM job_jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(rowToRecord);
+  }
+
+  private claimSet = `state = 'running', attempts = attempts + 1, fence = fence + 1, worker = $2, lease_until = $3,
+    started_at = COALESCE(started_at, $4), event_seq = event_seq + 1`;
+
+  async claimNext(queue: QueueName, worker: string, leaseMs: number): Promise<ClaimedJob | undefined> {
+    const now = Date.now();
+    // PostgreSQL: SKIP LOCKED lets concurrent claimers pass over each other's row instead of queueing on it.
+    // SQLite: the statement runs under the database write lock, so the sub-select and the update are one step.
+    const lock = this.db.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+    const rows = await this.transition(
+      `UPDATE job_jobs SET ${this.claimSet}
+       WHERE id = (SELECT id FROM job_jobs WHERE queue = $1 AND state = 'queued' AND run_at <= $4
+                   ORDER BY run_at, created_at, id LIMIT 1 ${lock})
+         AND state = 'queued'
+       RETURNING *`,
+      [queue, worker, now + leaseMs, now],
+      () => ({ worker }),
+    );
+    return this.claimed(rows);
+  }
+
+  async claim(id: string, worker: string, leaseMs: number): Promise<ClaimedJob | undefined> {
+    const now = Date.now();
+    const rows = await this.transition(
+      `UPDATE job_jobs SET ${this.claimSet} WHERE id = $1 AND state = 'queued' AND run_at <= $4 RETURNING *`,
+      [id, worker, now + leaseMs, now],
+      () => ({ worker }),
+    );
+    return this.claimed(rows);
+  }
+
+  private claimed(rows: Row[]): ClaimedJob | undefined {
+    const r = rows[0];
+    return r ? { record: rowToRecord(r), fence: num(r.fence) } : undefined;
+  }
+
+  async heartbeat(id: string, fence: number, leaseMs: number): Promise<boolean> {
+    const rows = await this.db.query(
+      "UPDATE job_jobs SET lease_until = $3 WHERE id = $1 AND fence = $2 AND state = 'running' RETURNING id",
+      [id, fence, Date.now() + leaseMs],
+    );
+    return rows.length === 1;
+  }
+
+  async complete(id: string, fence: number, result: unknown): Promise<JobRecord | undefined> {
+    const rows = await this.transition(
+      `UPDATE job_jobs SET state = 'succeeded', result = $3, error = NULL, finished_at = $4, lease_until = NULL, event_seq = event_seq + 1
+       WHERE id = $1 AND fence = $2 AND state = 'running' RETURNING *`,
+      [id, fence, JSON.stringify(result ?? null), Date.now()],
+    );
+    return rows[0] ? rowToRecord(rows[0]) : undefined;
+  }
+
+  async fail(id: string, fence: number, error: SerializedError, retryAt?: number): Promise<JobRecord | undefined> {
+    const now = Date.now();
+    const rows =
+      retryAt === undefined
+        ? await this.transition(
+            `UPDATE job_jobs SET state = 'failed', error = $3, finished_at = $4, lease_until = NULL, event_seq = event_seq + 1
+             WHERE id = $1 AND fence = $2 AND state = 'running' RETURNING *`,
+            [id, fence, JSON.stringify(error), now],
+          )
+        : await this.transition(
+            `UPDATE job_jobs SET state = 'queued', error = $3, run_at = $4, worker = NULL, lease_until = NULL, event_seq = event_seq + 1
+             WHERE id = $1 AND fence = $2 AND state = 'running' RETURNING *`,
+            [id, fence, JSON.stringify(error), retryAt],
+            () => ({ retryAt: new Date(retryAt).toISOString() }),
+          );
+    return rows[0] ? rowToRecord(rows[0]) : undefined;
+  }
+
+  async release(id: string, fence: number): Promise<JobRecord | undefined> {
+    const rows = await this.transition(
+      `UPDATE job_jobs SET state = 'queued', attempts = attempts - 1, run_at = $3, worker = NULL, lease_until = NULL, event_seq = event_seq + 1
+       WHERE id = $1 AND fence = $2 AND state = 'running' RETURNING *`,
+      [id, fence, Date.now()],
+      () => ({ reason: 'worker shut down; the job goes back to its queue' }),
+    );
+    return rows[0] ? rowToRecord(rows[0]) : undefined;
+  }
+
+  async cancel(id: string): Promise<JobRecord | undefined> {
+    const rows = await this.transition(
+      `UPDATE job_jobs SET state = 'cancelled', finished_at = $2, lease_until = NULL, event_seq = event_seq + 1
+       WHERE id = $1 AND state IN ('queued', 'running') RETURNING *`,
+      [id, Date.now()],
+    );
+    return rows[0] ? rowToRecord(rows[0]) : undefined;
+  }
+
+  async reapExpired(now = Date.now()): Promise<JobRecord[]> {
+    const lock = this.db.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+    // The error names the worker, so the statement builds its JSON around the row's worker id (ours: no quotes).
+    const head = '{"code":"WORKER_FAILED","message":"worker ';
+    const tail = ' stopped renewing its lease (it died or lost the database)"}';
+    const rows = await this.transition(
+      `UPDATE job_jobs SET
+         state = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+         finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE $1 END,
+         run_at = $1,
+         error = $2 || COALESCE(worker, '?') || $3,
+         worker = NULL, lease_until = NULL, event_seq = event_seq + 1
+       WHERE id IN (SELECT id FROM job_jobs WHERE state = 'running' AND lease_until < $1 ${lock})
+         AND state = 'running' AND lease_until < $1
+       RETURNING *`,
+      [now, head, tail],
+      () => ({ reason: 'lease expired' }),
+    );
+    return rows.map(rowToRecord);
+  }
+
+  async appendEvent(id: string, type: 'progress' | 'log' | 'result', data: unknown): Promise<JobEvent | undefined> {
+    const at = Date.now();
+    const event = await this.db.transaction(async (tx): Promise<JobEvent | undefined> => {
+      const rows =
+        type === 'progress'
+          ? await tx.query('UPDATE job_jobs SET event_seq = event_seq + 1, progress = $2 WHERE id = $1 RETURNING event_seq', [id, JSON.stringify(data)])
+          : await tx.query('UPDATE job_jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq', [id]);
+      const r = rows[0];
+      if (!r) return undefined;
+      const seq = num(r.event_seq);
+      await tx.query('INSERT INTO job_events (job_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)', [id, seq, type, at, JSON.stringify(data ?? null)]);
+      return { seq, jobId: id, type, at: new Date(at).toISOString(), data };
+    });
+    if (event) localBus.event(event);
+    return event;
+  }
+
+  async events(id: string, afterSeq = 0, limit = 1000): Promise<JobEvent[]> {
+    const rows = await this.db.query('SELECT * FROM job_events WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [id, afterSeq, limit]);
+    return rows.map(rowToEvent);
+  }
+
+  async queued(limit = 10_000): Promise<QueuedRef[]> {
+    const rows = await this.db.query("SELECT id, queue, attempts, run_at FROM job_jobs WHERE state = 'queued' ORDER BY run_at, created_at LIMIT $1", [limit]);
+    return rows.map((r) => ({ id: String(r.id), queue: r.queue as QueueName, attempts: num(r.attempts), runAt: num(r.run_at) }));
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
