@@ -13,6 +13,7 @@ import { register as registerSelect } from './select.js';
 import { register as registerQuickstart } from './quickstart.js';
 import { register as registerTui } from './tui.js';
 import { register as registerCompletion } from './completion.js';
+import { register as registerWorker } from './worker.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerQuickstart, registerTui, registerCompletion];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerQuickstart, registerTui, registerCompletion, registerWorker];
