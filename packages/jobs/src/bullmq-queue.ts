@@ -65,15 +65,32 @@ export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}):
   };
   let closed = false;
 
-  const fetchOnce = async (queue: QueueName, worker: string, leaseMs: number): Promise<ClaimedJob | undefined> => {
+  const fetchOnce = async (queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal): Promise<ClaimedJob | undefined> => {
     const w = workerOf(queue);
     const token = randomUUID();
-    const msg = await w.getNextJob(token, { block: true });
+    // Only the fetch is serialised; claims in the store and acknowledgements run concurrently.
+    const before = fetchGate.get(queue) ?? Promise.resolve();
+    const fetched = before.then(() => (closed || signal.aborted ? undefined : w.getNextJob(token, { block: true })));
+    fetchGate.set(queue, fetched.catch(() => undefined));
+    const msg = await fetched;
     if (!msg) return undefined;
+    if (signal.aborted || closed) {
+      // Nobody wants it any more: hand the message back for another worker instead of claiming.
+      await msg.moveToCompleted(null, token, false);
+      if (!closed) await queueOf(queue).add('job', msg.data, { jobId: msg.id as string, removeOnComplete: true, removeOnFail: true });
+      return undefined;
+    }
     const claimed = await store.claim(msg.data.id, worker, leaseMs);
     await msg.moveToCompleted(null, token, false);
     return claimed;
   };
+
+  /** Resolves when `signal` aborts; a fetch still blocked in Redis then finishes in the background. */
+  const aborted = (signal: AbortSignal) =>
+    new Promise<undefined>((resolve) => {
+      if (signal.aborted) resolve(undefined);
+      else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
 
   return {
     backend: 'bullmq',
@@ -86,14 +103,12 @@ export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}):
     },
     next: async (queue, worker, leaseMs, signal) => {
       if (!QUEUE_NAMES.includes(queue)) throw new CvoptError('INVALID_ARGUMENT', `unknown queue "${queue}"`);
+      const stop = aborted(signal);
       while (!signal.aborted && !closed) {
-        const before = fetchGate.get(queue) ?? Promise.resolve();
-        const mine = before.then(() => (signal.aborted || closed ? undefined : fetchOnce(queue, worker, leaseMs)));
-        fetchGate.set(queue, mine.catch(() => undefined));
-        const claimed = await mine;
-        if (claimed) return claimed;
+        const claimed = await Promise.race([fetchOnce(queue, worker, leaseMs, signal), stop]);
+        if (claimed) return [claimed];
       }
-      return undefined;
+      return [];
     },
     close: async () => {
       closed = true;

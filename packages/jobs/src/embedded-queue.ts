@@ -8,8 +8,13 @@ export interface EmbeddedQueueOptions {
   pollMs?: number;
 }
 
-/** Resolve after `ms`, on a wake for `queue`, or on abort — whichever comes first. */
-function idle(queue: QueueName, ms: number, signal: AbortSignal): Promise<void> {
+/** Wakes per queue so far: a claimer that saw the count change during its claim looks again at once. */
+const wakes = new Map<QueueName, number>();
+localBus.on('wake', (q: QueueName) => wakes.set(q, (wakes.get(q) ?? 0) + 1));
+
+/** Resolve after `ms`, on a wake for `queue` (also one since `seen`), or on abort — whichever comes first. */
+function idle(queue: QueueName, seen: number, ms: number, signal: AbortSignal): Promise<void> {
+  if ((wakes.get(queue) ?? 0) !== seen) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -36,13 +41,14 @@ export function embeddedQueue(store: JobStore, opts: EmbeddedQueueOptions = {}):
       // A retry with backoff becomes runnable later: wake local workers then, instead of a poll later still.
       if (wait > 0) setTimeout(() => localBus.wake(ref.queue), wait).unref();
     },
-    next: async (queue, worker, leaseMs, signal): Promise<ClaimedJob | undefined> => {
+    next: async (queue, worker, leaseMs, signal, max = 1): Promise<ClaimedJob[]> => {
       while (!signal.aborted && !closing.signal.aborted) {
-        const claimed = await store.claimNext(queue, worker, leaseMs);
-        if (claimed) return claimed;
-        await idle(queue, pollMs, AbortSignal.any([signal, closing.signal]));
+        const seen = wakes.get(queue) ?? 0;
+        const claimed = await store.claimNext(queue, worker, leaseMs, max);
+        if (claimed.length) return claimed;
+        await idle(queue, seen, pollMs, AbortSignal.any([signal, closing.signal]));
       }
-      return undefined;
+      return [];
     },
     close: async () => closing.abort(),
   };

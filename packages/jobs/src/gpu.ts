@@ -92,6 +92,8 @@ const num = (v: unknown) => (typeof v === 'number' ? v : Number(v));
  * lock (SQLite) or a per-host advisory lock (PostgreSQL). A reservation carries the job's lease time and is
  * renewed with its heartbeat, so a worker killed with SIGKILL gives its slot back when the lease runs out —
  * which a lock file or an in-memory counter would not do, and the API server can read every machine's state.
+ * Reservations are keyed by (job, fencing token): a run that lost its lease but has not noticed yet keeps its
+ * reservation until it stops, so the run that replaced it is admitted against the real VRAM in use.
  */
 export class GpuController {
   readonly host: string;
@@ -159,7 +161,7 @@ export class GpuController {
     }
     await this.db.query(
       `INSERT INTO job_gpu_leases (job_id, fence, host, device, vram_mb, granted, requested_at, lease_until) VALUES ($1, $2, $3, -1, $4, 0, $5, $6)
-       ON CONFLICT (job_id) DO UPDATE SET fence = $2, host = $3, device = -1, vram_mb = $4, granted = 0, requested_at = $5, lease_until = $6`,
+       ON CONFLICT (job_id, fence) DO UPDATE SET host = $3, device = -1, vram_mb = $4, granted = 0, requested_at = $5, lease_until = $6`,
       [jobId, fence, this.host, vramMb, Date.now(), leaseUntil()],
     );
     try {
@@ -187,13 +189,14 @@ export class GpuController {
     return this.db.transaction(async (tx) => {
       await this.lock(tx);
       const now = Date.now();
-      // Reservations of dead workers end with their lease.
+      // A waiting job that polls is alive: keep its place. Reservations of dead workers end with their lease.
+      await tx.query('UPDATE job_gpu_leases SET lease_until = $3 WHERE job_id = $1 AND fence = $2', [jobId, fence, leaseUntil]);
       await tx.query('DELETE FROM job_gpu_leases WHERE host = $1 AND lease_until < $2', [this.host, now]);
       const rows = await tx.query('SELECT * FROM job_gpu_leases WHERE host = $1', [this.host]);
       const mine = rows.find((r) => r.job_id === jobId && num(r.fence) === fence);
       if (!mine) throw new CvoptError('CANCELLED', `job ${jobId} lost its GPU reservation (its lease expired)`);
       const earlier = rows.some(
-        (r) => num(r.granted) === 0 && r.job_id !== jobId && (num(r.requested_at) < num(mine.requested_at) || (num(r.requested_at) === num(mine.requested_at) && String(r.job_id) < jobId)),
+        (r) => num(r.granted) === 0 && r !== mine && (num(r.requested_at) < num(mine.requested_at) || (num(r.requested_at) === num(mine.requested_at) && String(r.job_id) < jobId)),
       );
       if (earlier) return undefined;
       const fits = this.devices

@@ -13,9 +13,10 @@ export interface JobQueue {
   /** Make a queued job (or its next attempt) visible to workers; idempotent per (id, attempt). */
   publish(ref: QueuedRef): Promise<void>;
   /**
-   * Wait for and claim the next job of `queue` for `worker`. Resolves undefined when `signal` aborts or the
-   * queue closes.
+   * Wait for work on `queue` and claim it for `worker`: at least one job and at most `max` (default 1; the
+   * embedded backend claims a batch in one statement, BullMQ one per message). Resolves with none when `signal`
+   * aborts or the queue closes.
    */
-  next(queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal): Promise<ClaimedJob | undefined>;
+  next(queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal, max?: number): Promise<ClaimedJob[]>;
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import {
   type SerializedError,
 } from '@cvopt/core';
 import { localBus } from './bus.js';
-import type { Row, SqlDriver, SqlExecutor } from './sql/driver.js';
+import type { Row, SqlDriver } from './sql/driver.js';
 import { runMigrations, type Migration } from './sql/migrate.js';
 
 /** What `submit` hands the store: a new job, queued. */
@@ -55,8 +55,8 @@ export interface JobStore {
   insert(job: NewJob, maxQueued?: number): Promise<JobRecord>;
   get(id: string): Promise<JobRecord | undefined>;
   list(filter?: ListFilter): Promise<JobRecord[]>;
-  /** Claim the oldest runnable job of `queue`: queued → running with a lease until now + leaseMs. */
-  claimNext(queue: QueueName, worker: string, leaseMs: number): Promise<ClaimedJob | undefined>;
+  /** Claim up to `max` oldest runnable jobs of `queue` (queued → running, leased until now + leaseMs), oldest first. */
+  claimNext(queue: QueueName, worker: string, leaseMs: number, max?: number): Promise<ClaimedJob[]>;
   /** Claim one job by id (the Redis backend's message names it); undefined when it is not runnable now. */
   claim(id: string, worker: string, leaseMs: number): Promise<ClaimedJob | undefined>;
   /** Extend the lease; false when the run lost it (cancelled, expired and reclaimed): the worker must stop. */
@@ -78,11 +78,8 @@ export interface JobStore {
   close(): Promise<void>;
 }
 
-export const JOBS_MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    statements: [
-      `CREATE TABLE job_jobs (
+/** The jobs table; `seq` orders a queue first in, first out (PostgreSQL: a sequence; SQLite: max + 1 under its write lock). */
+const jobsTable = (seqType: string) => `CREATE TABLE job_jobs (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
         queue TEXT NOT NULL,
@@ -102,9 +99,16 @@ export const JOBS_MIGRATIONS: readonly Migration[] = [
         finished_at BIGINT,
         worker TEXT,
         lease_until BIGINT,
-        event_seq INTEGER NOT NULL DEFAULT 0
-      )`,
-      'CREATE INDEX job_jobs_claim ON job_jobs (queue, state, run_at, created_at)',
+        event_seq INTEGER NOT NULL DEFAULT 0,
+        seq ${seqType}
+      )`;
+
+export const JOBS_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    statements: [
+      { sqlite: jobsTable('INTEGER NOT NULL'), postgres: jobsTable('BIGSERIAL') },
+      'CREATE INDEX job_jobs_claim ON job_jobs (queue, state, run_at, seq)',
       'CREATE INDEX job_jobs_lease ON job_jobs (state, lease_until)',
       'CREATE INDEX job_jobs_project ON job_jobs (project_id, created_at)',
       `CREATE TABLE job_events (
@@ -116,14 +120,15 @@ export const JOBS_MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (job_id, seq)
       )`,
       `CREATE TABLE job_gpu_leases (
-        job_id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
         fence INTEGER NOT NULL,
         host TEXT NOT NULL,
         device INTEGER NOT NULL,
         vram_mb INTEGER NOT NULL,
         granted INTEGER NOT NULL,
         requested_at BIGINT NOT NULL,
-        lease_until BIGINT NOT NULL
+        lease_until BIGINT NOT NULL,
+        PRIMARY KEY (job_id, fence)
       )`,
       'CREATE INDEX job_gpu_leases_host ON job_gpu_leases (host, granted)',
     ],
@@ -160,6 +165,12 @@ export function rowToRecord(r: Row): JobRecord {
   return rec;
 }
 
+/** The data of a `state` event: the new state, the attempt, the error of a failed or retried run, and extras. */
+function stateData(r: Row, extra: Record<string, unknown>): Record<string, unknown> {
+  const error = r.state !== 'succeeded' ? json(r.error) : undefined;
+  return { state: r.state, attempt: num(r.attempts), ...(error ? { error } : {}), ...extra };
+}
+
 function rowToEvent(r: Row): JobEvent {
   return { seq: num(r.seq), jobId: String(r.job_id), type: r.type as JobEvent['type'], at: iso(r.at) as string, data: JSON.parse(String(r.data)) };
 }
@@ -174,57 +185,63 @@ class SqlJobStore implements JobStore {
   constructor(readonly db: SqlDriver) {}
 
   /**
-   * Run one compare-and-set UPDATE (it must bump event_seq and RETURN *) and record a `state` event per row.
-   * The events reach this process's subscribers after the transaction commits (`emit`).
+   * Run one compare-and-set UPDATE (or the INSERT of a new job) that bumps event_seq and RETURNs *, and record a
+   * `state` event per row with `extra` in its data. PostgreSQL does both in one statement (a data-modifying CTE);
+   * SQLite in one transaction under its write lock. The events reach this process's subscribers after commit.
    */
-  private async transition(
-    sql: string,
-    params: unknown[],
-    event: (r: JobRecord) => Record<string, unknown> = () => ({}),
-    tx?: SqlExecutor,
-    emitted: JobEvent[] = [],
-  ): Promise<Row[]> {
-    const body = async (ex: SqlExecutor) => {
-      const rows = await ex.query(sql, params);
-      const at = Date.now();
-      for (const r of rows) {
-        const rec = rowToRecord(r);
-        const data = { state: rec.state, attempt: rec.attempts, ...(rec.error && rec.state !== 'succeeded' ? { error: rec.error } : {}), ...event(rec) };
-        const seq = num(r.event_seq);
-        await ex.query('INSERT INTO job_events (job_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)', [rec.id, seq, 'state', at, JSON.stringify(data)]);
-        emitted.push({ seq, jobId: rec.id, type: 'state', at: new Date(at).toISOString(), data });
-      }
-      return rows;
-    };
-    if (tx) return body(tx);
-    const rows = await this.db.transaction(body);
-    for (const e of emitted) localBus.event(e);
+  private async transition(sql: string, params: unknown[], extra: Record<string, unknown> = {}): Promise<Row[]> {
+    const at = Date.now();
+    let rows: Row[];
+    if (this.db.dialect === 'postgres') {
+      const n = params.length;
+      rows = await this.db.query(
+        `WITH j AS (${sql}),
+         e AS (INSERT INTO job_events (job_id, seq, type, at, data)
+               SELECT id, event_seq, 'state', CAST($${n + 1} AS BIGINT),
+                 (jsonb_build_object('state', state, 'attempt', attempts)
+                  || CASE WHEN error IS NOT NULL AND state <> 'succeeded' THEN jsonb_build_object('error', error::jsonb) ELSE '{}'::jsonb END
+                  || $${n + 2}::jsonb)::text
+               FROM j)
+         SELECT * FROM j`,
+        [...params, at, JSON.stringify(extra)],
+      );
+    } else {
+      rows = await this.db.transaction(async (tx) => {
+        const out = await tx.query(sql, params);
+        for (const r of out) {
+          await tx.query('INSERT INTO job_events (job_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)', [r.id, num(r.event_seq), 'state', at, JSON.stringify(stateData(r, extra))]);
+        }
+        return out;
+      });
+    }
+    for (const r of rows) localBus.event({ seq: num(r.event_seq), jobId: String(r.id), type: 'state', at: new Date(at).toISOString(), data: stateData(r, extra) });
     return rows;
   }
 
-  async insert(job: NewJob, maxQueued?: number): Promise<JobRecord> {
+  async insert(job: NewJob, maxQueued = Number.MAX_SAFE_INTEGER): Promise<JobRecord> {
     const now = Date.now();
-    const emitted: JobEvent[] = [];
-    const rec = await this.db.transaction(async (tx) => {
-      if (maxQueued !== undefined) {
-        const [c] = await tx.query<{ n: unknown }>("SELECT COUNT(*) AS n FROM job_jobs WHERE queue = $1 AND state = 'queued'", [job.queue]);
-        const n = num(c?.n ?? 0);
-        if (n >= maxQueued) {
-          throw new CvoptError('QUEUE_FULL', `the ${job.queue} queue holds ${n} queued jobs, its limit (maxQueued ${maxQueued})`, { retryAfterS: 10, hint: 'retry later, or raise the queue limit' });
-        }
-      }
-      const rows = await this.transition(
-        `INSERT INTO job_jobs (id, kind, queue, state, payload, max_attempts, project_id, created_by, created_at, run_at, event_seq)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $8, 1) RETURNING *`,
-        [job.id, job.kind, job.queue, JSON.stringify(job.payload ?? null), job.maxAttempts, job.projectId ?? null, job.createdBy ?? null, now],
-        () => ({ kind: job.kind, queue: job.queue }),
-        tx,
-        emitted,
-      );
-      return rowToRecord(rows[0] as Row);
-    });
-    for (const e of emitted) localBus.event(e);
-    return rec;
+    // The cap and the insert are one statement; under concurrent submits PostgreSQL may overshoot it by the
+    // number of racing submits (each counts before the others commit), which a soft cap tolerates.
+    // SQLite numbers the queue order itself (max + 1, exact under its write lock); PostgreSQL's sequence does.
+    const seqCol = this.db.dialect === 'sqlite' ? ', seq' : '';
+    const seqVal = this.db.dialect === 'sqlite' ? ', (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_jobs)' : '';
+    const rows = await this.transition(
+      `INSERT INTO job_jobs (id, kind, queue, state, payload, max_attempts, project_id, created_by, created_at, run_at, event_seq${seqCol})
+       SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), 'queued', CAST($4 AS TEXT), CAST($5 AS INTEGER),
+              CAST($6 AS TEXT), CAST($7 AS TEXT), CAST($8 AS BIGINT), CAST($8 AS BIGINT), 1${seqVal}
+       WHERE (SELECT COUNT(*) FROM job_jobs WHERE queue = $3 AND state = 'queued') < $9
+       RETURNING *`,
+      [job.id, job.kind, job.queue, JSON.stringify(job.payload ?? null), job.maxAttempts, job.projectId ?? null, job.createdBy ?? null, now, maxQueued],
+      { kind: job.kind, queue: job.queue },
+    );
+    const r = rows[0];
+    if (!r) {
+      throw new CvoptError('QUEUE_FULL', `the ${job.queue} queue already holds its limit of ${maxQueued} queued jobs`, {
+        retryAfterS: 10,
+        hint: 'retry later, or raise the queue limit (maxQueued)',
+      });
+    }
+    return rowToRecord(r);
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -253,21 +270,23 @@ class SqlJobStore implements JobStore {
   private claimSet = `state = 'running', attempts = attempts + 1, fence = fence + 1, worker = $2, lease_until = $3,
     started_at = COALESCE(started_at, $4), event_seq = event_seq + 1`;
 
-  async claimNext(queue: QueueName, worker: string, leaseMs: number): Promise<ClaimedJob | undefined> {
+  async claimNext(queue: QueueName, worker: string, leaseMs: number, max = 1): Promise<ClaimedJob[]> {
     const now = Date.now();
-    // PostgreSQL: SKIP LOCKED lets concurrent claimers pass over each other's row instead of queueing on it.
-    // SQLite: the statement runs under the database write lock, so the sub-select and the update are one step.
-    const lock = this.db.dialect === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+    const pick = `SELECT id FROM job_jobs WHERE queue = $1 AND state = 'queued' AND run_at <= $4 ORDER BY run_at, seq LIMIT $5`;
+    // PostgreSQL: SKIP LOCKED lets concurrent claimers pass over each other's rows instead of queueing on them, and
+    // the MATERIALIZED CTE runs the pick once (inside IN it may be re-run per row, claiming past the LIMIT).
+    // SQLite: the statement runs under the database write lock, so the pick and the update are one step.
     const rows = await this.transition(
-      `UPDATE job_jobs SET ${this.claimSet}
-       WHERE id = (SELECT id FROM job_jobs WHERE queue = $1 AND state = 'queued' AND run_at <= $4
-                   ORDER BY run_at, created_at, id LIMIT 1 ${lock})
-         AND state = 'queued'
-       RETURNING *`,
-      [queue, worker, now + leaseMs, now],
-      () => ({ worker }),
+      this.db.dialect === 'postgres'
+        ? `WITH pick AS MATERIALIZED (${pick} FOR UPDATE SKIP LOCKED)
+           UPDATE job_jobs SET ${this.claimSet} WHERE id IN (SELECT id FROM pick) AND state = 'queued' RETURNING *`
+        : `UPDATE job_jobs SET ${this.claimSet} WHERE id IN (${pick}) AND state = 'queued' RETURNING *`,
+      [queue, worker, now + leaseMs, now, max],
+      { worker },
     );
-    return this.claimed(rows);
+    // RETURNING has no order: restore the queue's.
+    rows.sort((a, b) => num(a.run_at) - num(b.run_at) || num(a.seq) - num(b.seq));
+    return rows.map((r) => ({ record: rowToRecord(r), fence: num(r.fence) }));
   }
 
   async claim(id: string, worker: string, leaseMs: number): Promise<ClaimedJob | undefined> {
@@ -275,7 +294,7 @@ class SqlJobStore implements JobStore {
     const rows = await this.transition(
       `UPDATE job_jobs SET ${this.claimSet} WHERE id = $1 AND state = 'queued' AND run_at <= $4 RETURNING *`,
       [id, worker, now + leaseMs, now],
-      () => ({ worker }),
+      { worker },
     );
     return this.claimed(rows);
   }
@@ -315,7 +334,7 @@ class SqlJobStore implements JobStore {
             `UPDATE job_jobs SET state = 'queued', error = $3, run_at = $4, worker = NULL, lease_until = NULL, event_seq = event_seq + 1
              WHERE id = $1 AND fence = $2 AND state = 'running' RETURNING *`,
             [id, fence, JSON.stringify(error), retryAt],
-            () => ({ retryAt: new Date(retryAt).toISOString() }),
+            { retryAt: new Date(retryAt).toISOString() },
           );
     return rows[0] ? rowToRecord(rows[0]) : undefined;
   }
@@ -325,7 +344,7 @@ class SqlJobStore implements JobStore {
       `UPDATE job_jobs SET state = 'queued', attempts = attempts - 1, run_at = $3, worker = NULL, lease_until = NULL, event_seq = event_seq + 1
        WHERE id = $1 AND fence = $2 AND state = 'running' RETURNING *`,
       [id, fence, Date.now()],
-      () => ({ reason: 'worker shut down; the job goes back to its queue' }),
+      { reason: 'worker shut down; the job goes back to its queue' },
     );
     return rows[0] ? rowToRecord(rows[0]) : undefined;
   }
@@ -355,25 +374,37 @@ class SqlJobStore implements JobStore {
          AND state = 'running' AND lease_until < $1
        RETURNING *`,
       [now, head, tail],
-      () => ({ reason: 'lease expired' }),
+      { reason: 'lease expired' },
     );
     return rows.map(rowToRecord);
   }
 
   async appendEvent(id: string, type: 'progress' | 'log' | 'result', data: unknown): Promise<JobEvent | undefined> {
     const at = Date.now();
-    const event = await this.db.transaction(async (tx): Promise<JobEvent | undefined> => {
-      const rows =
-        type === 'progress'
-          ? await tx.query('UPDATE job_jobs SET event_seq = event_seq + 1, progress = $2 WHERE id = $1 RETURNING event_seq', [id, JSON.stringify(data)])
-          : await tx.query('UPDATE job_jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq', [id]);
-      const r = rows[0];
-      if (!r) return undefined;
-      const seq = num(r.event_seq);
-      await tx.query('INSERT INTO job_events (job_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)', [id, seq, type, at, JSON.stringify(data ?? null)]);
-      return { seq, jobId: id, type, at: new Date(at).toISOString(), data };
-    });
-    if (event) localBus.event(event);
+    const text = JSON.stringify(data ?? null);
+    // The job row's event_seq is the counter: bumping it takes the row lock, so concurrent appends serialise.
+    const bump =
+      type === 'progress'
+        ? 'UPDATE job_jobs SET event_seq = event_seq + 1, progress = $4 WHERE id = $1 RETURNING event_seq'
+        : 'UPDATE job_jobs SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq';
+    let seq: number | undefined;
+    if (this.db.dialect === 'postgres') {
+      const rows = await this.db.query(
+        `WITH s AS (${bump}) INSERT INTO job_events (job_id, seq, type, at, data) SELECT CAST($1 AS TEXT), event_seq, CAST($2 AS TEXT), CAST($3 AS BIGINT), CAST($4 AS TEXT) FROM s RETURNING seq`,
+        [id, type, at, text],
+      );
+      seq = rows[0] ? num(rows[0].seq) : undefined;
+    } else {
+      seq = await this.db.transaction(async (tx) => {
+        const [r] = await tx.query(bump, [id, type, at, text]);
+        if (!r) return undefined;
+        await tx.query('INSERT INTO job_events (job_id, seq, type, at, data) VALUES ($1, $2, $3, $4, $5)', [id, num(r.event_seq), type, at, text]);
+        return num(r.event_seq);
+      });
+    }
+    if (seq === undefined) return undefined;
+    const event: JobEvent = { seq, jobId: id, type, at: new Date(at).toISOString(), data: data ?? null };
+    localBus.event(event);
     return event;
   }
 
@@ -383,7 +414,7 @@ class SqlJobStore implements JobStore {
   }
 
   async queued(limit = 10_000): Promise<QueuedRef[]> {
-    const rows = await this.db.query("SELECT id, queue, attempts, run_at FROM job_jobs WHERE state = 'queued' ORDER BY run_at, created_at LIMIT $1", [limit]);
+    const rows = await this.db.query("SELECT id, queue, attempts, run_at FROM job_jobs WHERE state = 'queued' ORDER BY run_at, seq LIMIT $1", [limit]);
     return rows.map((r) => ({ id: String(r.id), queue: r.queue as QueueName, attempts: num(r.attempts), runAt: num(r.run_at) }));
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -119,7 +120,7 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
     localBus.on('cancel', onCancel);
     abortRunning.signal.addEventListener('abort', onShutdown, { once: true });
     let lease: GpuLease | undefined;
-    let gpuHeld = false;
+    let gpuRow = false;
     const beat = setInterval(() => {
       const until = Date.now() + leaseMs;
       store
@@ -128,7 +129,7 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
           if (!ok) {
             const now = await store.get(record.id);
             stop(now?.state === 'cancelled' ? 'cancelled' : 'lease-lost');
-          } else if (gpuHeld) await gpu.renew(record.id, fence, until);
+          } else if (gpuRow) await gpu.renew(record.id, fence, until);
         })
         .catch((e) => say(`heartbeat of ${record.id} failed: ${(e as Error).message}`));
     }, heartbeatMs);
@@ -165,11 +166,10 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
       const need = handler.gpuNeed?.(parsed.data);
       if (need) {
         write('log', { level: 'info', message: `waiting for a GPU slot and ${need.vramMb} MiB of VRAM` });
+        gpuRow = true; // from here the heartbeat renews the reservation, waiting or granted
         lease = await gpu.acquire(record.id, fence, Math.ceil(need.vramMb), () => Date.now() + leaseMs, ac.signal);
-        gpuHeld = true;
         write('log', { level: 'info', message: `GPU ${lease.device} granted with a ${lease.vramMb} MiB cap` });
       }
-      workdir = mkdtempSync(join(workdirRoot, `${record.id}-${record.attempts}-`));
       const ctx: JobContext = {
         progress: (p) => {
           pending = p;
@@ -180,7 +180,11 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
         },
         log: (level: JobLogLevel, message: string) => write('log', { level, message }),
         signal: ac.signal,
-        workdir,
+        // Made on first use: most inference and packaging jobs never touch it, and a mkdir + rm per job costs.
+        get workdir() {
+          workdir ??= mkdtempSync(join(workdirRoot, `${record.id}-${record.attempts}-`));
+          return workdir;
+        },
       };
       if (lease) ctx.gpu = lease;
       const raw = await handler.run(parsed.data, ctx);
@@ -212,11 +216,15 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
       clearInterval(beat);
       localBus.off('cancel', onCancel);
       abortRunning.signal.removeEventListener('abort', onShutdown);
-      if (gpuHeld) await gpu.release(record.id, fence).catch(() => undefined);
-      if (workdir) rmSync(workdir, { recursive: true, force: true });
+      if (gpuRow) await gpu.release(record.id, fence).catch(() => undefined);
+      if (workdir) await rm(workdir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
+  /**
+   * A queue's dispatcher: claims while the queue has a free slot and starts each job without waiting for it. One
+   * claimer per queue (not one per slot) so a wake-up costs one claim, not a herd of empty ones.
+   */
   async function serve(q: QueueName): Promise<void> {
     const slots = new Set<Promise<void>>();
     const mine = running.get(q) as Set<string>;
@@ -225,25 +233,26 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
         await Promise.race(slots);
         continue;
       }
-      let claimed: ClaimedJob | undefined;
+      let claimed: ClaimedJob[];
       try {
-        claimed = await backend.queue.next(q, id, leaseMs, stopClaiming.signal);
+        claimed = await backend.queue.next(q, id, leaseMs, stopClaiming.signal, concurrency[q] - slots.size);
       } catch (e) {
         if (stopClaiming.signal.aborted) break;
         say(`claiming from ${q} failed, retrying in 1 s: ${(e as Error).message}`);
         await new Promise((r) => setTimeout(r, 1000));
         continue;
       }
-      if (!claimed) continue;
-      const jobId = claimed.record.id;
-      mine.add(jobId);
-      const p: Promise<void> = runJob(claimed)
-        .catch((e) => say(`job ${jobId} could not be finalised: ${(e as Error).message}`))
-        .finally(() => {
-          mine.delete(jobId);
-          slots.delete(p);
-        });
-      slots.add(p);
+      for (const c of claimed) {
+        const jobId = c.record.id;
+        mine.add(jobId);
+        const p: Promise<void> = runJob(c)
+          .catch((e) => say(`job ${jobId} could not be finalised: ${(e as Error).message}`))
+          .finally(() => {
+            mine.delete(jobId);
+            slots.delete(p);
+          });
+        slots.add(p);
+      }
     }
     await Promise.all(slots);
   }

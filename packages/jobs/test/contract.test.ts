@@ -12,6 +12,8 @@ import { testHandlers } from './fixtures/handlers.mjs';
 import { readLog, readRuns } from './fixtures/runs.mjs';
 
 const handlers = testHandlers({ spawnJobProcess, readRuns });
+/** Claim one job (the queue may hand out batches). */
+const next1 = (b: JobBackend, ...a: Parameters<JobBackend['queue']['next']>) => b.queue.next(...a).then((c) => c[0]);
 
 describe.each(BACKENDS)('job system contract on %s', (name) => {
   let tb: TestBackend;
@@ -47,7 +49,7 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
   it('claims oldest first, each job by exactly one of many concurrent consumers', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push((await sleepJob(`c${i}`)).id);
-    const first = await backend.queue.next('training', 'w0', 5000, ac.signal);
+    const first = await next1(backend, 'training', 'w0', 5000, ac.signal);
     expect(first?.record.id).toBe(ids[0]);
     expect(first?.record).toMatchObject({ state: 'running', attempts: 1, worker: 'w0' });
     // Six consumers race for the remaining eleven jobs.
@@ -58,7 +60,7 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
           if (got.length >= 11) return;
           const stop = new AbortController();
           const t = setTimeout(() => stop.abort(), 1500);
-          const c = await backend.queue.next('training', `w${w + 1}`, 5000, stop.signal);
+          const c = await next1(backend, 'training', `w${w + 1}`, 5000, stop.signal);
           clearTimeout(t);
           if (!c) return;
           got.push(c.record.id);
@@ -69,9 +71,19 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
     expect((await service.list({ state: 'running', limit: 50 })).length).toBe(12);
   });
 
+  it('claims a batch of at most `max` jobs, oldest first', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await sleepJob(`b${i}`)).id);
+    const batch = await backend.queue.next('training', 'w', 5000, ac.signal, 3);
+    expect(batch.length).toBeGreaterThanOrEqual(1);
+    expect(batch.length).toBeLessThanOrEqual(3);
+    expect(batch.map((c) => c.record.id)).toEqual(ids.slice(0, batch.length));
+    expect(new Set(batch.map((c) => c.fence)).size).toBeGreaterThanOrEqual(1);
+  });
+
   it('fences: a write with a stale token changes nothing', async () => {
     const rec = await sleepJob('f');
-    const c = await backend.queue.next('training', 'w', 5000, ac.signal);
+    const c = await next1(backend, 'training', 'w', 5000, ac.signal);
     expect(c?.record.id).toBe(rec.id);
     const fence = c?.fence as number;
     expect(await backend.store.heartbeat(rec.id, fence + 1, 5000)).toBe(false);
@@ -83,13 +95,13 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
 
   it('a failed run goes back to its queue at the backoff time, then runs again', async () => {
     const rec = await sleepJob('r');
-    const c = await backend.queue.next('training', 'w', 5000, ac.signal);
+    const c = await next1(backend, 'training', 'w', 5000, ac.signal);
     const runAt = Date.now() + 400;
     const back = await backend.store.fail(rec.id, c?.fence as number, { code: 'INTERNAL', message: 'boom' }, runAt);
     expect(back).toMatchObject({ state: 'queued', attempts: 1, error: { code: 'INTERNAL' } });
     await backend.queue.publish({ id: rec.id, queue: 'training', attempts: 1, runAt });
-    expect(await backend.store.claimNext('training', 'w', 5000)).toBeUndefined(); // not due yet
-    const again = await backend.queue.next('training', 'w2', 5000, ac.signal);
+    expect(await backend.store.claimNext('training', 'w', 5000)).toEqual([]); // not due yet
+    const again = await next1(backend, 'training', 'w2', 5000, ac.signal);
     expect(Date.now()).toBeGreaterThanOrEqual(runAt);
     expect(again?.record).toMatchObject({ id: rec.id, attempts: 2, worker: 'w2' });
   });
@@ -98,7 +110,7 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
     const queued = await sleepJob('q');
     expect(await service.cancel(queued.id)).toMatchObject({ state: 'cancelled' });
     const running = await sleepJob('run');
-    const c = await backend.queue.next('training', 'w', 5000, ac.signal);
+    const c = await next1(backend, 'training', 'w', 5000, ac.signal);
     expect(c?.record.id).toBe(running.id);
     await service.cancel(running.id);
     expect(await backend.store.heartbeat(running.id, c?.fence as number, 5000)).toBe(false);
@@ -106,14 +118,14 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
     await expect(service.cancel('00000000-0000-0000-0000-000000000000')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     const stop = new AbortController();
     setTimeout(() => stop.abort(), 300);
-    expect(await backend.queue.next('training', 'w', 5000, stop.signal)).toBeUndefined();
+    expect(await next1(backend, 'training', 'w', 5000, stop.signal)).toBeUndefined();
   });
 
   it('a run whose lease expires goes back to the queue while attempts remain, else fails', async () => {
     const once = await service.submit('sleep', { tag: 'l1', ms: 1 }, { maxAttempts: 1 });
     const twice = await service.submit('sleep', { tag: 'l2', ms: 1 }, { maxAttempts: 2 });
-    await backend.queue.next('training', 'dead-worker', 50, ac.signal);
-    await backend.queue.next('training', 'dead-worker', 50, ac.signal);
+    await next1(backend, 'training', 'dead-worker', 50, ac.signal);
+    await next1(backend, 'training', 'dead-worker', 50, ac.signal);
     await new Promise((r) => setTimeout(r, 80));
     const reaped = await backend.store.reapExpired();
     expect(Object.fromEntries(reaped.map((r) => [r.id, r.state]))).toEqual({ [once.id]: 'failed', [twice.id]: 'queued' });
@@ -124,7 +136,7 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
 
   it('stores events with a gapless seq; subscribe resumes after any seq and follows live', async () => {
     const rec = await sleepJob('e');
-    const c = await backend.queue.next('training', 'w', 5000, ac.signal);
+    const c = await next1(backend, 'training', 'w', 5000, ac.signal);
     await backend.store.appendEvent(rec.id, 'progress', { stage: 's', step: 1, total: 2 });
     await backend.store.appendEvent(rec.id, 'log', { level: 'info', message: 'hello' });
     const seen: JobEvent[] = [];
@@ -154,7 +166,7 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
     for (;;) {
       const stop = new AbortController();
       const t = setTimeout(() => stop.abort(), 700);
-      const c = await again.queue.next('training', 'w', 5000, stop.signal);
+      const c = await next1(again, 'training', 'w', 5000, stop.signal);
       clearTimeout(t);
       if (!c) break;
       got.push(c.record.id);

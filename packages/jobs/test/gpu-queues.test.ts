@@ -11,7 +11,7 @@ import { testHandlers } from './fixtures/handlers.mjs';
 import { readLog, readRuns } from './fixtures/runs.mjs';
 
 const handlers = testHandlers({ spawnJobProcess, readRuns });
-const FAST = { leaseMs: 1500, heartbeatMs: 250, reapMs: 250 };
+const FAST = { leaseMs: 2500, heartbeatMs: 250, reapMs: 250 };
 
 interface GpuLine {
   ev: 'start' | 'end';
@@ -54,7 +54,7 @@ describe.each(['sqlite', 'postgres'] as BackendName[])('GPU controller across wo
     procs = [0, 1, 2].map(() => startWorkerProc(tb!.options, { ...FAST, queues: ['training'], concurrency: 3, gpu }));
     await Promise.all(procs.map((p) => p.ready));
     const needs = [1500, 1000, 2500, 2000, 1200, 3000, 800, 1700, 2200, 1000, 1500, 2600];
-    const jobs = await Promise.all(needs.map((vramMb, i) => service.submit('gpu', { tag: `g${i}`, ms: 120, vramMb, log })));
+    const jobs = await Promise.all(needs.map((vramMb, i) => service.submit('gpu', { tag: `g${i}`, ms: 80, vramMb, log })));
     const tooBig = await service.submit('gpu', { tag: 'big', ms: 10, vramMb: 5000, log });
 
     // Watch the controller's own view while the jobs run.
@@ -71,7 +71,7 @@ describe.each(['sqlite', 'postgres'] as BackendName[])('GPU controller across wo
       await new Promise((r) => setTimeout(r, 20));
     }
     const all = await done;
-    expect(all.slice(0, -1).every((j) => j?.state === 'succeeded')).toBe(true);
+    expect(all.slice(0, -1).map((j) => `${j?.state} ${j?.error?.code ?? ''} ${j?.error?.message ?? ''}`.trim())).toEqual(needs.map(() => 'succeeded'));
     expect(all.at(-1)).toMatchObject({ state: 'failed', attempts: 1, error: { code: 'GPU_MEMORY_EXHAUSTED' } });
 
     const lines = (readLog(log) as GpuLine[]).filter((l) => l.tag !== 'big');

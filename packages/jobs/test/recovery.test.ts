@@ -11,8 +11,8 @@ import { testHandlers } from './fixtures/handlers.mjs';
 import { readLog, readRuns } from './fixtures/runs.mjs';
 
 const handlers = testHandlers({ spawnJobProcess, readRuns });
-/** Short leases so a dead worker is found in about two seconds: lease 1.5 s + reaper tick 0.25 s. */
-const FAST = { leaseMs: 1500, heartbeatMs: 250, reapMs: 250, policy: { delayMs: 50 } };
+/** Short leases so a dead worker is found within about three seconds: lease 2.5 s + reaper tick 0.25 s. */
+const FAST = { leaseMs: 2500, heartbeatMs: 250, reapMs: 250, policy: { delayMs: 50 } };
 
 interface LogLine {
   ev: string;
@@ -48,8 +48,8 @@ describe.each(BACKENDS)('worker processes on %s', (name) => {
     const a = worker({ queues: ['training'], concurrency: 2 });
     const aId = await a.ready;
     const sleep = (tag: string, ms: number, maxAttempts: number) => ctx.service.submit('sleep', { tag, ms, log: ctx.log }, { maxAttempts });
-    const retried = await sleep('retried', 2500, 2);
-    const failed = await sleep('failed', 2500, 1);
+    const retried = await sleep('retried', 1500, 2);
+    const failed = await sleep('failed', 1500, 1);
     const queued = await Promise.all([0, 1, 2, 3].map((i) => sleep(`q${i}`, 50, 1)));
     await waitFor('both long jobs to start', () => readRuns(ctx.log, 'retried') === 1 && readRuns(ctx.log, 'failed') === 1);
     a.proc.kill('SIGKILL');
@@ -85,7 +85,7 @@ describe.each(BACKENDS)('worker processes on %s', (name) => {
       expect(lines.filter((l) => l.tag === `q${i}` && l.ev === 'end')).toHaveLength(1);
     }
     const rerun = (await ctx.service.events(retried.id)).find((e) => e.type === 'state' && (e.data as { state: string; attempt: number }).attempt === 2 && (e.data as { state: string }).state === 'running');
-    console.log(`[${name}] SIGKILLed worker's job running again on another worker ${Date.parse(rerun?.at ?? '') - killedAt} ms after the kill (lease 1500 ms, reaper 250 ms)`);
+    console.log(`[${name}] SIGKILLed worker's job running again on another worker ${Date.parse(rerun?.at ?? '') - killedAt} ms after the kill (lease 2500 ms, reaper 250 ms)`);
   });
 
   it('cancel stops a job whose handler runs Python: the process and its child are gone within 5 s', async () => {

@@ -1,11 +1,14 @@
 import { CvoptError } from '@cvopt/core';
-import type { SqlDriver } from './driver.js';
+import type { SqlDialect, SqlDriver } from './driver.js';
 
 /** One schema step of a component; versions start at 1 and never change once released. */
 export interface Migration {
   version: number;
-  /** Statements run in order inside one transaction (DDL is transactional in both SQLite and PostgreSQL). */
-  statements: readonly string[];
+  /**
+   * Statements run in order inside one transaction (DDL is transactional in both SQLite and PostgreSQL); one that
+   * differs between the two is given per dialect.
+   */
+  statements: readonly (string | Readonly<Record<SqlDialect, string>>)[];
 }
 
 /**
@@ -36,7 +39,7 @@ export async function runMigrations(db: SqlDriver, component: string, migrations
     const applied: number[] = [];
     for (const m of sorted) {
       if (have.has(m.version)) continue;
-      for (const s of m.statements) await tx.query(s);
+      for (const s of m.statements) await tx.query(typeof s === 'string' ? s : s[tx.dialect]);
       await tx.query('INSERT INTO schema_migrations (component, version, applied_at) VALUES ($1, $2, $3)', [component, m.version, Date.now()]);
       applied.push(m.version);
     }
