@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker } from 'bullmq';
+import { Queue, Worker, type Job as BullJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CvoptError, QUEUE_NAMES, type QueueName } from '@cvopt/core';
 import type { JobQueue } from './queue.js';
@@ -65,32 +65,50 @@ export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}):
   };
   let closed = false;
 
-  const fetchOnce = async (queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal): Promise<ClaimedJob | undefined> => {
+  /**
+   * Fetch up to `max` messages — the first waiting in Redis, the rest only if already there — then claim their
+   * jobs in one store statement and acknowledge them. Only the fetches are serialised per queue.
+   */
+  const fetchBatch = async (queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal, max: number): Promise<ClaimedJob[]> => {
     const w = workerOf(queue);
-    const token = randomUUID();
-    // Only the fetch is serialised; claims in the store and acknowledgements run concurrently.
     const before = fetchGate.get(queue) ?? Promise.resolve();
-    const fetched = before.then(() => (closed || signal.aborted ? undefined : w.getNextJob(token, { block: true })));
+    const fetched = before.then(async () => {
+      const got: { msg: BullJob<Message>; token: string }[] = [];
+      while (got.length < max && !closed && !signal.aborted) {
+        const token = randomUUID();
+        const msg = await w.getNextJob(token, { block: got.length === 0 });
+        if (!msg) break;
+        got.push({ msg, token });
+      }
+      return got;
+    });
     fetchGate.set(queue, fetched.catch(() => undefined));
-    const msg = await fetched;
-    if (!msg) return undefined;
+    const got = await fetched;
+    if (!got.length) return [];
     if (signal.aborted || closed) {
-      // Nobody wants it any more: hand the message back for another worker instead of claiming.
-      await msg.moveToCompleted(null, token, false);
-      if (!closed) await queueOf(queue).add('job', msg.data, { jobId: msg.id as string, removeOnComplete: true, removeOnFail: true });
-      return undefined;
+      // Nobody wants them any more: hand the messages back for another worker instead of claiming.
+      for (const { msg, token } of got) {
+        await msg.moveToCompleted(null, token, false);
+        if (!closed) await queueOf(queue).add('job', msg.data, { jobId: msg.id as string, removeOnComplete: true, removeOnFail: true });
+      }
+      return [];
     }
-    const claimed = await store.claim(msg.data.id, worker, leaseMs);
-    await msg.moveToCompleted(null, token, false);
+    const claimed = await store.claim([...new Set(got.map((g) => g.msg.data.id))], worker, leaseMs);
+    await Promise.all(got.map(({ msg, token }) => msg.moveToCompleted(null, token, false)));
     return claimed;
   };
 
   /** Resolves when `signal` aborts; a fetch still blocked in Redis then finishes in the background. */
-  const aborted = (signal: AbortSignal) =>
-    new Promise<undefined>((resolve) => {
-      if (signal.aborted) resolve(undefined);
-      else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+  const whenAborted = (signal: AbortSignal) => {
+    let off = () => undefined as void;
+    const promise = new Promise<ClaimedJob[]>((resolve) => {
+      if (signal.aborted) return resolve([]);
+      const on = () => resolve([]);
+      signal.addEventListener('abort', on, { once: true });
+      off = () => signal.removeEventListener('abort', on);
     });
+    return { promise, off };
+  };
 
   return {
     backend: 'bullmq',
@@ -101,14 +119,18 @@ export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}):
         { jobId: `${ref.id}_${ref.attempts}`, delay: Math.max(0, ref.runAt - Date.now()), removeOnComplete: true, removeOnFail: true },
       );
     },
-    next: async (queue, worker, leaseMs, signal) => {
+    next: async (queue, worker, leaseMs, signal, max = 1) => {
       if (!QUEUE_NAMES.includes(queue)) throw new CvoptError('INVALID_ARGUMENT', `unknown queue "${queue}"`);
-      const stop = aborted(signal);
-      while (!signal.aborted && !closed) {
-        const claimed = await Promise.race([fetchOnce(queue, worker, leaseMs, signal), stop]);
-        if (claimed) return [claimed];
+      const stop = whenAborted(signal);
+      try {
+        while (!signal.aborted && !closed) {
+          const claimed = await Promise.race([fetchBatch(queue, worker, leaseMs, signal, Math.max(1, max)), stop.promise]);
+          if (claimed.length) return claimed;
+        }
+        return [];
+      } finally {
+        stop.off();
       }
-      return [];
     },
     close: async () => {
       closed = true;

@@ -12,20 +12,20 @@ export interface EmbeddedQueueOptions {
 const wakes = new Map<QueueName, number>();
 localBus.on('wake', (q: QueueName) => wakes.set(q, (wakes.get(q) ?? 0) + 1));
 
-/** Resolve after `ms`, on a wake for `queue` (also one since `seen`), or on abort — whichever comes first. */
-function idle(queue: QueueName, seen: number, ms: number, signal: AbortSignal): Promise<void> {
+/** Resolve after `ms`, on a wake for `queue` (also one since `seen`), or when a signal aborts — whichever is first. */
+function idle(queue: QueueName, seen: number, ms: number, signals: readonly AbortSignal[]): Promise<void> {
   if ((wakes.get(queue) ?? 0) !== seen) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
       localBus.off('wake', onWake);
-      signal.removeEventListener('abort', done);
+      for (const s of signals) s.removeEventListener('abort', done);
       resolve();
     };
     const onWake = (q: QueueName) => q === queue && done();
     const timer = setTimeout(done, ms);
     localBus.on('wake', onWake);
-    signal.addEventListener('abort', done, { once: true });
+    for (const s of signals) s.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -46,7 +46,7 @@ export function embeddedQueue(store: JobStore, opts: EmbeddedQueueOptions = {}):
         const seen = wakes.get(queue) ?? 0;
         const claimed = await store.claimNext(queue, worker, leaseMs, max);
         if (claimed.length) return claimed;
-        await idle(queue, seen, pollMs, AbortSignal.any([signal, closing.signal]));
+        await idle(queue, seen, pollMs, [signal, closing.signal]);
       }
       return [];
     },

@@ -14,7 +14,7 @@ export interface JobQueue {
   publish(ref: QueuedRef): Promise<void>;
   /**
    * Wait for work on `queue` and claim it for `worker`: at least one job and at most `max` (default 1; the
-   * embedded backend claims a batch in one statement, BullMQ one per message). Resolves with none when `signal`
+   * batch is claimed in one store statement). Resolves with none when `signal`
    * aborts or the queue closes.
    */
   next(queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal, max?: number): Promise<ClaimedJob[]>;

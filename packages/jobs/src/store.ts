@@ -57,8 +57,8 @@ export interface JobStore {
   list(filter?: ListFilter): Promise<JobRecord[]>;
   /** Claim up to `max` oldest runnable jobs of `queue` (queued → running, leased until now + leaseMs), oldest first. */
   claimNext(queue: QueueName, worker: string, leaseMs: number, max?: number): Promise<ClaimedJob[]>;
-  /** Claim one job by id (the Redis backend's message names it); undefined when it is not runnable now. */
-  claim(id: string, worker: string, leaseMs: number): Promise<ClaimedJob | undefined>;
+  /** Claim jobs by id (the Redis backend's messages name them): those runnable now, oldest first. */
+  claim(ids: readonly string[], worker: string, leaseMs: number): Promise<ClaimedJob[]>;
   /** Extend the lease; false when the run lost it (cancelled, expired and reclaimed): the worker must stop. */
   heartbeat(id: string, fence: number, leaseMs: number): Promise<boolean>;
   complete(id: string, fence: number, result: unknown): Promise<JobRecord | undefined>;
@@ -284,24 +284,26 @@ class SqlJobStore implements JobStore {
       [queue, worker, now + leaseMs, now, max],
       { worker },
     );
-    // RETURNING has no order: restore the queue's.
-    rows.sort((a, b) => num(a.run_at) - num(b.run_at) || num(a.seq) - num(b.seq));
-    return rows.map((r) => ({ record: rowToRecord(r), fence: num(r.fence) }));
+    return this.claimed(rows);
   }
 
-  async claim(id: string, worker: string, leaseMs: number): Promise<ClaimedJob | undefined> {
+  async claim(ids: readonly string[], worker: string, leaseMs: number): Promise<ClaimedJob[]> {
+    if (!ids.length) return [];
     const now = Date.now();
+    // $2..$4 are the claim's own parameters: the ids are $1, $5, $6 …
+    const list = ids.map((_, i) => (i === 0 ? '$1' : `$${i + 4}`)).join(', ');
     const rows = await this.transition(
-      `UPDATE job_jobs SET ${this.claimSet} WHERE id = $1 AND state = 'queued' AND run_at <= $4 RETURNING *`,
-      [id, worker, now + leaseMs, now],
+      `UPDATE job_jobs SET ${this.claimSet} WHERE id IN (${list}) AND state = 'queued' AND run_at <= $4 RETURNING *`,
+      [ids[0], worker, now + leaseMs, now, ...ids.slice(1)],
       { worker },
     );
     return this.claimed(rows);
   }
 
-  private claimed(rows: Row[]): ClaimedJob | undefined {
-    const r = rows[0];
-    return r ? { record: rowToRecord(r), fence: num(r.fence) } : undefined;
+  /** Rows a claim returned, in queue order (RETURNING has none). */
+  private claimed(rows: Row[]): ClaimedJob[] {
+    rows.sort((a, b) => num(a.run_at) - num(b.run_at) || num(a.seq) - num(b.seq));
+    return rows.map((r) => ({ record: rowToRecord(r), fence: num(r.fence) }));
   }
 
   async heartbeat(id: string, fence: number, leaseMs: number): Promise<boolean> {
