@@ -20,6 +20,11 @@ export const EXAMPLES: Record<string, string[]> = {
   quickstart: ['cvopt quickstart', 'cvopt quickstart --out demo --epochs 10'],
   select: ['cvopt select bench/report.json --max-map-drop 0.01', 'cvopt select bench/report.json --max-p95-ms 50 --min-map50 0.5 --out bench/decision.json'],
   serve: ['cvopt serve runs/exp1/model.onnx --port 8080', 'curl -F image=@bus.jpg http://127.0.0.1:8080/v1/predict'],
+  worker: [
+    'cvopt worker --queues training,inference,packaging',
+    'cvopt worker --queues training --vram-budget-mb 20000 --gpu-slots 2',
+    'CVOPT_DATABASE_URL=postgres://cvopt@db/cvopt CVOPT_REDIS_URL=redis://redis:6379 cvopt worker --queues inference --concurrency 4',
+  ],
 };
 
 /** The marker commander's help does not print for mandatory options. */

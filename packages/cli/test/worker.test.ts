@@ -27,7 +27,7 @@ describe('cvopt worker', () => {
     const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
     try {
       const deadline = Date.now() + 20_000;
-      while (!out.includes('SIGTERM or Ctrl-C') && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+      while (!out.includes('SIGTERM drains') && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 50));
       expect(out, err).toContain('packaging×2');
       expect(out).toContain('kinds: echo');
 

@@ -85,17 +85,19 @@ export function register(program: Command): void {
           `worker ${r.id} on ${r.database} (${r.queue} queue)`,
           `  queues: ${Object.entries(r.queues).map(([q, s]) => `${q}×${s.concurrency}`).join(', ')}; kinds: ${r.kinds.join(', ')}`,
           `  GPU: ${r.gpu ? r.gpu.devices.map((d) => `device ${d.device} budget ${d.budgetMb} MiB, ${d.slots.max} slots`).join('; ') : 'none'}`,
-          '  (SIGTERM or Ctrl-C drains and stops)',
+          '  (SIGTERM drains and stops; Ctrl-C too, within 5 s)',
         ].join('\n'),
     );
+    // SIGTERM drains for --drain-ms; Ctrl-C (the CLI's interrupt signal) drains within its 5 s grace and exits 130.
+    const signal = opts.signal as AbortSignal | undefined;
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
+        signal?.removeEventListener('abort', stop);
         resolve();
       };
       process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
+      signal?.addEventListener('abort', stop, { once: true });
     });
     await worker.close();
     await backend.close();
