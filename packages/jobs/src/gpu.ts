@@ -222,29 +222,63 @@ export class GpuController {
     await this.db.query('DELETE FROM job_gpu_leases WHERE job_id = $1 AND fence = $2', [jobId, fence]);
   }
 
+  /** Publish this machine's devices and limits, so the API server can show every machine's GPUs. */
+  async register(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query('DELETE FROM job_gpu_devices WHERE host = $1', [this.host]);
+      for (const d of this.devices) {
+        await tx.query(
+          'INSERT INTO job_gpu_devices (host, device, budget_mb, total_mb, used_mb, max_slots, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [this.host, d.device, d.budgetMb, d.totalMb ?? null, d.usedMb ?? null, this.maxSlots, Date.now()],
+        );
+      }
+    });
+  }
+
   /** Slots, reserved VRAM and waiting jobs on this machine, for /metrics and the API. */
   async state(): Promise<GpuState> {
     const rows: Row[] = await this.db.query('SELECT * FROM job_gpu_leases WHERE host = $1 AND lease_until >= $2 ORDER BY requested_at, job_id', [this.host, Date.now()]);
-    const granted = rows.filter((r) => num(r.granted) === 1);
-    return {
-      host: this.host,
-      maxSlots: this.maxSlots,
-      devices: this.devices.map((d) => {
-        const on = granted.filter((r) => num(r.device) === d.device);
-        const out: GpuDeviceState = {
-          device: d.device,
-          budgetMb: d.budgetMb,
-          slots: { max: this.maxSlots, used: on.length },
-          reservedMb: on.reduce((s, r) => s + num(r.vram_mb), 0),
-          jobs: on.map((r) => ({ jobId: String(r.job_id), vramMb: num(r.vram_mb) })),
-        };
-        if (d.totalMb !== undefined) out.totalMb = d.totalMb;
-        if (d.usedMb !== undefined) out.usedMb = d.usedMb;
-        return out;
-      }),
-      waiting: rows
-        .filter((r) => num(r.granted) === 0)
-        .map((r) => ({ jobId: String(r.job_id), vramMb: num(r.vram_mb), since: new Date(num(r.requested_at)).toISOString() })),
-    };
+    return buildState(this.host, this.maxSlots, this.devices, rows);
   }
+
+  /** Every machine's GPU state from the shared store (machines whose workers registered their devices). */
+  static async states(db: SqlDriver): Promise<GpuState[]> {
+    const devices = await db.query('SELECT * FROM job_gpu_devices ORDER BY host, device');
+    const leases = await db.query('SELECT * FROM job_gpu_leases WHERE lease_until >= $1 ORDER BY requested_at, job_id', [Date.now()]);
+    const hosts = [...new Set(devices.map((d) => String(d.host)))];
+    return hosts.map((host) => {
+      const mine = devices.filter((d) => d.host === host);
+      const info: DeviceInfo[] = mine.map((d) => {
+        const out: DeviceInfo = { device: num(d.device), budgetMb: num(d.budget_mb) };
+        if (d.total_mb !== null && d.total_mb !== undefined) out.totalMb = num(d.total_mb);
+        if (d.used_mb !== null && d.used_mb !== undefined) out.usedMb = num(d.used_mb);
+        return out;
+      });
+      return buildState(host, num(mine[0]?.max_slots ?? 2), info, leases.filter((l) => l.host === host));
+    });
+  }
+}
+
+function buildState(host: string, maxSlots: number, devices: readonly DeviceInfo[], rows: Row[]): GpuState {
+  const granted = rows.filter((r) => num(r.granted) === 1);
+  return {
+    host,
+    maxSlots,
+    devices: devices.map((d) => {
+      const on = granted.filter((r) => num(r.device) === d.device);
+      const out: GpuDeviceState = {
+        device: d.device,
+        budgetMb: d.budgetMb,
+        slots: { max: maxSlots, used: on.length },
+        reservedMb: on.reduce((s, r) => s + num(r.vram_mb), 0),
+        jobs: on.map((r) => ({ jobId: String(r.job_id), vramMb: num(r.vram_mb) })),
+      };
+      if (d.totalMb !== undefined) out.totalMb = d.totalMb;
+      if (d.usedMb !== undefined) out.usedMb = d.usedMb;
+      return out;
+    }),
+    waiting: rows
+      .filter((r) => num(r.granted) === 0)
+      .map((r) => ({ jobId: String(r.job_id), vramMb: num(r.vram_mb), since: new Date(num(r.requested_at)).toISOString() })),
+  };
 }

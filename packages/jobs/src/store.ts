@@ -131,6 +131,16 @@ export const JOBS_MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (job_id, fence)
       )`,
       'CREATE INDEX job_gpu_leases_host ON job_gpu_leases (host, granted)',
+      `CREATE TABLE job_gpu_devices (
+        host TEXT NOT NULL,
+        device INTEGER NOT NULL,
+        budget_mb INTEGER NOT NULL,
+        total_mb INTEGER,
+        used_mb INTEGER,
+        max_slots INTEGER NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (host, device)
+      )`,
     ],
   },
 ];

@@ -101,6 +101,7 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
   mkdirSync(workdirRoot, { recursive: true });
   const say = opts.onLog ?? ((line: string) => process.stderr.write(`[worker ${id}] ${line}\n`));
   const store = backend.store;
+  if (gpu.devices.length) gpu.register().catch((e) => say(`publishing this machine's GPUs failed: ${(e as Error).message}`));
 
   const stopClaiming = new AbortController();
   const abortRunning = new AbortController();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CvoptError, type JobEvent } from '@cvopt/core';
-import { createJobService, runWorker, spawnJobProcess, type JobBackend, type SqlJobService } from '../src/index.js';
+import { JOBS_MIGRATIONS, createJobService, runMigrations, runWorker, spawnJobProcess, type JobBackend, type SqlJobService } from '../src/index.js';
 import { BACKENDS, testBackend, waitFor, type TestBackend } from './backends.js';
 import { testHandlers } from './fixtures/handlers.mjs';
 import { readLog, readRuns } from './fixtures/runs.mjs';
@@ -44,6 +44,24 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
     expect(await service.get(rec.id)).toEqual(rec);
     expect((await service.list({ state: 'queued' })).map((j) => j.id)).toEqual([rec.id]);
     expect(await service.list({ state: 'running' })).toEqual([]);
+  });
+
+  it('refuses a submit beyond the queue cap with QUEUE_FULL and a retry hint', async () => {
+    const capped = createJobService(backend, { kinds: handlers, maxQueued: 2 });
+    await capped.submit('sleep', { tag: 'cap1', ms: 1 });
+    await capped.submit('sleep', { tag: 'cap2', ms: 1 });
+    await expect(capped.submit('sleep', { tag: 'cap3', ms: 1 })).rejects.toMatchObject({ code: 'QUEUE_FULL', retryAfterS: 10 });
+    expect(await capped.submit('pack', { tag: 'other-queue' })).toMatchObject({ state: 'queued', queue: 'packaging' });
+  });
+
+  it('shares the database: another component migrates its own tables, once, and a newer schema is refused', async () => {
+    const server = [{ version: 1, statements: ['CREATE TABLE srv_users (id TEXT PRIMARY KEY)'] }];
+    expect(await runMigrations(backend.db, 'server', server)).toEqual([1]);
+    expect(await runMigrations(backend.db, 'server', server)).toEqual([]);
+    expect(await runMigrations(backend.db, 'jobs', JOBS_MIGRATIONS)).toEqual([]);
+    const rows = await backend.db.query<{ component: string; version: number }>('SELECT component, version FROM schema_migrations ORDER BY component');
+    expect(rows.map((r) => `${r.component}:${Number(r.version)}`)).toEqual(['jobs:1', 'server:1']);
+    await expect(runMigrations(backend.db, 'server', [])).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
   });
 
   it('claims oldest first, each job by exactly one of many concurrent consumers', async () => {

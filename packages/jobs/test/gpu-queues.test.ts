@@ -85,6 +85,9 @@ describe.each(['sqlite', 'postgres'] as BackendName[])('GPU controller across wo
       expect(s.devices[0]?.reservedMb).toBeLessThanOrEqual(4000);
     }
     expect(Math.max(...seen.map((s) => s.waiting.length))).toBeGreaterThan(0);
+    // The workers published this machine's devices: the API's all-machines view finds it, now idle.
+    const mine = (await GpuController.states(backend.db)).find((s) => s.host === gpu.host);
+    expect(mine?.devices).toEqual([{ device: 0, budgetMb: 4000, slots: { max: 2, used: 0 }, reservedMb: 0, jobs: [] }]);
     console.log(`[${name}] ${needs.length} GPU jobs on 3 processes: peak ${peak.jobs} at once, peak ${peak.vramMb}/4000 MiB; controller snapshots ${seen.length}, most waiting ${Math.max(...seen.map((s) => s.waiting.length))}`);
   });
 });
