@@ -34,7 +34,7 @@ export async function openBackend(opts: OpenBackendOptions = {}): Promise<JobBac
   const db = await openDatabase(opts.database);
   try {
     const store = await openJobStore(db);
-    const queue = kind === 'bullmq' ? await bullmqQueue(store, opts.redis) : embeddedQueue(store, opts.pollMs === undefined ? {} : { pollMs: opts.pollMs });
+    const queue = kind === 'bullmq' ? await bullmqQueue(store, opts.redis) : await embeddedQueue(store, opts.pollMs === undefined ? {} : { pollMs: opts.pollMs });
     return {
       db,
       store,

@@ -22,6 +22,11 @@ export interface SqlDriver extends SqlExecutor {
   /** Where the data lives, for messages: the SQLite file or the PostgreSQL URL without its password. */
   readonly location: string;
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: call `onMessage` for each NOTIFY on `channel` (a dedicated connection); resolves with the
+   * function that stops listening. Other processes' events then arrive without polling.
+   */
+  listen?(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -184,10 +189,24 @@ export async function openPostgres(url: string, opts: Pick<OpenDatabaseOptions, 
     }
   }
   const root = exec(pool);
+  const listeners = new Set<pg.Client>();
   return {
     dialect: 'postgres',
     location,
     query: root.query,
+    listen: async (channel, onMessage) => {
+      if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new CvoptError('INTERNAL', `bad NOTIFY channel name "${channel}"`);
+      const client = new pg.Client({ connectionString: url });
+      client.on('error', () => undefined);
+      await client.connect().catch(wrap);
+      client.on('notification', (n) => n.channel === channel && onMessage(n.payload ?? ''));
+      await client.query(`LISTEN ${channel}`);
+      listeners.add(client);
+      return async () => {
+        listeners.delete(client);
+        await client.end().catch(() => undefined);
+      };
+    },
     transaction: async <T>(fn: (tx: SqlExecutor) => Promise<T>) => {
       const client = await pool.connect().catch(wrap);
       try {
@@ -202,6 +221,10 @@ export async function openPostgres(url: string, opts: Pick<OpenDatabaseOptions, 
         client.release();
       }
     },
-    close: () => pool.end(),
+    close: async () => {
+      await Promise.all([...listeners].map((c) => c.end().catch(() => undefined)));
+      listeners.clear();
+      await pool.end();
+    },
   };
 }
