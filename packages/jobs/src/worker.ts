@@ -161,7 +161,7 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
       const parsed = handler.payload.safeParse(record.payload);
       if (!parsed.success) {
         throw new CvoptError('INVALID_ARGUMENT', `the ${record.kind} payload is invalid: ${parsed.error.issues[0]?.message ?? 'schema mismatch'}`, {
-          where: { field: `payload.${parsed.error.issues[0]?.path.join('.') ?? ''}` },
+          where: { field: parsed.error.issues[0]?.path.length ? `payload.${parsed.error.issues[0].path.join('.')}` : 'payload' },
         });
       }
       const need = handler.gpuNeed?.(parsed.data);
