@@ -18,7 +18,9 @@ const ALLOWED = {
   packager: ['core', 'onnx'],
   platform: ['core', 'vision', 'datasets', 'engines', 'onnx', 'optimizer', 'bench', 'packager', 'trainer-client'],
   'trainer-client': ['core'],
-  cli: ['core', 'vision', 'datasets', 'engines', 'onnx', 'optimizer', 'bench', 'packager', 'runtime', 'platform', 'trainer-client', 'jobs'],
+  // The control plane submits jobs by kind + payload (core's JobService); it never imports handlers, so it starts without PyTorch.
+  server: ['core', 'datasets', 'onnx', 'runtime', 'jobs'],
+  cli: ['core', 'vision', 'datasets', 'engines', 'onnx', 'optimizer', 'bench', 'packager', 'runtime', 'platform', 'trainer-client', 'jobs', 'server'],
 };
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');

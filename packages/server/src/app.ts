@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createLogger, type JobService, type Logger } from '@cvopt/core';
+import { Identity } from './auth/identity.js';
+import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
+import type { Plugin, ServerContext } from './context.js';
+import { Deployments } from './deployments.js';
+import { installErrorHandling } from './http/errors.js';
+import { ServerMetrics } from './http/metrics.js';
+import { guardRoutes, RouteTable } from './http/route.js';
+import { ACTIONS } from './permissions.js';
+import { authRoutes } from './routes/auth.js';
+import { ARCHIVE_TYPES, datasetRoutes } from './routes/datasets.js';
+import { jobRoutes } from './routes/jobs.js';
+import { modelRoutes } from './routes/models.js';
+import { PREDICT_TYPES, predictRoutes } from './routes/predict.js';
+import { projectRoutes } from './routes/projects.js';
+import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { userRoutes } from './routes/users.js';
+import { openRepository } from './store/open.js';
+import type { Repository } from './store/repository.js';
+
+/** Every resource, one plugin (file) each, mounted under /api/v1. */
+export const PLUGINS: Plugin[] = [systemRoutes, authRoutes, tokenRoutes, userRoutes, projectRoutes, datasetRoutes, modelRoutes, jobRoutes, predictRoutes];
+
+export interface BuildOptions {
+  config: ServerConfigInput | ServerConfig;
+  /** The job system; without it job routes answer DEPENDENCY_MISSING. */
+  jobs?: JobService;
+  /** An already open store (tests share one); otherwise opened from the config. */
+  repo?: Repository;
+  log?: Logger;
+  now?: () => Date;
+  /** Extra plugins (tests use this to prove an unguarded route fails the start). */
+  extraPlugins?: Plugin[];
+}
+
+export interface CvoptServer {
+  app: FastifyInstance;
+  ctx: ServerContext;
+  /** Close HTTP, loaded runtimes, the store. */
+  close(): Promise<void>;
+}
+
+/** Build the control plane without listening: tests drive it with inject or listen on port 0. */
+export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
+  const config = parseServerConfig(o.config);
+  const log = o.log ?? createLogger('cvopt-server');
+  const repo = o.repo ?? (await openRepository({ dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), ...(config.pgSchema ? { pgSchema: config.pgSchema } : {}) }));
+  const now = o.now ?? (() => new Date());
+  const metrics = new ServerMetrics();
+  const ctx: ServerContext = {
+    config,
+    repo,
+    jobs: o.jobs,
+    identity: new Identity(repo, config, now),
+    metrics,
+    deployments: new Deployments(config.maxLoadedDeployments, log),
+    log,
+    table: new RouteTable(),
+    now,
+    uploadsInFlight: { n: 0 },
+  };
+  metrics.gauge('cvopt_server_uploads_in_flight', 'uploads being received', () => ctx.uploadsInFlight.n);
+  metrics.gauge('cvopt_server_max_concurrent_uploads', 'configured cap on uploads in flight', () => config.maxConcurrentUploads);
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    exposeHeadRoutes: false,
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+  });
+  installErrorHandling(app);
+  guardRoutes(app);
+  // Upload and image bodies are streamed by their handlers, never buffered by Fastify.
+  app.addContentTypeParser([...new Set([...ARCHIVE_TYPES, ...PREDICT_TYPES])], (_req, _payload, done) => done(null));
+
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requests.inc({ route, method: req.method, status: String(status) });
+    metrics.latency.observe(seconds, { route });
+    req.log.info({ method: req.method, route, status, ms: Math.round(reply.elapsedTime * 10) / 10, user: req.cvoptPrincipal?.user.username }, 'request');
+    const action = req.routeOptions.config?.action;
+    // Every change, and every refusal, goes to the audit log; plain reads that succeed do not.
+    if (!action || (req.method === 'GET' && status < 400) || action === 'public' && status < 400 || route === '/api/v1/metrics') return;
+    const p = req.cvoptPrincipal;
+    const projectId = p?.project?.id ?? (req.params as Record<string, string> | undefined)?.projectId;
+    try {
+      await repo.appendAudit({
+        at: now().toISOString(),
+        ...(p ? { userId: p.user.id, username: p.user.username } : {}),
+        ...(projectId && p?.project ? { projectId } : {}),
+        action,
+        method: req.method,
+        path: req.url.split('?')[0]!.slice(0, 500),
+        status,
+        outcome: status < 400 ? 'ok' : status === 401 || status === 403 || status === 404 ? 'denied' : 'error',
+        requestId: req.id,
+      });
+    } catch (err) {
+      req.log.error({ err }, 'audit write failed');
+    }
+  });
+
+  await app.register(
+    async (api) => {
+      for (const plugin of [...PLUGINS, ...(o.extraPlugins ?? [])]) plugin(api, ctx);
+    },
+    { prefix: '/api/v1' },
+  );
+  await app.ready();
+
+  return {
+    app,
+    ctx,
+    close: async () => {
+      await app.close();
+      await ctx.deployments.closeAll();
+      metrics.close();
+      if (!o.repo) await repo.close();
+    },
+  };
+}
+
+export { ACTIONS };

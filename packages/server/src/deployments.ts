@@ -1,0 +1,92 @@
+import type { FastifyInstance } from 'fastify';
+import { CvoptError, type Logger } from '@cvopt/core';
+import { buildApp, Lifecycle, loadRuntimeConfig, ModelHost, resolveModelSource, RuntimeMetrics, Semaphore } from '@cvopt/runtime';
+
+interface Loaded {
+  target: string;
+  app: FastifyInstance;
+  host: ModelHost;
+  metrics: RuntimeMetrics;
+  lastUsed: number;
+}
+
+/**
+ * Each project's prediction endpoint runs the artifact's own inference service (packages/runtime) embedded in
+ * this process, and requests reach it through `inject` — no extra port, and the runtime's admission control,
+ * batching, deadlines and limits apply exactly as in `cvopt serve`. The control plane authorizes first; the
+ * embedded runtime has its own key check switched off. At most `max` are loaded; the least recently used one
+ * is closed to make room.
+ */
+export class Deployments {
+  private readonly loaded = new Map<string, Promise<Loaded>>();
+  private clock = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly log: Logger,
+  ) {}
+
+  private async load(target: string): Promise<Loaded> {
+    const source = resolveModelSource(target);
+    const base = loadRuntimeConfig({ artifactDir: source.artifactDir, env: {} });
+    const config = { ...base, auth: { ...base.auth, enabled: false, keys: [] } };
+    const metrics = new RuntimeMetrics();
+    const gpu = new Semaphore(config.gpuSlots);
+    const host = new ModelHost(source, { config, metrics, gpu, log: this.log });
+    const app = await buildApp({ config, host, metrics, lifecycle: new Lifecycle(), gpu, log: this.log });
+    try {
+      await host.load();
+    } catch (e) {
+      await app.close();
+      metrics.close();
+      throw e;
+    }
+    return { target, app, host, metrics, lastUsed: ++this.clock };
+  }
+
+  /** The runtime for a project's deployment, loading it (and unloading the least recently used) as needed. */
+  async get(projectId: string, target: string): Promise<Loaded> {
+    const have = this.loaded.get(projectId);
+    if (have) {
+      const l = await have.catch(() => undefined);
+      if (l && l.target === target) {
+        l.lastUsed = ++this.clock;
+        return l;
+      }
+      await this.unload(projectId);
+    }
+    while (this.loaded.size >= this.max) {
+      let oldest: [string, number] | undefined;
+      for (const [id, p] of this.loaded) {
+        const l = await p.catch(() => undefined);
+        if (!oldest || (l?.lastUsed ?? 0) < oldest[1]) oldest = [id, l?.lastUsed ?? 0];
+      }
+      await this.unload(oldest![0]);
+    }
+    const p = this.load(target);
+    this.loaded.set(projectId, p);
+    p.catch(() => this.loaded.delete(projectId));
+    return p;
+  }
+
+  async unload(projectId: string): Promise<void> {
+    const p = this.loaded.get(projectId);
+    if (!p) return;
+    this.loaded.delete(projectId);
+    const l = await p.catch(() => undefined);
+    if (!l) return;
+    await l.app.close();
+    await l.host.close();
+    l.metrics.close();
+  }
+
+  async closeAll(): Promise<void> {
+    for (const id of [...this.loaded.keys()]) await this.unload(id);
+  }
+
+  static noDeployment(project: string): CvoptError {
+    return new CvoptError('NOT_READY', `project ${project} has no deployment to serve`, {
+      hint: 'a project admin sets one: PUT /api/v1/projects/:projectId/deployment with { modelId } or { jobId } of a package job',
+    });
+  }
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import type { Plugin } from '../context.js';
+import { addRoute } from '../http/route.js';
+import { openApiDocument } from '../http/openapi.js';
+
+/** Health, limits, Prometheus metrics and the OpenAPI document. */
+export const systemRoutes: Plugin = (app, ctx) => {
+  addRoute(app, ctx, {
+    method: 'GET',
+    url: '/health',
+    action: 'public',
+    summary: 'liveness, store dialect and whether a job system is attached',
+    response: z.object({ ok: z.boolean(), store: z.string(), jobs: z.boolean() }),
+    handler: async () => ({ ok: true, store: ctx.repo.dialect, jobs: ctx.jobs !== undefined }),
+  });
+  addRoute(app, ctx, {
+    method: 'GET',
+    url: '/limits',
+    action: 'public',
+    summary: 'every configured limit (upload sizes, archive caps, login throttling, token lifetimes)',
+    handler: async () => {
+      const { databaseUrl: _db, pgSchema: _s, dataDir: _d, ...limits } = ctx.config;
+      return limits;
+    },
+  });
+  addRoute(app, ctx, {
+    method: 'GET',
+    url: '/metrics',
+    action: 'public',
+    summary: 'Prometheus metrics (text exposition format)',
+    handler: async ({ reply }) => reply.type('text/plain; version=0.0.4').send(ctx.metrics.render()),
+  });
+  addRoute(app, ctx, {
+    method: 'GET',
+    url: '/openapi.json',
+    action: 'public',
+    summary: 'this API as an OpenAPI 3.1 document, generated from the registered routes and their zod schemas',
+    handler: async () => openApiDocument(ctx.table),
+  });
+};
