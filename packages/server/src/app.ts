@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createLogger, type JobService, type Logger } from '@cvopt/core';
 import { Identity } from './auth/identity.js';
 import { parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
@@ -18,18 +18,22 @@ import { projectRoutes } from './routes/projects.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { userRoutes } from './routes/users.js';
-import { openRepository } from './store/open.js';
-import type { Repository } from './store/repository.js';
+import { embeddedQueue, openJobStore, SqlJobService, type SqlDriver } from '@cvopt/jobs';
+import { SERVER_JOB_KINDS } from './job-kinds.js';
+import { openDriver, openRepository } from './store/open.js';
 
 /** Every resource, one plugin (file) each, mounted under /api/v1. */
 export const PLUGINS: Plugin[] = [systemRoutes, authRoutes, tokenRoutes, userRoutes, projectRoutes, datasetRoutes, modelRoutes, jobRoutes, predictRoutes];
 
 export interface BuildOptions {
   config: ServerConfigInput | ServerConfig;
-  /** The job system; without it job routes answer DEPENDENCY_MISSING. */
-  jobs?: JobService;
-  /** An already open store (tests share one); otherwise opened from the config. */
-  repo?: Repository;
+  /**
+   * The job system. Default: the embedded one (job tables and queue in the same database, workers are
+   * `cvopt worker` processes on it); `false`: none (job routes answer DEPENDENCY_MISSING).
+   */
+  jobs?: JobService | false;
+  /** An already open database (tests share one); otherwise opened from the config. */
+  driver?: SqlDriver;
   log?: Logger;
   now?: () => Date;
   /** Extra plugins (tests use this to prove an unguarded route fails the start). */
@@ -47,13 +51,24 @@ export interface CvoptServer {
 export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
   const config = parseServerConfig(o.config);
   const log = o.log ?? createLogger('cvopt-server');
-  const repo = o.repo ?? (await openRepository({ dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), ...(config.pgSchema ? { pgSchema: config.pgSchema } : {}) }));
+  const driver = o.driver ?? (await openDriver({ dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}), ...(config.pgSchema ? { pgSchema: config.pgSchema } : {}) }));
+  const repo = await openRepository(driver, false);
+  let jobs: JobService | undefined = o.jobs === false ? undefined : o.jobs;
+  let closeQueue = async () => {};
+  if (o.jobs === undefined) {
+    const store = await openJobStore(driver);
+    const queue = embeddedQueue(store);
+    closeQueue = () => queue.close();
+    const service = new SqlJobService({ db: driver, store, queue, close: async () => queue.close() }, { kinds: SERVER_JOB_KINDS });
+    await service.recover();
+    jobs = service;
+  }
   const now = o.now ?? (() => new Date());
   const metrics = new ServerMetrics();
   const ctx: ServerContext = {
     config,
     repo,
-    jobs: o.jobs,
+    jobs,
     identity: new Identity(repo, config, now),
     metrics,
     deployments: new Deployments(config.maxLoadedDeployments, log),
@@ -69,7 +84,8 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     exposeHeadRoutes: false,
-    disableRequestLogging: true,
+    // One log line per request, written by the onResponse hook below with the route, user and timing.
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -95,12 +111,13 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
     // Every change, and every refusal, goes to the audit log; plain reads that succeed do not.
     if (!action || (req.method === 'GET' && status < 400) || action === 'public' && status < 400 || route === '/api/v1/metrics') return;
     const p = req.cvoptPrincipal;
-    const projectId = p?.project?.id ?? (req.params as Record<string, string> | undefined)?.projectId;
+    // A refusal is recorded under the project of the URL too, so its admins see who was turned away.
+    const projectId = p?.project?.id ?? (req.params as Record<string, string | undefined> | undefined)?.projectId;
     try {
       await repo.appendAudit({
         at: now().toISOString(),
         ...(p ? { userId: p.user.id, username: p.user.username } : {}),
-        ...(projectId && p?.project ? { projectId } : {}),
+        ...(projectId ? { projectId: projectId.slice(0, 64) } : {}),
         action,
         method: req.method,
         path: req.url.split('?')[0]!.slice(0, 500),
@@ -128,7 +145,8 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
       await app.close();
       await ctx.deployments.closeAll();
       metrics.close();
-      if (!o.repo) await repo.close();
+      await closeQueue();
+      if (!o.driver) await driver.close();
     },
   };
 }

@@ -2,10 +2,10 @@ export { buildServer, PLUGINS, type BuildOptions, type CvoptServer } from './app
 export { startServer, type StartOptions, type StartedServer } from './start.js';
 export { ServerConfigSchema, parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 export { ACTIONS, PROJECT_ROLES, roleAllows, scopeAllows, type Action, type ProjectRole } from './permissions.js';
-export { openRepository, type StoreOptions } from './store/open.js';
+export { openDriver, openRepository, type StoreOptions } from './store/open.js';
+export { SERVER_JOB_KINDS } from './job-kinds.js';
 export { SqlRepository } from './store/sql-repository.js';
-export { SqliteDb, PostgresDb, type Db } from './store/db.js';
-export { MIGRATIONS, migrate } from './store/migrations.js';
+export { MIGRATIONS, migrateServer } from './store/migrations.js';
 export type { Repository, User, Token, Project, Member, DatasetRecord, ModelRecord, AuditEntry, TokenScope } from './store/repository.js';
 export { TOKEN_SCOPES } from './store/repository.js';
 export { extractArchive, safeEntryPath, type ArchiveLimits, type ExtractResult } from './uploads/archive.js';

@@ -4,7 +4,7 @@ import type { ServerConfigInput } from './config.js';
 
 export interface StartOptions {
   config: ServerConfigInput;
-  jobs?: JobService;
+  jobs?: JobService | false;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
 }
@@ -21,7 +21,7 @@ export async function startServer(o: StartOptions): Promise<StartedServer> {
   const env = o.env ?? process.env;
   const log = o.log ?? createLogger('cvopt-server');
   const databaseUrl = o.config.databaseUrl ?? env.CVOPT_DATABASE_URL;
-  const server = await buildServer({ config: { ...o.config, ...(databaseUrl ? { databaseUrl } : {}) }, log, ...(o.jobs ? { jobs: o.jobs } : {}) });
+  const server = await buildServer({ config: { ...o.config, ...(databaseUrl ? { databaseUrl } : {}) }, log, ...(o.jobs !== undefined ? { jobs: o.jobs } : {}) });
   const boot = await server.ctx.identity.bootstrap(
     { ...(env.CVOPT_ADMIN_PASSWORD ? { adminPassword: env.CVOPT_ADMIN_PASSWORD } : {}), ...(env.CVOPT_ADMIN_USER ? { adminUser: env.CVOPT_ADMIN_USER } : {}) },
     log,

@@ -1,20 +1,20 @@
-import type { Db } from './db.js';
+import { runMigrations, type Migration, type SqlDriver } from '@cvopt/jobs';
 
 /**
- * Versioned migrations of the server's tables (all prefixed `srv_`). They run at start, each in its own
- * transaction, and are recorded in `schema_migrations(component, version)`, the table the job system shares.
+ * Versioned migrations of the server's tables (all prefixed `srv_`). They run at start through the job
+ * system's migration runner and are recorded in `schema_migrations(component, version)` as component `server`.
  * A migration is never edited once released: add the next version.
  */
 export const COMPONENT = 'server';
 
-interface Migration {
+interface ServerMigration {
   version: number;
-  up: (dialect: Db['dialect']) => string[];
+  up: (dialect: SqlDriver['dialect']) => string[];
 }
 
-const autoId = (d: Db['dialect']) => (d === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY');
+const autoId = (d: SqlDriver['dialect']) => (d === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY');
 
-export const MIGRATIONS: Migration[] = [
+export const MIGRATIONS: ServerMigration[] = [
   {
     version: 1,
     up: (d) => [
@@ -56,24 +56,7 @@ export const MIGRATIONS: Migration[] = [
   },
 ];
 
-export async function migrate(db: Db): Promise<number[]> {
-  const now = db.dialect === 'sqlite' ? 'CURRENT_TIMESTAMP' : 'now()';
-  await db.run(
-    `CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL,
-     applied_at TEXT NOT NULL DEFAULT (${now}), PRIMARY KEY (component, version))`,
-  );
-  const applied: number[] = [];
-  for (const m of MIGRATIONS) {
-    const done = await db.transaction(async (tx) => {
-      // Two servers starting at once against one PostgreSQL: the lock makes the second wait, then skip.
-      if (tx.dialect === 'postgres') await tx.get(`SELECT pg_advisory_xact_lock(7243001)`);
-      const row = await tx.get(`SELECT version FROM schema_migrations WHERE component = ? AND version = ?`, [COMPONENT, m.version]);
-      if (row) return false;
-      for (const stmt of m.up(tx.dialect)) await tx.run(stmt);
-      await tx.run(`INSERT INTO schema_migrations (component, version) VALUES (?, ?)`, [COMPONENT, m.version]);
-      return true;
-    });
-    if (done) applied.push(m.version);
-  }
-  return applied;
+export function migrateServer(db: SqlDriver): Promise<number[]> {
+  const steps: Migration[] = MIGRATIONS.map((m) => ({ version: m.version, statements: m.up(db.dialect) }));
+  return runMigrations(db, COMPONENT, steps);
 }

@@ -1,7 +1,7 @@
 import { CvoptError } from '@cvopt/core';
 import type { ProjectRole } from '../permissions.js';
-import type { Db, Row, SqlValue } from './db.js';
-import { migrate } from './migrations.js';
+import type { SqlDriver, Row } from '@cvopt/jobs';
+import { migrateServer } from './migrations.js';
 import type { AuditEntry, DatasetRecord, Deployment, Member, ModelRecord, NewAuditEntry, Project, Repository, Token, TokenScope, User } from './repository.js';
 
 const str = (v: unknown): string => String(v);
@@ -111,19 +111,55 @@ const USER_COLUMNS: Record<string, string> = {
   lockedUntil: 'locked_until',
 };
 
-export class SqlRepository implements Repository {
-  constructor(private readonly db: Db) {}
+type SqlValue = string | number | null;
 
-  get dialect(): Db['dialect'] {
-    return this.db.dialect;
+/** Statements are written with `?`; the driver takes `$1, $2 …`. */
+const numbered = (sql: string): string => {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+};
+
+/** The three shapes of call the repository makes, over the job system's shared driver. */
+class Q {
+  constructor(private readonly d: Pick<SqlDriver, 'query'>) {}
+  all<T = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
+    return this.d.query<T>(numbered(sql), params);
+  }
+  async get<T = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
+    return (await this.d.query<T>(numbered(sql), params))[0];
+  }
+  /** For UPDATE/DELETE: the number of rows changed (counted through RETURNING, which both dialects have). */
+  async run(sql: string, params: SqlValue[] = []): Promise<number> {
+    const returning = /^\s*(UPDATE|DELETE)/i.test(sql) ? `${sql} RETURNING 1 AS changed` : sql;
+    return (await this.d.query(numbered(returning), params)).length;
+  }
+}
+
+/**
+ * The repository over one SQL driver: the one the job system opens (SQLite file or PostgreSQL pool), so the
+ * server's `srv_` tables and the job tables live in the same database and migrate through one table.
+ */
+export class SqlRepository implements Repository {
+  private readonly db: Q & { transaction: <T>(fn: (tx: Q) => Promise<T>) => Promise<T> };
+
+  constructor(
+    private readonly driver: SqlDriver,
+    private readonly ownsDriver = true,
+  ) {
+    const q = new Q(driver);
+    this.db = Object.assign(q, { transaction: <T>(fn: (tx: Q) => Promise<T>) => driver.transaction((tx) => fn(new Q(tx))) });
+  }
+
+  get dialect(): SqlDriver['dialect'] {
+    return this.driver.dialect;
   }
 
   migrate(): Promise<number[]> {
-    return migrate(this.db);
+    return migrateServer(this.driver);
   }
 
-  close(): Promise<void> {
-    return this.db.close();
+  async close(): Promise<void> {
+    if (this.ownsDriver) await this.driver.close();
   }
 
   async countUsers(): Promise<number> {
