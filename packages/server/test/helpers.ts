@@ -20,6 +20,8 @@ export interface TestServer {
   url: string;
   server: CvoptServer;
   dataDir: string;
+  /** The private folder that holds dataDir and nothing else. */
+  root: string;
   dialect: Dialect;
   /** Close and build again on the same data (restart). */
   restart(): Promise<void>;
@@ -32,7 +34,9 @@ export interface TestServer {
 }
 
 export async function startTestServer(dialect: Dialect, config: Partial<ServerConfigInput> = {}, extra: Partial<BuildOptions> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'cvopt-server-test-'));
+  // The data folder sits alone in a private parent, so a test can prove nothing was written beside it.
+  const root = mkdtempSync(join(tmpdir(), 'cvopt-server-test-'));
+  const dataDir = join(root, 'data');
   const schema = `srv_${process.pid}_${Date.now().toString(36)}_${counter++}`;
   const full: ServerConfigInput = { dataDir, port: 0, ...TEST_LIMITS, ...config, ...(dialect === 'postgres' ? { databaseUrl: PG_URL, pgSchema: schema } : {}) };
   const log = createLogger('cvopt-server-test', { level: process.env.CVOPT_TEST_LOG ?? 'silent' });
@@ -48,6 +52,7 @@ export async function startTestServer(dialect: Dialect, config: Partial<ServerCo
       return server;
     },
     dataDir,
+    root,
     dialect,
     adminToken: '',
     async restart() {
@@ -57,7 +62,7 @@ export async function startTestServer(dialect: Dialect, config: Partial<ServerCo
     },
     async cleanup() {
       await server.close().catch(() => undefined);
-      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
       if (dialect === 'postgres') {
         const c = new pg.Client({ connectionString: PG_URL });
         await c.connect();
