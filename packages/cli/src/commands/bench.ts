@@ -4,6 +4,7 @@ import { renderTable } from '@cvopt/bench';
 import { benchModel, type BenchModelOptions } from '@cvopt/platform';
 import { action, numberFlag } from '../action.js';
 import { emit, ProgressLine } from '../output.js';
+import { remoteBench } from '../remote/commands.js';
 
 function engineList(value: unknown): EngineId[] | undefined {
   const s = String(value ?? 'all').trim();
@@ -42,8 +43,12 @@ export function register(program: Command): void {
     .option('--pytorch-device <cpu|cuda>', 'device of the pytorch engine', 'cpu')
     .option('--time-limit <s>', 'per-engine time limit; the engine is killed and reported failed past it', '900')
     .option('--rss-cap-mb <mb>', 'per-engine memory cap (process tree RSS)', '8192')
-    .requiredOption('--out <file>', 'report.json to write (report.md and chart.svg beside it)');
+    .requiredOption('--out <file>', 'report.json to write (report.md and chart.svg beside it)')
+    .option('--remote', 'run it as a job on the server of `cvopt login` (MODEL/--data name project resources, or MODEL is a job id)')
+    .option('--project <name>', 'the server project (with --remote)')
+    .option('--detach', 'with --remote: print the job id and return');
   action<[string]>(cmd, async (model, opts) => {
+    if (opts.remote) return remoteBench(model, opts);
     const o: BenchModelOptions = {
       model,
       data: String(opts.data),

@@ -14,6 +14,11 @@ import { register as registerQuickstart } from './quickstart.js';
 import { register as registerTui } from './tui.js';
 import { register as registerCompletion } from './completion.js';
 import { register as registerWorker } from './worker.js';
+import { register as registerServer } from './server.js';
+import { register as registerLogin } from './login.js';
+import { register as registerUser } from './user.js';
+import { register as registerProject } from './project.js';
+import { register as registerJobs } from './jobs.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerQuickstart, registerTui, registerCompletion, registerWorker];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerQuickstart, registerTui, registerCompletion, registerWorker, registerServer, registerLogin, registerUser, registerProject, registerJobs];

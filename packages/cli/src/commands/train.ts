@@ -4,6 +4,7 @@ import { PRESET_NAME, trainModel, type TrainModelInput, type TrainResult } from 
 import { action, numberFlag } from '../action.js';
 import { emit, ProgressLine, table } from '../output.js';
 import { onInterrupt } from '../interrupt.js';
+import { remoteTrain } from '../remote/commands.js';
 
 interface EpochRow {
   epoch: number;
@@ -57,6 +58,9 @@ export function register(program: Command): void {
     .option('--exist-ok', 'train into an --out folder that already holds files (its checkpoints are replaced)')
     .option('--trust-torchscript', 'load a TorchScript --model (a program: it can write files); without it TorchScript is refused')
     .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments')
+    .option('--remote', 'run it as a job on the server of `cvopt login` (--model/--data name project resources)')
+    .option('--project <name>', 'the server project (with --remote)')
+    .option('--detach', 'with --remote: print the job id and return')
     .addHelpText(
       'after',
       `
@@ -65,9 +69,11 @@ Examples:
   cvopt train --model yolov8n --data shapes/data.yaml --epochs 30 --imgsz 320 --out runs/exp1
   cvopt train --model yolov8n --weights yolov8n.pt --data data.yaml --epochs 10 --out runs/ft   # fine-tune
   cvopt train --resume --out runs/exp1                                                        # after Ctrl-C
-  cvopt train --model yolov8n-cls --data flowers/ --imgsz 224 --hyp hyp.yaml --out runs/cls`,
+  cvopt train --model yolov8n-cls --data flowers/ --imgsz 224 --hyp hyp.yaml --out runs/cls
+  cvopt train --remote --project shapes --model base --data shapes --epochs 30 --imgsz 320    # on the server`,
     );
   action<[]>(cmd, async (opts) => {
+    if (opts.remote) return remoteTrain(opts);
     if (typeof opts.out !== 'string') throw new CvoptError('INVALID_ARGUMENT', 'train needs --out DIR', { where: { field: '--out' }, hint: 'cvopt train --model yolov8n --data data.yaml --out runs/exp' });
     const resume = opts.resume === true;
     if (!resume && (typeof opts.model !== 'string' || typeof opts.data !== 'string')) {

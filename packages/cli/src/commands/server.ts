@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { createLogger } from '@cvopt/core';
+import { startServer } from '@cvopt/server';
+import { action, numberFlag } from '../action.js';
+import { emit } from '../output.js';
+
+/** `cvopt server`: the team control plane (users, projects, RBAC, datasets, models, jobs) over HTTP. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('server')
+    .description('run the team control plane: users, projects and roles, datasets, models and jobs under /api/v1 (SQLite in --data-dir, or PostgreSQL via CVOPT_DATABASE_URL)')
+    .option('--port <port>', 'TCP port', '8700')
+    .option('--host <host>', 'address to bind (0.0.0.0 to serve a team)', '127.0.0.1')
+    .option('--data-dir <dir>', 'the SQLite database, uploads and job outputs (default: CVOPT_DATA_DIR or ./.cvopt)');
+  action<[]>(cmd, async (opts) => {
+    const dataDir = typeof opts.dataDir === 'string' ? opts.dataDir : (process.env.CVOPT_DATA_DIR ?? '.cvopt');
+    const s = await startServer({
+      config: { dataDir, port: numberFlag('port', opts.port, { int: true, min: 0, max: 65535 }), host: String(opts.host) },
+      log: createLogger('cvopt-server'),
+    });
+    emit(opts, { url: s.url, store: s.ctx.repo.dialect, dataDir: s.ctx.config.dataDir, ...(s.setupToken ? { setupToken: s.setupToken } : {}), ...(s.admin ? { admin: s.admin } : {}) }, (r) =>
+      [
+        `cvopt server at ${r.url}/api/v1 (store: ${r.store}, data: ${r.dataDir})`,
+        ...(r.admin ? [`created server admin "${r.admin}" from CVOPT_ADMIN_PASSWORD`] : []),
+        ...(r.setupToken
+          ? [
+              'no users yet: create the first admin with this one-time setup token (shown once):',
+              `  ${r.setupToken}`,
+              `  curl -X POST ${r.url}/api/v1/setup -H 'content-type: application/json' -d '{"token":"${r.setupToken}","username":"admin","password":"…"}'`,
+            ]
+          : []),
+        'SIGTERM or Ctrl-C stops it',
+      ].join('\n'),
+    );
+    const stop = () => void s.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
