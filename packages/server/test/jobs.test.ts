@@ -19,8 +19,10 @@ const checkHandler: JobHandler<z.infer<typeof CheckJobSchema>, { blocked: boolea
     ctx.progress({ stage: 'check', step: 0, total: 1 });
     ctx.log('info', `checking ${p.model}`);
     const report = await checkOnnx(p.model, { session: false });
-    mkdirSync(dirname(p.out), { recursive: true });
-    writeFileSync(p.out, JSON.stringify(report));
+    if (p.out) {
+      mkdirSync(dirname(p.out), { recursive: true });
+      writeFileSync(p.out, JSON.stringify(report));
+    }
     ctx.progress({ stage: 'check', step: 1, total: 1 });
     return { blocked: report.blocked, nodes: report.nodes };
   },
@@ -118,7 +120,7 @@ describe('jobs through the server, run by a real worker on the same database (SQ
     const ds = await t.server.ctx.repo.createDataset({ id: 'dsq', projectId, name: 'q', source: 'path', path: t.dataDir, task: 'detect', sizeBytes: 0, report: {}, createdBy: 'x', createdAt: new Date().toISOString() });
     const train = await t.call('POST', `/projects/${projectId}/jobs`, { token: t.adminToken, json: { kind: 'train', model: 'yolov8p', dataset: ds.id, epochs: 1, imgsz: 64 } });
     expect(train.status).toBe(202);
-    expect(train.body.job.payload).toMatchObject({ kind: 'train', model: 'yolov8p', data: t.dataDir, epochs: 1, imgsz: 64, device: 'cpu' });
+    expect(train.body.job.payload).toMatchObject({ model: 'yolov8p', data: t.dataDir, epochs: 1, imgsz: 64, device: 'cpu' });
     const list = await t.call('GET', `/projects/${projectId}/jobs?kind=train`, { token: t.adminToken });
     expect(list.body.jobs.map((j: { id: string }) => j.id)).toContain(train.body.job.id);
     const c = await t.call('POST', `/projects/${projectId}/jobs/${train.body.job.id}/cancel`, { token: t.adminToken });

@@ -3,16 +3,11 @@ import { mkdir } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import {
-  BenchJobSchema,
   ConstraintsSchema,
   CvoptError,
   DeviceSchema,
   EngineIdSchema,
-  ExportJobSchema,
   JOB_STATES,
-  PackageJobSchema,
-  TrainJobSchema,
-  TuneJobSchema,
   type JobEvent,
   type JobRecord,
   type JobService,
@@ -22,6 +17,7 @@ import { addRoute } from '../http/route.js';
 import { newId } from '../auth/tokens.js';
 import { mustDataset } from './datasets.js';
 import { mustModel, PRESET } from './models.js';
+import { SERVER_JOB_KINDS } from '../job-kinds.js';
 
 const Params = z.object({ projectId: z.string().min(1).max(64) });
 const JobParams = Params.extend({ jobId: z.string().min(1).max(128) });
@@ -122,32 +118,37 @@ async function resolveModel(ctx: ServerContext, projectId: string, r: { model?: 
   return m.preset ?? m.path!;
 }
 
-/** Turn a request into the job system's payload for that kind (paths on the server, outputs in a fresh run dir). */
+/**
+ * Turn a request into the job system's payload for that kind: server paths for the resources, outputs in a
+ * fresh run dir, the kind's defaults filled in. The kind travels beside the payload (submit(kind, payload)),
+ * not inside it.
+ */
 export async function toPayload(ctx: ServerContext, projectId: string, r: SubmitRequest): Promise<Record<string, unknown>> {
   const run = join(ctx.config.dataDir, 'runs', newId('run'));
   await mkdir(run, { recursive: true });
   const data = async (id: string) => (await mustDataset(ctx, projectId, id)).path;
-  const { kind } = r;
+  const schema = SERVER_JOB_KINDS.get(r.kind)!.payload;
+  const parse = (p: Record<string, unknown>) => schema.parse(p) as Record<string, unknown>;
   switch (r.kind) {
     case 'train':
-      return TrainJobSchema.parse({ kind, model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...pick(r, ['epochs', 'imgsz', 'batch', 'device', 'seed', 'hyp']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...pick(r, ['epochs', 'imgsz', 'batch', 'device', 'seed', 'hyp']) });
     case 'tune':
-      return TuneJobSchema.parse({ kind, model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...pick(r, ['strategy', 'generations', 'population', 'seed', 'targetLatencyMs', 'engine']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...pick(r, ['strategy', 'generations', 'population', 'seed', 'targetLatencyMs', 'engine']) });
     case 'export':
-      return ExportJobSchema.parse({ kind, checkpoint: await resolveModel(ctx, projectId, r), out: join(run, 'model.onnx'), ...pick(r, ['imgsz', 'dynamic', 'opset']) });
+      return parse({ checkpoint: await resolveModel(ctx, projectId, r), out: join(run, 'model.onnx'), ...pick(r, ['imgsz', 'dynamic', 'opset']) });
     case 'check':
-      return { kind, model: await resolveModel(ctx, projectId, r), out: join(run, 'check.json'), ...pick(r, ['targets']) };
+      return parse({ model: await resolveModel(ctx, projectId, r), out: join(run, 'check.json'), ...pick(r, ['targets']) });
     case 'quantize':
-      return { kind, model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: join(run, 'model.int8.onnx'), ...pick(r, ['method', 'calib']) };
+      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: join(run, 'model.int8.onnx'), ...pick(r, ['method', 'calib']) });
     case 'bench':
-      return BenchJobSchema.parse({ kind, model: await resolveModel(ctx, projectId, r), ...(r.dataset ? { data: await data(r.dataset) } : {}), out: join(run, 'report.json'), ...pick(r, ['engines']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), ...(r.dataset ? { data: await data(r.dataset) } : {}), out: join(run, 'report.json'), ...pick(r, ['engines']) });
     case 'select': {
       const bench = await mustJob(ctx, projectId, r.fromJob);
       if (bench.kind !== 'bench' || bench.state !== 'succeeded') throw new CvoptError('CONFLICT', `select reads a succeeded bench job; ${bench.id} is a ${bench.state} ${bench.kind} job`, { where: { field: 'fromJob' } });
-      return { kind, report: outputOf(bench), out: join(run, 'decision.json'), ...pick(r, ['constraints']) };
+      return parse({ report: outputOf(bench), out: join(run, 'decision.json'), ...pick(r, ['constraints']) });
     }
     case 'package':
-      return PackageJobSchema.parse({ kind, model: await resolveModel(ctx, projectId, r), out: join(run, 'artifact'), ...pick(r, ['engine', 'gpu', 'constraints']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), out: join(run, 'artifact'), ...pick(r, ['engine', 'gpu', 'constraints']) });
   }
 }
 
