@@ -37,6 +37,8 @@ export const ServerConfigSchema = z.object({
   /** scrypt cost (N as log2). 15 = 32 MiB per hash. */
   scryptLogN: z.number().int().min(10).max(20).default(15),
   minPasswordLength: z.number().int().min(8).default(12),
+  /** Password hashes computed at once (scrypt shares libuv's thread pool with file I/O); more logins wait. */
+  maxConcurrentHashes: z.number().int().positive().default(2),
   /** Prediction runtimes kept loaded (one per project, least recently used unloaded). */
   maxLoadedDeployments: z.number().int().positive().default(4),
 });

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { createLogger } from '@cvopt/core';
+import { createLogger, CvoptError } from '@cvopt/core';
 import { startServer } from '@cvopt/server';
 import { action, numberFlag } from '../action.js';
 import { emit } from '../output.js';
@@ -11,11 +12,13 @@ export function register(program: Command): void {
     .description('run the team control plane: users, projects and roles, datasets, models and jobs under /api/v1 (SQLite in --data-dir, or PostgreSQL via CVOPT_DATABASE_URL)')
     .option('--port <port>', 'TCP port', '8700')
     .option('--host <host>', 'address to bind (0.0.0.0 to serve a team)', '127.0.0.1')
-    .option('--data-dir <dir>', 'the SQLite database, uploads and job outputs (default: CVOPT_DATA_DIR or ./.cvopt)');
+    .option('--data-dir <dir>', 'the SQLite database, uploads and job outputs (default: CVOPT_DATA_DIR or ./.cvopt)')
+    .option('--config <file>', 'limits as JSON (upload sizes, archive caps, login throttling, token lifetimes …; see GET /api/v1/limits and packages/server/README.md); flags win');
   action<[]>(cmd, async (opts) => {
     const dataDir = typeof opts.dataDir === 'string' ? opts.dataDir : (process.env.CVOPT_DATA_DIR ?? '.cvopt');
+    const file = typeof opts.config === 'string' ? readConfig(opts.config) : {};
     const s = await startServer({
-      config: { dataDir, port: numberFlag('port', opts.port, { int: true, min: 0, max: 65535 }), host: String(opts.host) },
+      config: { ...file, dataDir, port: numberFlag('port', opts.port, { int: true, min: 0, max: 65535 }), host: String(opts.host) },
       log: createLogger('cvopt-server'),
     });
     emit(opts, { url: s.url, store: s.ctx.repo.dialect, dataDir: s.ctx.config.dataDir, ...(s.setupToken ? { setupToken: s.setupToken } : {}), ...(s.admin ? { admin: s.admin } : {}) }, (r) =>
@@ -36,4 +39,14 @@ export function register(program: Command): void {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+}
+
+function readConfig(file: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new CvoptError('INVALID_CONFIG', `${file}: ${(e as Error).message}`, { where: { file }, hint: 'a JSON object of server settings, e.g. {"loginPerMinute": 60}' });
+  }
 }

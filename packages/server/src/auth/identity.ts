@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { CvoptError, type Logger } from '@cvopt/core';
+import { Semaphore } from '@cvopt/runtime';
 import type { ServerConfig } from '../config.js';
 import type { Repository, Token, TokenScope, User } from '../store/repository.js';
 import { TOKEN_SCOPES } from '../store/repository.js';
@@ -22,6 +23,11 @@ export class Identity {
   private readonly attempts = new Map<string, { minute: number; n: number }>();
   /** A hash of a random password, verified against when the user does not exist, so timing does not tell. */
   private dummyHash: Promise<string>;
+  /**
+   * scrypt runs on libuv's small thread pool, which file I/O shares: a login storm must not starve uploads and
+   * job submissions, so at most `maxConcurrentHashes` hashes run at once and the rest wait their turn.
+   */
+  private readonly hashing: Semaphore;
 
   constructor(
     private readonly repo: Repository,
@@ -29,7 +35,25 @@ export class Identity {
     private readonly now: () => Date,
   ) {
     this.cost = { N: 1 << config.scryptLogN, r: 8, p: 1 };
+    this.hashing = new Semaphore(config.maxConcurrentHashes);
     this.dummyHash = hashPassword(randomBytes(16).toString('hex'), this.cost);
+  }
+
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    await this.hashing.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.hashing.release();
+    }
+  }
+
+  private hash(password: string): Promise<string> {
+    return this.limited(() => hashPassword(password, this.cost));
+  }
+
+  private verify(password: string, stored: string): Promise<boolean> {
+    return this.limited(() => verifyPassword(password, stored));
   }
 
   checkPassword(password: string): void {
@@ -45,7 +69,7 @@ export class Identity {
     return this.repo.createUser({
       id: newId('usr'),
       username,
-      passwordHash: await hashPassword(password, this.cost),
+      passwordHash: await this.hash(password),
       isAdmin,
       disabled: false,
       failedLogins: 0,
@@ -55,7 +79,7 @@ export class Identity {
 
   async setPassword(user: User, password: string): Promise<void> {
     this.checkPassword(password);
-    await this.repo.updateUser(user.id, { passwordHash: await hashPassword(password, this.cost) });
+    await this.repo.updateUser(user.id, { passwordHash: await this.hash(password) });
     await this.repo.revokeUserTokens(user.id, this.now().toISOString());
   }
 
@@ -108,7 +132,7 @@ export class Identity {
     const bad = new CvoptError('UNAUTHENTICATED', 'wrong username or password', { hint: 'check both; repeated failures lock the account for a while' });
     const user = await this.repo.userByName(username);
     if (!user) {
-      await verifyPassword(password, await this.dummyHash);
+      await this.verify(password, await this.dummyHash);
       throw bad;
     }
     const now = this.now();
@@ -118,7 +142,7 @@ export class Identity {
         hint: `wait until ${user.lockedUntil}, or ask a server admin to unlock it`,
       });
     }
-    if (!(await verifyPassword(password, user.passwordHash)) || user.disabled) {
+    if (!(await this.verify(password, user.passwordHash)) || user.disabled) {
       await this.repo.recordFailedLogin(user.id, this.config.lockoutAfter, new Date(now.getTime() + this.config.lockoutMinutes * 60_000).toISOString());
       throw bad;
     }
