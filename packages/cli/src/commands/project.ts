@@ -1,10 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CvoptError } from '@cvopt/core';
 import { action } from '../action.js';
 import { emit, table } from '../output.js';
 import { RemoteClient } from '../remote/client.js';
-import { projectId, resourceId } from '../remote/resolve.js';
+import { localFile, projectId, resourceId } from '../remote/resolve.js';
 
 interface ProjectView {
   id: string;
@@ -41,7 +41,7 @@ export function register(program: Command): void {
       const c = client();
       const qs = new URLSearchParams({ name, ...(typeof opts.task === 'string' ? { task: opts.task } : {}) });
       const r = await c.request<{ dataset: { id: string; name: string; images: number; task: string; warnings: number } }>('POST', `/projects/${await projectId(c, p)}/datasets?${qs}`, {
-        body: readFileSync(file),
+        body: localFile(file, 'archive'),
         type: 'application/octet-stream',
       });
       emit(opts, r.dataset, (d) => `uploaded dataset ${d.name} (${d.id}): ${d.task}, ${d.images} images, ${d.warnings} warnings`);
@@ -53,7 +53,7 @@ export function register(program: Command): void {
     async (p, name, file, opts) => {
       const c = client();
       const r = await c.request<{ model: { id: string; name: string; format: string; loader: string } }>('POST', `/projects/${await projectId(c, p)}/models?name=${encodeURIComponent(name)}`, {
-        body: readFileSync(file),
+        body: localFile(file, 'file'),
       });
       emit(opts, r.model, (m) => `uploaded model ${m.name} (${m.id}): ${m.format}, loaded by ${m.loader}`);
     },
@@ -81,9 +81,14 @@ export function register(program: Command): void {
     const c = client();
     const ext = image.toLowerCase().split('.').pop();
     const type = ext === 'png' ? 'image/png' : ext === 'webp' ? 'image/webp' : ext === 'bmp' ? 'image/bmp' : 'image/jpeg';
-    const r = await c.request<{ detections?: { label?: string; class?: number; score: number }[] }>('POST', `/projects/${await projectId(c, p)}/predict`, { body: readFileSync(image), type });
+    const r = await c.request<{ detections?: { className?: string; classId?: number; score: number; box: number[] }[] }>('POST', `/projects/${await projectId(c, p)}/predict`, {
+      body: localFile(image, 'image'),
+      type,
+    });
     if (typeof opts.saveJson === 'string') writeFileSync(opts.saveJson, JSON.stringify(r, null, 2));
-    emit(opts, r, (x) => (x.detections ? table(['label', 'score'], x.detections.map((d) => [d.label ?? String(d.class), d.score])) : JSON.stringify(x, null, 2)));
+    emit(opts, r, (x) =>
+      x.detections ? table(['class', 'score', 'box (x1 y1 x2 y2)'], x.detections.map((d) => [d.className ?? String(d.classId), d.score, d.box.map((v) => Math.round(v)).join(' ')])) : JSON.stringify(x, null, 2),
+    );
   });
 
   action<[string]>(project.command('audit').argument('<project>').description("the project's audit log (project admins)").option('--limit <n>', 'entries', '50'), async (p, opts) => {

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { CvoptError } from '@cvopt/core';
 import type { RemoteClient } from './client.js';
 
@@ -26,4 +27,10 @@ export async function resourceId(c: RemoteClient, project: string, kind: 'datase
     });
   }
   return r.id;
+}
+
+/** A local file to send, or NOT_FOUND naming it. */
+export function localFile(path: string, field: string): Buffer {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new CvoptError('NOT_FOUND', `${path} does not exist or is not a file`, { where: { file: path, field } });
+  return readFileSync(path);
 }
