@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './helpers.js';
+
+describe('OpenAPI, metrics, request ids, login throttling', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer('sqlite', { loginPerMinute: 3 });
+  });
+  afterAll(() => t.cleanup());
+
+  it('serves an OpenAPI document with every registered route, its action and schemas', async () => {
+    const doc = (await t.call('GET', '/openapi.json')).body;
+    expect(doc.openapi).toBe('3.1.0');
+    const ops = Object.entries(doc.paths as Record<string, Record<string, { 'x-cvopt-action': string; requestBody?: unknown }>>).flatMap(([p, m]) => Object.entries(m).map(([verb, op]) => ({ p, verb, op })));
+    expect(ops.length).toBe(t.server.ctx.table.routes.length);
+    const submit = ops.find((o) => o.p === '/api/v1/projects/{projectId}/jobs' && o.verb === 'post')!;
+    expect(submit.op['x-cvopt-action']).toBe('job:submit');
+    expect(JSON.stringify(submit.op.requestBody)).toContain('"package"');
+    expect(ops.every((o) => typeof o.op['x-cvopt-action'] === 'string')).toBe(true);
+  });
+
+  it('echoes a sane X-Request-Id or makes one, and puts it in error bodies', async () => {
+    const given = await fetch(`${t.url}/api/v1/auth/me`, { headers: { 'x-request-id': 'trace-123' } });
+    expect(given.headers.get('x-request-id')).toBe('trace-123');
+    expect((await given.json()).requestId).toBe('trace-123');
+    const hostile = await fetch(`${t.url}/api/v1/health`, { headers: { 'x-request-id': 'bad id\twith junk' } });
+    expect(hostile.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers bad JSON and unknown routes with catalogue errors, not stack traces', async () => {
+    const bad = await fetch(`${t.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
+    expect(bad.status).toBe(400);
+    const body = await bad.json();
+    expect(body.error.code).toBe('INVALID_ARGUMENT');
+    expect(JSON.stringify(body)).not.toMatch(/at .*\.js:\d+/);
+    const none = await t.call('GET', '/nope');
+    expect(none.status).toBe(404);
+    expect(none.body.error.code).toBe('NOT_FOUND');
+    const field = await t.call('POST', '/projects', { token: t.adminToken, json: { name: 'Bad Name!' } });
+    expect(field.status).toBe(400);
+    expect(field.body.error.where.field).toBe('name');
+  });
+
+  it('throttles logins per client address (429 with Retry-After)', async () => {
+    // startTestServer already logged in once from this address this minute.
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) codes.push((await t.call('POST', '/auth/login', { json: { username: 'root', password: 'wrong-password' } })).status);
+    expect(codes).toEqual([401, 401, 429]);
+    const r = await t.call('POST', '/auth/login', { json: { username: 'root', password: 'root-password-1' } });
+    expect(r.status).toBe(429);
+    expect(r.body.error.code).toBe('RATE_LIMITED');
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('exposes Prometheus metrics by route and status', async () => {
+    const text = (await t.call('GET', '/metrics')).body as string;
+    expect(text).toMatch(/cvopt_server_http_requests_total\{route="\/api\/v1\/auth\/login",method="POST",status="429"\} 2/);
+    expect(text).toMatch(/cvopt_server_logins_total\{outcome="refused"\}/);
+    expect(text).toMatch(/cvopt_server_max_concurrent_uploads 4/);
+  });
+});
