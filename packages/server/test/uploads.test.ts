@@ -48,6 +48,16 @@ describe('uploads are hostile until proven otherwise', () => {
     expect(tgz.body.dataset.images).toBe(10);
   });
 
+  it('lets a server admin register a dataset already on the server, validated, never copied', async () => {
+    const r = await t.call('POST', `/projects/${projectId}/datasets/register`, { token: t.adminToken, json: { name: 'on-disk', path: synthDir } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.dataset).toMatchObject({ source: 'path', ok: true, images: 10 });
+    const rel = await t.call('POST', `/projects/${projectId}/datasets/register`, { token: t.adminToken, json: { name: 'rel', path: 'relative/dir' } });
+    expect(rel.status).toBe(400);
+    const gone = await t.call('POST', `/projects/${projectId}/datasets/register`, { token: t.adminToken, json: { name: 'gone', path: '/nonexistent/cvopt' } });
+    expect(gone.status).toBe(404);
+  });
+
   it('refuses an invalid dataset with every problem listed, and keeps nothing', async () => {
     const before = assertContained();
     const broken = good.map((e) => (e.name.endsWith('.txt') && e.name.includes('labels/train') ? { ...e, data: Buffer.from('0 0.5 0.5 1.5 0.2\nnot a label\n') } : e));
