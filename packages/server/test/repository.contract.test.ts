@@ -61,6 +61,8 @@ for (const dialect of DIALECTS) {
       expect(await repo.revokeToken('t1', at(5))).toBe(true);
       expect(await repo.revokeToken('t1', at(6))).toBe(false);
       expect((await repo.tokenById('t1'))!.revokedAt).toBe(at(5));
+      expect(await repo.tokenWithUser('t2')).toMatchObject({ token: { id: 't2', kind: 'session', createdAt: at(1) }, user: { id: 'u1', username: 'ann', createdAt: at(0) } });
+      expect(await repo.tokenWithUser('nope')).toBeUndefined();
       expect(await repo.revokeUserTokens('u1', at(7))).toBe(1);
     });
 
@@ -75,7 +77,10 @@ for (const dialect of DIALECTS) {
       await repo.setMember({ projectId: 'p1', userId: 'u2', role: 'engineer', grantedBy: 'u1', grantedAt: at(6) });
       expect((await repo.listMembers('p1')).map((m) => `${m.username}:${m.role}`)).toEqual(['ann:admin', 'bob:engineer']);
       expect((await repo.listProjects('u1')).map((p) => p.name)).toEqual(['alpha']);
-      expect((await repo.listProjects('u2')).map((p) => p.name)).toEqual(['alpha', 'beta']);
+      expect((await repo.listProjects('u2')).map((p) => `${p.name}:${p.role}`)).toEqual(['alpha:engineer', 'beta:admin']);
+      expect(await repo.projectAccess('p1', 'u2')).toMatchObject({ project: { name: 'alpha' }, role: 'engineer' });
+      expect((await repo.projectAccess('p2', 'u1'))!.role).toBeUndefined();
+      expect(await repo.projectAccess('nope', 'u1')).toBeUndefined();
       expect((await repo.listProjects()).length).toBe(2);
       await repo.setDeployment('p1', { source: { modelId: 'm1' }, target: '/x/model.onnx', setBy: 'ann', setAt: at(7) });
       expect((await repo.projectById('p1'))!.deployment).toMatchObject({ source: { modelId: 'm1' } });

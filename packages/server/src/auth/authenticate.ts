@@ -20,13 +20,13 @@ export async function authenticate(repo: Repository, header: string | undefined,
   const m = /^Bearer\s+(\S+)$/i.exec(header);
   const parsed = m ? parseBearer(m[1]!) : undefined;
   if (!parsed) throw unauthenticated('the Authorization header is not "Bearer cvopt_…"');
-  const token = await repo.tokenById(parsed.id);
+  const found = await repo.tokenWithUser(parsed.id);
   // The same answer for an unknown id and a wrong secret; the comparison is constant-time.
-  if (!token || !secretMatches(parsed.secret, token.secretHash)) throw unauthenticated('unknown token');
+  if (!found || !secretMatches(parsed.secret, found.token.secretHash)) throw unauthenticated('unknown token');
+  const { token, user } = found;
   if (token.revokedAt) throw unauthenticated(`token ${token.id} was revoked`);
   if (Date.parse(token.expiresAt) <= now.getTime()) throw unauthenticated(`token ${token.id} expired at ${token.expiresAt}`);
-  const user = await repo.userById(token.userId);
-  if (!user || user.disabled) throw unauthenticated('the account is disabled');
+  if (user.disabled) throw unauthenticated('the account is disabled');
   return { user, token };
 }
 
@@ -48,11 +48,10 @@ export async function authorize(repo: Repository, who: { user: User; token: Toke
   }
   if (!isProjectAction(action) || projectId === undefined) throw new CvoptError('INTERNAL', `route for ${action} has no :projectId`);
   const notFound = new CvoptError('NOT_FOUND', `project ${projectId} not found`, { where: { field: 'projectId' }, hint: 'list yours with GET /api/v1/projects' });
-  const project = await repo.projectById(projectId);
-  if (!project) throw notFound;
-  const member = await repo.member(projectId, who.user.id);
-  if (!member && !who.user.isAdmin) throw notFound;
-  const role: ProjectRole = member?.role ?? 'admin';
+  const access = await repo.projectAccess(projectId, who.user.id);
+  if (!access || (!access.role && !who.user.isAdmin)) throw notFound;
+  const { project } = access;
+  const role: ProjectRole = access.role ?? 'admin';
   if (!roleAllows(role, action) && !(who.user.isAdmin && roleAllows('admin', action))) {
     throw new CvoptError('FORBIDDEN', `role "${role}" in project ${project.name} does not allow ${action}`, { hint: 'ask a project admin for a role that does' });
   }

@@ -19,10 +19,7 @@ export const projectRoutes: Plugin = (app, ctx) => {
     action: 'self',
     summary: 'projects you hold a role in, with your role',
     handler: async ({ principal }) => {
-      const projects = await ctx.repo.listProjects(principal.user.id);
-      const out = [];
-      for (const p of projects) out.push(projectView(p, (await ctx.repo.member(p.id, principal.user.id))?.role));
-      return { projects: out };
+      return { projects: (await ctx.repo.listProjects(principal.user.id)).map((p) => projectView(p, p.role)) };
     },
   });
   addRoute(app, ctx, {

@@ -122,6 +122,8 @@ export interface Repository {
 
   createToken(t: Token): Promise<Token>;
   tokenById(id: string): Promise<Token | undefined>;
+  /** A token and its user in one round trip: what every authenticated request reads. */
+  tokenWithUser(id: string): Promise<{ token: Token; user: User } | undefined>;
   listTokens(userId: string): Promise<Token[]>;
   revokeToken(id: string, at: string): Promise<boolean>;
   revokeUserTokens(userId: string, at: string): Promise<number>;
@@ -130,8 +132,10 @@ export interface Repository {
   createProject(p: Project): Promise<Project>;
   projectById(id: string): Promise<Project | undefined>;
   projectByName(name: string): Promise<Project | undefined>;
-  /** Projects where the user holds a role, or every project for `undefined`. */
-  listProjects(userId?: string): Promise<Project[]>;
+  /** Projects where the user holds a role (with the role), or every project for `undefined`. */
+  listProjects(userId?: string): Promise<(Project & { role?: ProjectRole })[]>;
+  /** A project and the user's role in it (undefined when none), in one round trip: what authorization reads. */
+  projectAccess(projectId: string, userId: string): Promise<{ project: Project; role?: ProjectRole } | undefined>;
   setDeployment(projectId: string, d: Deployment | undefined): Promise<void>;
   deleteProject(id: string): Promise<boolean>;
 

@@ -228,6 +228,17 @@ export class SqlRepository implements Repository {
     return r && toToken(r);
   }
 
+  async tokenWithUser(id: string): Promise<{ token: Token; user: User } | undefined> {
+    const r = await this.db.get(
+      `SELECT t.id AS t_id, t.user_id, t.kind, t.name, t.secret_hash, t.scopes, t.created_at AS t_created_at, t.expires_at, t.revoked_at,
+              u.id AS u_id, u.username, u.password_hash, u.is_admin, u.disabled, u.failed_logins, u.locked_until, u.created_at AS u_created_at
+       FROM srv_tokens t JOIN srv_users u ON u.id = t.user_id WHERE t.id = ?`,
+      [id],
+    );
+    if (!r) return undefined;
+    return { token: toToken({ ...r, id: r.t_id, created_at: r.t_created_at }), user: toUser({ ...r, id: r.u_id, created_at: r.u_created_at }) };
+  }
+
   async listTokens(userId: string): Promise<Token[]> {
     return (await this.db.all(`SELECT * FROM srv_tokens WHERE user_id = ? AND kind = 'api' ORDER BY created_at`, [userId])).map(toToken);
   }
@@ -262,12 +273,16 @@ export class SqlRepository implements Repository {
     return r && toProject(r);
   }
 
-  async listProjects(userId?: string): Promise<Project[]> {
-    const rows =
-      userId === undefined
-        ? await this.db.all(`SELECT * FROM srv_projects ORDER BY name`)
-        : await this.db.all(`SELECT p.* FROM srv_projects p JOIN srv_members m ON m.project_id = p.id WHERE m.user_id = ? ORDER BY p.name`, [userId]);
-    return rows.map(toProject);
+  async listProjects(userId?: string): Promise<(Project & { role?: ProjectRole })[]> {
+    if (userId === undefined) return (await this.db.all(`SELECT * FROM srv_projects ORDER BY name`)).map(toProject);
+    const rows = await this.db.all(`SELECT p.*, m.role FROM srv_projects p JOIN srv_members m ON m.project_id = p.id WHERE m.user_id = ? ORDER BY p.name`, [userId]);
+    return rows.map((r) => ({ ...toProject(r), role: str(r.role) as ProjectRole }));
+  }
+
+  async projectAccess(projectId: string, userId: string): Promise<{ project: Project; role?: ProjectRole } | undefined> {
+    const r = await this.db.get(`SELECT p.*, m.role FROM srv_projects p LEFT JOIN srv_members m ON m.project_id = p.id AND m.user_id = ? WHERE p.id = ?`, [userId, projectId]);
+    if (!r) return undefined;
+    return { project: toProject(r), ...(opt(r.role) ? { role: str(r.role) as ProjectRole } : {}) };
   }
 
   async setDeployment(projectId: string, d: Deployment | undefined): Promise<void> {
