@@ -3,11 +3,9 @@ import { CvoptError, type Logger } from '@cvopt/core';
 import { buildApp, Lifecycle, loadRuntimeConfig, ModelHost, resolveModelSource, RuntimeMetrics, Semaphore } from '@cvopt/runtime';
 
 interface Loaded {
-  target: string;
   app: FastifyInstance;
   host: ModelHost;
   metrics: RuntimeMetrics;
-  lastUsed: number;
 }
 
 /**
@@ -19,6 +17,8 @@ interface Loaded {
  */
 export class Deployments {
   private readonly loaded = new Map<string, Promise<Loaded>>();
+  private readonly targets = new Map<string, string>();
+  private readonly used = new Map<string, number>();
   private clock = 0;
 
   constructor(
@@ -41,38 +41,46 @@ export class Deployments {
       metrics.close();
       throw e;
     }
-    return { target, app, host, metrics, lastUsed: ++this.clock };
+    return { app, host, metrics };
   }
 
-  /** The runtime for a project's deployment, loading it (and unloading the least recently used) as needed. */
+  /**
+   * The runtime for a project's deployment, loading it (and unloading the least recently used beyond `max`) as
+   * needed. The bookkeeping is synchronous, so concurrent first requests share one load.
+   */
   async get(projectId: string, target: string): Promise<Loaded> {
     const have = this.loaded.get(projectId);
-    if (have) {
-      const l = await have.catch(() => undefined);
-      if (l && l.target === target) {
-        l.lastUsed = ++this.clock;
-        return l;
-      }
-      await this.unload(projectId);
+    if (have && this.targets.get(projectId) === target) {
+      this.used.set(projectId, ++this.clock);
+      return have;
     }
-    while (this.loaded.size >= this.max) {
-      let oldest: [string, number] | undefined;
-      for (const [id, p] of this.loaded) {
-        const l = await p.catch(() => undefined);
-        if (!oldest || (l?.lastUsed ?? 0) < oldest[1]) oldest = [id, l?.lastUsed ?? 0];
-      }
-      await this.unload(oldest![0]);
-    }
+    if (have) await this.unload(projectId);
+    const raced = this.loaded.get(projectId);
+    if (raced && this.targets.get(projectId) === target) return raced;
     const p = this.load(target);
     this.loaded.set(projectId, p);
-    p.catch(() => this.loaded.delete(projectId));
+    this.targets.set(projectId, target);
+    this.used.set(projectId, ++this.clock);
+    p.catch(() => {
+      if (this.loaded.get(projectId) === p) this.forget(projectId);
+    });
+    while (this.loaded.size > this.max) {
+      const [oldest] = [...this.used.entries()].filter(([id]) => id !== projectId).sort((x, y) => x[1] - y[1])[0]!;
+      void this.unload(oldest);
+    }
     return p;
+  }
+
+  private forget(projectId: string): void {
+    this.loaded.delete(projectId);
+    this.targets.delete(projectId);
+    this.used.delete(projectId);
   }
 
   async unload(projectId: string): Promise<void> {
     const p = this.loaded.get(projectId);
     if (!p) return;
-    this.loaded.delete(projectId);
+    this.forget(projectId);
     const l = await p.catch(() => undefined);
     if (!l) return;
     await l.app.close();
