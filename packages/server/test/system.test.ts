@@ -59,3 +59,40 @@ describe('OpenAPI, metrics, request ids, login throttling', () => {
     expect(text).toMatch(/cvopt_server_max_concurrent_uploads 4/);
   });
 });
+
+describe('uploads in flight are capped', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer('sqlite', { maxConcurrentUploads: 1 });
+  });
+  afterAll(() => t.cleanup());
+
+  it('answers 429 QUEUE_FULL with Retry-After while the slot is taken, then takes uploads again', async () => {
+    const projectId = (await t.call('POST', '/projects', { token: t.adminToken, json: { name: 'cap' } })).body.project.id;
+    let finish!: () => void;
+    const held = new Promise<void>((r) => (finish = r));
+    const slow = new ReadableStream({
+      async start(c) {
+        c.enqueue(new Uint8Array([0x50, 0x4b, 0x03, 0x04]));
+        await held;
+        c.close();
+      },
+    });
+    const first = fetch(`${t.url}/api/v1/projects/${projectId}/models?name=slow`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/octet-stream' },
+      body: slow,
+      duplex: 'half',
+    } as RequestInit);
+    // Wait until the server has taken the slot.
+    for (let i = 0; i < 100 && t.server.ctx.uploadsInFlight.n === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const second = await t.call('POST', `/projects/${projectId}/models?name=second`, { token: t.adminToken, body: Buffer.from([0x80, 0x02, 0x4e, 0x2e]) });
+    expect(second.status).toBe(429);
+    expect(second.body.error.code).toBe('QUEUE_FULL');
+    expect(second.headers.get('retry-after')).toBe('5');
+    finish();
+    expect((await first).status).toBe(415); // a zip that is not a PyTorch file
+    const third = await t.call('POST', `/projects/${projectId}/models?name=third`, { token: t.adminToken, body: Buffer.from([0x80, 0x02, 0x4e, 0x2e]) });
+    expect(third.status).toBe(201);
+  });
+});
