@@ -67,6 +67,7 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
   const metrics = new ServerMetrics();
   const ctx: ServerContext = {
     config,
+    driver,
     repo,
     jobs,
     identity: new Identity(repo, config, now),

@@ -1,4 +1,5 @@
 import type { JobService, Logger } from '@cvopt/core';
+import type { SqlDriver } from '@cvopt/jobs';
 import type { Identity } from './auth/identity.js';
 import type { ServerConfig } from './config.js';
 import type { Deployments } from './deployments.js';
@@ -9,6 +10,8 @@ import type { Repository, Token, User } from './store/repository.js';
 /** What every resource plugin is handed: the store, the job system, identity, limits. */
 export interface ServerContext extends RouteDeps {
   config: ServerConfig;
+  /** The database shared with the job system. */
+  driver: SqlDriver;
   repo: Repository;
   /** The job system; absent when the server runs without one (job routes answer DEPENDENCY_MISSING). */
   jobs: JobService | undefined;

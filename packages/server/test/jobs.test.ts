@@ -60,7 +60,14 @@ describe('jobs through the server, run by a real worker on the same database (SQ
     t = await startTestServer('sqlite');
     // The worker is a separate job-system client on the same SQLite file, as `cvopt worker` would be.
     backend = await openBackend({ database: { file: join(t.dataDir, 'cvopt.db') }, queue: 'embedded', pollMs: 50 });
-    worker = runWorker({ backend, handlers: new Map([['check', checkHandler]]), queues: ['inference'], workdirRoot: join(t.root, 'work'), onLog: () => {} });
+    worker = runWorker({
+      backend,
+      handlers: new Map([['check', checkHandler]]),
+      queues: ['inference'],
+      workdirRoot: join(t.root, 'work'),
+      gpu: { host: 'gpu-box-1', budgetMb: 8192, maxSlots: 2, probe: false },
+      onLog: () => {},
+    });
     projectId = (await t.call('POST', '/projects', { token: t.adminToken, json: { name: 'jobs' } })).body.project.id;
     if (data) modelId = (await t.call('POST', `/projects/${projectId}/models?name=v8`, { token: t.adminToken, body: readFileSync(join(data, 'models/yolov8n_int8.onnx')) })).body.model.id;
   });
@@ -105,6 +112,16 @@ describe('jobs through the server, run by a real worker on the same database (SQ
     const sel = await t.call('POST', `/projects/${projectId}/jobs`, { token: t.adminToken, json: { kind: 'select', fromJob: job.id } });
     expect(sel.status).toBe(409);
     expect(sel.body.error.message).toMatch(/select reads a succeeded bench job/);
+  });
+
+  it("shows every worker machine's GPU slots and VRAM as the controllers published them", async () => {
+    let machines: { host: string; maxSlots: number; devices: { budgetMb: number }[] }[] = [];
+    for (let i = 0; i < 50 && !machines.length; i++) {
+      machines = (await t.call('GET', '/gpus', { token: t.adminToken })).body.machines;
+      if (!machines.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(machines).toEqual([expect.objectContaining({ host: 'gpu-box-1', maxSlots: 2, devices: [expect.objectContaining({ budgetMb: 8192 })] })]);
+    expect((await t.call('GET', '/gpus')).status).toBe(401);
   });
 
   it('validates options like the CLI, resolves resources by id, cancels a queued job', async () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GpuController } from '@cvopt/jobs';
 import type { Plugin } from '../context.js';
 import { addRoute } from '../http/route.js';
 import { openApiDocument } from '../http/openapi.js';
@@ -22,6 +23,13 @@ export const systemRoutes: Plugin = (app, ctx) => {
       const { databaseUrl: _db, pgSchema: _s, dataDir: _d, ...limits } = ctx.config;
       return limits;
     },
+  });
+  addRoute(app, ctx, {
+    method: 'GET',
+    url: '/gpus',
+    action: 'self',
+    summary: "every worker machine's GPUs as its GPU controller published them: budget, slots, reserved VRAM, jobs running and waiting",
+    handler: async () => ({ machines: await GpuController.states(ctx.driver) }),
   });
   addRoute(app, ctx, {
     method: 'GET',
