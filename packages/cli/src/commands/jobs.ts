@@ -4,7 +4,7 @@ import { CvoptError } from '@cvopt/core';
 import { action } from '../action.js';
 import { emit, table } from '../output.js';
 import { RemoteClient } from '../remote/client.js';
-import { projectId, resourceId } from '../remote/resolve.js';
+import { examples, projectId, resourceId } from '../remote/resolve.js';
 import { downloadArtifact, followJob, submitRemote } from '../remote/submit.js';
 
 interface JobView {
@@ -19,10 +19,13 @@ interface JobView {
 
 /** `cvopt jobs …`: a project's jobs on the server — list, show, follow, logs, cancel, download, submit any kind. */
 export function register(program: Command): void {
-  const jobs = program.command('jobs').description("a project's jobs on the cvopt server");
+  const jobs = examples(program.command('jobs').description("a project's jobs on the cvopt server"), 'cvopt jobs list shapes', 'cvopt jobs follow shapes JOB_ID');
   const client = () => RemoteClient.fromCredentials();
 
-  action<[string]>(jobs.command('list').argument('<project>').option('--state <state>', 'queued, running, succeeded, failed or cancelled').option('--kind <kind>', 'train, bench, package …'), async (p, opts) => {
+  action<[string]>(examples(
+      jobs.command('list').argument('<project>').option('--state <state>', 'queued, running, succeeded, failed or cancelled').option('--kind <kind>', 'train, bench, package …'),
+      'cvopt jobs list shapes --state running',
+    ), async (p, opts) => {
     const c = client();
     const qs = new URLSearchParams({ ...(typeof opts.state === 'string' ? { state: opts.state } : {}), ...(typeof opts.kind === 'string' ? { kind: opts.kind } : {}) });
     const r = await c.request<{ jobs: JobView[] }>('GET', `/projects/${await projectId(c, p)}/jobs?${qs}`);
@@ -31,31 +34,38 @@ export function register(program: Command): void {
     );
   });
 
-  action<[string, string]>(jobs.command('show').argument('<project>').argument('<job>'), async (p, id, opts) => {
+  action<[string, string]>(examples(jobs.command('show').argument('<project>').argument('<job>'), 'cvopt jobs show shapes JOB_ID --json'), async (p, id, opts) => {
     const c = client();
     const r = await c.request<{ job: JobView }>('GET', `/projects/${await projectId(c, p)}/jobs/${id}`);
     emit(opts, r.job, (j) => JSON.stringify(j, null, 2));
   });
 
-  action<[string, string]>(jobs.command('follow').argument('<project>').argument('<job>').description('stream progress until the job ends; exits with its code').option('--verbose', 'print its log lines'), async (p, id, opts) => {
+  action<[string, string]>(examples(
+      jobs.command('follow').argument('<project>').argument('<job>').description('stream progress until the job ends; exits with its code').option('--verbose', 'print its log lines'),
+      'cvopt jobs follow shapes JOB_ID --verbose',
+    ), async (p, id, opts) => {
     const c = client();
     await followJob(c, await projectId(c, p), id, opts);
   });
 
-  action<[string, string]>(jobs.command('logs').argument('<project>').argument('<job>'), async (p, id, opts) => {
+  action<[string, string]>(examples(jobs.command('logs').argument('<project>').argument('<job>'), 'cvopt jobs logs shapes JOB_ID'), async (p, id, opts) => {
     const c = client();
     const r = await c.request<{ logs: { at: string; level?: string; message?: string }[] }>('GET', `/projects/${await projectId(c, p)}/jobs/${id}/logs`);
     emit(opts, r.logs, (ls) => ls.map((l) => `${l.at} [${l.level ?? 'info'}] ${l.message ?? ''}`).join('\n'));
   });
 
-  action<[string, string]>(jobs.command('cancel').argument('<project>').argument('<job>'), async (p, id, opts) => {
+  action<[string, string]>(examples(jobs.command('cancel').argument('<project>').argument('<job>'), 'cvopt jobs cancel shapes JOB_ID'), async (p, id, opts) => {
     const c = client();
     const r = await c.request<{ job: JobView }>('POST', `/projects/${await projectId(c, p)}/jobs/${id}/cancel`);
     emit(opts, r.job, (j) => `job ${j.id} is ${j.state}`);
   });
 
   action<[string, string, string | undefined]>(
-    jobs.command('download').argument('<project>').argument('<job>').argument('[file]', 'a path from the list; without it, list the files').option('--out <file>', 'where to write it (default: its base name)'),
+    examples(
+      jobs.command('download').argument('<project>').argument('<job>').argument('[file]', 'a path from the list; without it, list the files').option('--out <file>', 'where to write it (default: its base name)'),
+      'cvopt jobs download shapes JOB_ID',
+      'cvopt jobs download shapes JOB_ID report.json --out bench.json',
+    ),
     async (p, id, file, opts) => {
       const c = client();
       const pid = await projectId(c, p);
@@ -78,6 +88,11 @@ export function register(program: Command): void {
     .option('--options <json>', 'the options, e.g. \'{"engine":"ort-cpu","model":"best"}\'', '{}')
     .option('--detach', 'print the job id and return without following it')
     .option('--verbose', 'print its log lines');
+  examples(
+    submit,
+    `cvopt jobs submit shapes package --options '{"model":"v8n","engine":"ort-cpu"}'`,
+    `cvopt jobs submit shapes tune --options '{"model":"base","dataset":"shapes","strategy":"nsga2"}' --detach`,
+  );
   action<[string, string]>(submit, async (p, kind, opts) => {
     let body: Record<string, unknown>;
     try {

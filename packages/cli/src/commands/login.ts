@@ -5,6 +5,7 @@ import { emit } from '../output.js';
 import { RemoteClient } from '../remote/client.js';
 import { loadCredentials, removeCredentials, saveCredentials } from '../remote/credentials.js';
 import { readPassword } from '../remote/password.js';
+import { examples } from '../remote/resolve.js';
 
 /** `cvopt login URL` / `cvopt logout`: a session on a cvopt server, kept in a 0600 file. */
 export function register(program: Command): void {
@@ -14,6 +15,7 @@ export function register(program: Command): void {
     .argument('<url>', 'the server, e.g. http://127.0.0.1:8700')
     .requiredOption('--username <name>', 'your account')
     .option('--password-stdin', 'read the password from stdin (else CVOPT_PASSWORD, else a prompt)');
+  examples(login, 'cvopt login http://127.0.0.1:8700 --username erin', 'pass show cvopt | cvopt login https://cvopt.example.com --username erin --password-stdin');
   action<[string]>(login, async (url, opts) => {
     if (!/^https?:\/\//.test(url)) throw new CvoptError('INVALID_ARGUMENT', `"${url}" is not an http(s) URL`, { where: { field: 'url' }, hint: 'cvopt login http://HOST:8700 --username NAME' });
     const password = await readPassword(opts);
@@ -24,7 +26,7 @@ export function register(program: Command): void {
     emit(opts, { url, username: r.user.username, isAdmin: r.user.isAdmin, expiresAt: r.expiresAt, credentials: file }, (x) => `logged in to ${x.url} as ${x.username}${x.isAdmin ? ' (server admin)' : ''}; session until ${x.expiresAt}`);
   });
 
-  const logout = program.command('logout').description('end the session (the server revokes the token) and forget it');
+  const logout = examples(program.command('logout').description('end the session (the server revokes the token) and forget it'), 'cvopt logout');
   action<[]>(logout, async (opts) => {
     const c = loadCredentials();
     await new RemoteClient(c.url, c.token).request('POST', '/auth/logout').catch((e: CvoptError) => {

@@ -4,7 +4,7 @@ import { CvoptError } from '@cvopt/core';
 import { action } from '../action.js';
 import { emit, table } from '../output.js';
 import { RemoteClient } from '../remote/client.js';
-import { localFile, projectId, resourceId } from '../remote/resolve.js';
+import { examples, localFile, projectId, resourceId } from '../remote/resolve.js';
 
 interface ProjectView {
   id: string;
@@ -16,27 +16,35 @@ interface ProjectView {
 
 /** `cvopt project …` and `cvopt grant`: projects, roles and a project's datasets, models and deployment. */
 export function register(program: Command): void {
-  const project = program.command('project').description('projects on the cvopt server: create, list, members, datasets, models, deployment, predict');
+  const project = examples(
+    program.command('project').description('projects on the cvopt server: create, list, members, datasets, models, deployment, predict'),
+    'cvopt project create shapes',
+    'cvopt project upload-dataset shapes shapes shapes.tar.gz',
+    'cvopt project predict shapes photo.jpg',
+  );
   const client = () => RemoteClient.fromCredentials();
 
-  action<[string]>(project.command('create').argument('<name>').description('create a project; you become its admin').option('--description <text>', 'what it is for', ''), async (name, opts) => {
+  action<[string]>(examples(project.command('create').argument('<name>').description('create a project; you become its admin').option('--description <text>', 'what it is for', ''), 'cvopt project create shapes --description "shape detector"'), async (name, opts) => {
     const r = await client().request<{ project: ProjectView }>('POST', '/projects', { json: { name, description: opts.description } });
     emit(opts, r.project, (p) => `created project ${p.name} (${p.id}); you are its admin`);
   });
 
-  action<[]>(project.command('list').description('projects you hold a role in'), async (opts) => {
+  action<[]>(examples(project.command('list').description('projects you hold a role in'), 'cvopt project list'), async (opts) => {
     const r = await client().request<{ projects: ProjectView[] }>('GET', '/projects');
     emit(opts, r.projects, (ps) => table(['project', 'id', 'your role', 'deployed'], ps.map((p) => [p.name, p.id, p.role, p.deployment ? 'yes' : 'no'])));
   });
 
-  action<[string]>(project.command('members').argument('<project>').description('members and roles'), async (p, opts) => {
+  action<[string]>(examples(project.command('members').argument('<project>').description('members and roles'), 'cvopt project members shapes'), async (p, opts) => {
     const c = client();
     const r = await c.request<{ members: { username: string; role: string; grantedAt: string }[] }>('GET', `/projects/${await projectId(c, p)}/members`);
     emit(opts, r.members, (ms) => table(['user', 'role', 'granted'], ms.map((m) => [m.username, m.role, m.grantedAt])));
   });
 
   action<[string, string, string]>(
-    project.command('upload-dataset').argument('<project>').argument('<name>').argument('<archive>', 'a .zip or .tar.gz of a YOLO dataset').option('--task <task>', 'detect or classify (default: guessed)'),
+    examples(
+      project.command('upload-dataset').argument('<project>').argument('<name>').argument('<archive>', 'a .zip or .tar.gz of a YOLO dataset').option('--task <task>', 'detect or classify (default: guessed)'),
+      'tar czf shapes.tar.gz shapes && cvopt project upload-dataset shapes shapes shapes.tar.gz',
+    ),
     async (p, name, file, opts) => {
       const c = client();
       const qs = new URLSearchParams({ name, ...(typeof opts.task === 'string' ? { task: opts.task } : {}) });
@@ -49,7 +57,11 @@ export function register(program: Command): void {
   );
 
   action<[string, string, string]>(
-    project.command('upload-model').argument('<project>').argument('<name>').argument('<file>', '.onnx, or a PyTorch .pt / .pkl (the type is read from the content)'),
+    examples(
+      project.command('upload-model').argument('<project>').argument('<name>').argument('<file>', '.onnx, or a PyTorch .pt / .pkl (the type is read from the content)'),
+      'cvopt project upload-model shapes v8n model.onnx',
+      'cvopt project upload-model shapes mine best.pt',
+    ),
     async (p, name, file, opts) => {
       const c = client();
       const r = await c.request<{ model: { id: string; name: string; format: string; loader: string } }>('POST', `/projects/${await projectId(c, p)}/models?name=${encodeURIComponent(name)}`, {
@@ -59,14 +71,23 @@ export function register(program: Command): void {
     },
   );
 
-  action<[string, string, string]>(project.command('add-preset').argument('<project>').argument('<name>').argument('<preset>', 'yolov8p|n|s|m|l|x[-cls]'), async (p, name, preset, opts) => {
+  action<[string, string, string]>(examples(project.command('add-preset').argument('<project>').argument('<name>').argument('<preset>', 'yolov8p|n|s|m|l|x[-cls]'), 'cvopt project add-preset shapes base yolov8n'), async (p, name, preset, opts) => {
     const c = client();
     const r = await c.request<{ model: { id: string; name: string } }>('POST', `/projects/${await projectId(c, p)}/models/preset`, { json: { name, preset } });
     emit(opts, r.model, (m) => `added preset ${preset} as model ${m.name} (${m.id})`);
   });
 
   action<[string]>(
-    project.command('deploy').argument('<project>').description("choose what the project's prediction endpoint serves").option('--model <name|id>', 'an ONNX model of the project').option('--job <id>', 'a succeeded package (or export) job'),
+    examples(
+      project
+        .command('deploy')
+        .argument('<project>')
+        .description("choose what the project's prediction endpoint serves")
+        .option('--model <name|id>', 'an ONNX model of the project')
+        .option('--job <id>', 'a succeeded package (or export) job'),
+      'cvopt project deploy shapes --model v8n',
+      'cvopt project deploy shapes --job 857f2391-c7d3-4667-b8e3-c15459d95c27',
+    ),
     async (p, opts) => {
       const c = client();
       const pid = await projectId(c, p);
@@ -77,7 +98,7 @@ export function register(program: Command): void {
     },
   );
 
-  action<[string, string]>(project.command('predict').argument('<project>').argument('<image>', 'JPEG, PNG, WebP or BMP').option('--save-json <file>', 'write the answer there too'), async (p, image, opts) => {
+  action<[string, string]>(examples(project.command('predict').argument('<project>').argument('<image>', 'JPEG, PNG, WebP or BMP').option('--save-json <file>', 'write the answer there too'), 'cvopt project predict shapes photo.jpg --save-json out.json'), async (p, image, opts) => {
     const c = client();
     const ext = image.toLowerCase().split('.').pop();
     const type = ext === 'png' ? 'image/png' : ext === 'webp' ? 'image/webp' : ext === 'bmp' ? 'image/bmp' : 'image/jpeg';
@@ -91,7 +112,7 @@ export function register(program: Command): void {
     );
   });
 
-  action<[string]>(project.command('audit').argument('<project>').description("the project's audit log (project admins)").option('--limit <n>', 'entries', '50'), async (p, opts) => {
+  action<[string]>(examples(project.command('audit').argument('<project>').description("the project's audit log (project admins)").option('--limit <n>', 'entries', '50'), 'cvopt project audit shapes --limit 20'), async (p, opts) => {
     const c = client();
     const r = await c.request<{ entries: { at: string; username?: string; action: string; method: string; path: string; status: number; outcome: string }[] }>(
       'GET',
@@ -107,6 +128,7 @@ export function register(program: Command): void {
     .argument('<user>')
     .argument('<role>', 'admin, engineer or viewer')
     .option('--revoke', "remove the user's role instead");
+  examples(grant, 'cvopt grant shapes erin engineer', 'cvopt grant shapes vera viewer', 'cvopt grant shapes vera viewer --revoke');
   action<[string, string, string]>(grant, async (p, username, role, opts) => {
     const c = client();
     const pid = await projectId(c, p);

@@ -4,6 +4,7 @@ import { createLogger, CvoptError } from '@cvopt/core';
 import { startServer } from '@cvopt/server';
 import { action, numberFlag } from '../action.js';
 import { emit } from '../output.js';
+import { examples } from '../remote/resolve.js';
 
 /** `cvopt server`: the team control plane (users, projects, RBAC, datasets, models, jobs) over HTTP. */
 export function register(program: Command): void {
@@ -14,6 +15,12 @@ export function register(program: Command): void {
     .option('--host <host>', 'address to bind (0.0.0.0 to serve a team)', '127.0.0.1')
     .option('--data-dir <dir>', 'the SQLite database, uploads and job outputs (default: CVOPT_DATA_DIR or ./.cvopt)')
     .option('--config <file>', 'limits as JSON (upload sizes, archive caps, login throttling, token lifetimes …; see GET /api/v1/limits and packages/server/README.md); flags win');
+  examples(
+    cmd,
+    'CVOPT_ADMIN_PASSWORD=change-me-please cvopt server --data-dir /srv/cvopt --host 0.0.0.0',
+    'CVOPT_DATABASE_URL=postgres://cvopt@db/cvopt cvopt server --port 8700',
+    'cvopt server --config limits.json     # {"datasetUploadMaxBytes": 4294967296, "loginPerMinute": 60}',
+  );
   action<[]>(cmd, async (opts) => {
     const dataDir = typeof opts.dataDir === 'string' ? opts.dataDir : (process.env.CVOPT_DATA_DIR ?? '.cvopt');
     const file = typeof opts.config === 'string' ? readConfig(opts.config) : {};

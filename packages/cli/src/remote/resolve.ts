@@ -34,3 +34,8 @@ export function localFile(path: string, field: string): Buffer {
   if (!existsSync(path) || !statSync(path).isFile()) throw new CvoptError('NOT_FOUND', `${path} does not exist or is not a file`, { where: { file: path, field } });
   return readFileSync(path);
 }
+
+/** `--help` ends with these examples (every command shows some). */
+export function examples<C extends { addHelpText(pos: 'after', text: string): C }>(cmd: C, ...lines: string[]): C {
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`);
+}
