@@ -57,7 +57,7 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
   let closeQueue = async () => {};
   if (o.jobs === undefined) {
     const store = await openJobStore(driver);
-    const queue = embeddedQueue(store);
+    const queue = await embeddedQueue(store);
     closeQueue = () => queue.close();
     const service = new SqlJobService({ db: driver, store, queue, close: async () => queue.close() }, { kinds: SERVER_JOB_KINDS });
     await service.recover();
