@@ -22,6 +22,8 @@ export interface TestServer {
   dataDir: string;
   /** The private folder that holds dataDir and nothing else. */
   root: string;
+  /** PostgreSQL: the schema this server's tables live in. */
+  pgSchema: string;
   dialect: Dialect;
   /** Close and build again on the same data (restart). */
   restart(): Promise<void>;
@@ -53,6 +55,7 @@ export async function startTestServer(dialect: Dialect, config: Partial<ServerCo
     },
     dataDir,
     root,
+    pgSchema: schema,
     dialect,
     adminToken: '',
     async restart() {

@@ -6,7 +6,7 @@ import { testDataDir, type JobHandler } from '@cvopt/core';
 import { openBackend, runWorker, type JobBackend, type RunningWorker } from '@cvopt/jobs';
 import { checkOnnx } from '@cvopt/onnx';
 import { CheckJobSchema } from '../src/index.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { DIALECTS, PG_URL, startTestServer, type TestServer } from './helpers.js';
 
 /** A real light handler: `cvopt check` on the model, the report written where the server said. */
 const checkHandler: JobHandler<z.infer<typeof CheckJobSchema>, { blocked: boolean; nodes: number }> = {
@@ -48,7 +48,7 @@ async function readSse(url: string, token: string, lastEventId?: number): Promis
     });
 }
 
-describe('jobs through the server, run by a real worker on the same database (SQLite)', () => {
+for (const dialect of DIALECTS) describe(`jobs through the server, run by a real worker on the same database (${dialect})`, () => {
   let t: TestServer;
   let backend: JobBackend;
   let worker: RunningWorker;
@@ -57,9 +57,9 @@ describe('jobs through the server, run by a real worker on the same database (SQ
   const data = testDataDir();
 
   beforeAll(async () => {
-    t = await startTestServer('sqlite');
-    // The worker is a separate job-system client on the same SQLite file, as `cvopt worker` would be.
-    backend = await openBackend({ database: { file: join(t.dataDir, 'cvopt.db') }, queue: 'embedded', pollMs: 50 });
+    t = await startTestServer(dialect);
+    // The worker is a separate job-system client on the same database, as `cvopt worker` would be.
+    backend = await openBackend({ database: dialect === 'sqlite' ? { file: join(t.dataDir, 'cvopt.db') } : { url: PG_URL, schema: t.pgSchema }, queue: 'embedded', pollMs: 50 });
     worker = runWorker({
       backend,
       handlers: new Map([['check', checkHandler]]),
@@ -144,7 +144,8 @@ describe('jobs through the server, run by a real worker on the same database (SQ
     expect(c.body.job.state).toBe('cancelled');
   });
 
-  it("serves a project's prediction endpoint from its deployed ONNX model (runtime embedded)", async () => {
+  // The runtime does not touch the database: once is enough.
+  if (dialect === 'sqlite') it("serves a project's prediction endpoint from its deployed ONNX model (runtime embedded)", async () => {
     if (!data) return console.warn('skipped: shared test data (CVOPT_TEST_DATA) not found');
     const none = await t.call('POST', `/projects/${projectId}/predict`, { token: t.adminToken, body: Buffer.from('x'), type: 'image/jpeg' });
     expect(none.status).toBe(503);
