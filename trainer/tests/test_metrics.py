@@ -105,3 +105,23 @@ def test_topk_accuracy():
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
     acc = topk_accuracy(probs, torch.tensor([0, 1, 2]))
     assert acc["top1"] == pytest.approx(1 / 3) and acc["top5"] == 1.0
+
+
+PROTOCOL_FIXTURE = REPO / "contracts" / "eval-protocol.json"
+
+
+@pytest.mark.parametrize("mode", ["multiLabel", "singleLabel"])
+def test_nms_follows_the_shared_evaluation_protocol(mode):
+    # The same raw head output and expected detections as the TypeScript decoder's test (contracts/eval-protocol.json).
+    from cvopt_trainer.metrics.nms import PROTOCOL
+    fx = json.loads(PROTOCOL_FIXTURE.read_text())
+    p = fx["protocol"]
+    assert (PROTOCOL["conf"], PROTOCOL["iou"], PROTOCOL["max_det"], PROTOCOL["multi_label"]) == (p["conf"], p["iou"], p["maxDetections"], p["multiLabel"])
+    pred = torch.tensor(fx["output"]["rows"], dtype=torch.float).unsqueeze(0)
+    (out,) = non_max_suppression(pred, conf=p["conf"], iou=p["iou"], max_det=p["maxDetections"], multi_label=mode == "multiLabel")
+    want = fx["expected"][mode]
+    assert out.shape == (len(want), 6)
+    for row, w in zip(out.tolist(), want):
+        assert row[:4] == pytest.approx(w["box"], abs=1e-4)
+        assert row[4] == pytest.approx(w["score"], abs=1e-6)
+        assert int(row[5]) == w["classId"]

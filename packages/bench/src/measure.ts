@@ -3,24 +3,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CvoptError, type AccuracyFigures, type ClassScore, type Detection, type LatencyStats, type ModelManifest } from '@cvopt/core';
-import { readLabels } from '@cvopt/datasets';
 import { createOrtEngine, runPytorchBench, type Engine } from '@cvopt/engines';
-import {
-  classificationMetrics,
-  evaluateDetections,
-  postprocessClassification,
-  postprocessDetections,
-  preprocess,
-  readVideoFrames,
-  type EvalImage,
-  type LetterboxMeta,
-  type PreprocessResult,
-} from '@cvopt/vision';
+import { AccuracyMeter, type AccuracyResult } from '@cvopt/onnx';
+import { postprocessClassification, postprocessDetections, preprocess, readVideoFrames, type LetterboxMeta, type PreprocessResult } from '@cvopt/vision';
 import { isUnstable, latencyStats } from './stats.js';
 import type { ChildResult, MeasureSettings, ReadyTarget } from './types.js';
 
-/** Confidence floor for accuracy (COCO protocol) and for video, where only shown detections matter. */
-const MAP_CONF = 0.001;
+/** Confidence floor for video, where only shown detections matter (accuracy follows the settings' protocol). */
 const VIDEO_CONF = 0.25;
 const NMS_IOU = 0.7;
 
@@ -44,25 +33,11 @@ function decode(manifest: ModelManifest, out: Output, meta: LetterboxMeta, conf:
   return postprocessClassification(out.data, out.dims, manifest, 5, batchIndex);
 }
 
-/** Accuracy over labelled images from per-image outputs, the way `cvopt eval` scores them. */
-function score(manifest: ModelManifest, images: MeasureSettings['images'], results: { out: ReturnType<typeof decode>; meta: LetterboxMeta }[]): AccuracyFigures | undefined {
-  if (images.length === 0) return undefined;
-  if (manifest.task === 'detect') {
-    const evalImages: EvalImage[] = results.map((r, i) => {
-      const W = r.meta.origWidth;
-      const H = r.meta.origHeight;
-      const labels = readLabels(String(images[i]?.label), { numClasses: manifest.classNames.length }).boxes;
-      const gts = labels.map((b) => ({ classId: b.classId, box: [(b.cx - b.w / 2) * W, (b.cy - b.h / 2) * H, (b.cx + b.w / 2) * W, (b.cy + b.h / 2) * H] as [number, number, number, number] }));
-      return { imageId: i, gts, dets: r.out as Detection[] };
-    });
-    const m = evaluateDetections(evalImages, { numClasses: manifest.classNames.length });
-    return { map50: round(m.map50, 4), map5095: round(m.map5095, 4), images: images.length };
-  }
-  const m = classificationMetrics(
-    results.map((r) => r.out as ClassScore[]),
-    images.map((i) => Number(i.label)),
-  );
-  return { top1: round(m.top1, 4), top5: round(m.top5, 4), images: images.length };
+/** Accuracy figures for the report from the one evaluator's result. */
+function figures(r: AccuracyResult | undefined): AccuracyFigures | undefined {
+  if (!r || r.images === 0) return undefined;
+  if (r.task === 'detect') return { map50: round(r.map50 ?? 0, 4), map5095: round(r.map5095 ?? 0, 4), images: r.images, ...(r.protocol ? { protocol: r.protocol } : {}) };
+  return { top1: round(r.top1 ?? 0, 4), top5: round(r.top5 ?? 0, 4), images: r.images };
 }
 
 /** Single-image latency, repeated while unstable; the flag says what happened. */
@@ -153,14 +128,14 @@ export async function measureOrt(target: Extract<ReadyTarget, { runtime: 'onnxru
     const cpu = cpuPercent(cpu0, performance.now() - wall0);
 
     const postMs: number[] = [];
-    const results: { out: ReturnType<typeof decode>; meta: LetterboxMeta }[] = [];
-    for (const p of pre) {
+    const meter = new AccuracyMeter(manifest, s.protocol);
+    for (const [i, p] of pre.entries()) {
       const out = await engine.run(p.tensor, p.dims);
       const t0 = performance.now();
-      results.push({ out: decode(manifest, out, p.meta, MAP_CONF), meta: p.meta });
+      meter.add(out, p.meta, s.images[i]!);
       postMs.push(performance.now() - t0);
     }
-    const accuracy = score(manifest, s.images, results);
+    const accuracy = figures(meter.result());
     const video = s.video ? await videoFps(engine, manifest, s.video) : undefined;
     return {
       latencyMs: lat.stats,
@@ -279,7 +254,7 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
     if (unstable) flags.push(`${unstable} (not repeated: one worker run)`);
     const throughput = r.runs.filter((x) => s.batchSizes.includes(x.batch)).map((x) => ({ batch: x.batch, imagesPerSec: round((x.batch * 1000) / mean(x.latenciesMs), 2) }));
 
-    const results: { out: ReturnType<typeof decode>; meta: LetterboxMeta }[] = [];
+    const meter = new AccuracyMeter(manifest, s.protocol);
     const postMs: number[] = [];
     let video: Figures['video'];
     if (r.outputs) {
@@ -292,7 +267,7 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
       const outOf = (i: number): Output => ({ data: data.subarray(i * per, (i + 1) * per), dims: [1, ...rest] });
       pre.forEach((p, i) => {
         const t0 = performance.now();
-        results.push({ out: decode(manifest, outOf(i), p.meta, MAP_CONF), meta: p.meta });
+        meter.add(outOf(i), p.meta, s.images[i]!);
         postMs.push(performance.now() - t0);
       });
       if (s.video && frames.length) {
@@ -309,7 +284,7 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
         flags.push('video FPS composed from measured stage times (decode+preprocess in Node, inference in the Python worker)');
       }
     }
-    const accuracy = score(manifest, s.images, results);
+    const accuracy = figures(meter.result());
     return {
       latencyMs: stats,
       ...(preMs.length ? { preprocessMs: round(mean(preMs)), postprocessMs: round(mean(postMs)) } : {}),

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import {
   BenchmarkReportSchema,
   CvoptError,
+  DEFAULT_EVAL_PROTOCOL,
   ENGINE_IDS,
   parseWith,
   type BenchmarkReport,
@@ -158,6 +159,8 @@ export async function runBenchmark(opts: RunBenchmarkOptions, hooks: BenchHooks 
       batchSizes: settings.batchSizes,
       threads: settings.threads,
       repeatsIfUnstable: settings.repeatsIfUnstable,
+      // Accuracy figures of every engine follow this protocol (also in each engine's accuracy.protocol).
+      evalProtocol: settings.protocol ?? DEFAULT_EVAL_PROTOCOL,
       ...(settings.video ? { video: settings.video } : {}),
       limits,
       ...opts.extraSettings,

@@ -1,4 +1,4 @@
-import type { EngineFigures, EngineId, ModelManifest } from '@cvopt/core';
+import type { EngineFigures, EngineId, EvalProtocol, ModelManifest } from '@cvopt/core';
 
 /** One engine to measure, as the job that prepared its model hands it over. */
 export type BenchTarget =
@@ -48,6 +48,8 @@ export interface MeasureSettings {
   /** Labelled images for accuracy (detection: label file path; classification: class id). */
   images: { image: string; label: string | number }[];
   video?: { file: string; maxFrames: number };
+  /** How accuracy is measured (default core's DEFAULT_EVAL_PROTOCOL); recorded in the report settings. */
+  protocol?: EvalProtocol;
   /** Extra tries of the latency loop when the measurement is unstable (isUnstable). */
   repeatsIfUnstable: number;
 }

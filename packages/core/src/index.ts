@@ -4,6 +4,7 @@ export * from './logger.js';
 export * from './validate.js';
 export * from './manifest.js';
 export * from './engines.js';
+export * from './eval-protocol.js';
 export * from './report.js';
 export * from './selection.js';
 export * from './worker.js';

@@ -1,19 +1,29 @@
 import { z } from 'zod';
 import { ConstraintsSchema } from './selection.js';
 import { EngineIdSchema } from './engines.js';
+import { EvalProtocolSchema } from './eval-protocol.js';
+import type { QueueName } from './job-contract.js';
 
-/** Payloads of the jobs the CLI runs in-process and the platform queues. */
+/**
+ * Payloads and results of every job a platform handler runs (JobHandler in job-contract.ts). The CLI builds these
+ * from flags and runs the handler in-process; the API server validates a submission against the payload schema of
+ * its kind (JOB_PAYLOAD_SCHEMAS) without importing any handler. Results are loose objects: the key fields are checked,
+ * the rest is the handler's report and passes through.
+ */
 
 export const DeviceSchema = z.enum(['cpu', 'cuda']);
+const path = z.string().min(1);
+const posInt = z.number().int().positive();
 
+// ---------------------------------------------------------------- train
 export const TrainJobSchema = z.object({
   kind: z.literal('train'),
-  model: z.string().min(1),
-  data: z.string().min(1),
-  out: z.string().min(1),
-  epochs: z.number().int().positive().default(50),
-  imgsz: z.number().int().positive().multipleOf(32).default(640),
-  batch: z.number().int().positive().default(16),
+  model: path,
+  data: path,
+  out: path,
+  epochs: posInt.default(50),
+  imgsz: posInt.multipleOf(32).default(640),
+  batch: posInt.default(16),
   device: DeviceSchema.default('cpu'),
   seed: z.number().int().nonnegative().default(0),
   hyp: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).default({}),
@@ -23,67 +33,232 @@ export const TrainJobSchema = z.object({
 });
 export type TrainJob = z.infer<typeof TrainJobSchema>;
 
+export const TrainPayloadSchema = TrainJobSchema.omit({ kind: true })
+  .partial({ model: true, data: true })
+  .extend({
+    /** Data-loading processes in the worker; default: the worker's own choice. */
+    workers: z.number().int().nonnegative().optional(),
+    /** GPU memory the run may take, MiB (CUDA only); past it the run fails with GPU_MEMORY_EXHAUSTED. */
+    vramMb: posInt.optional(),
+  })
+  .refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
+export type TrainPayload = z.input<typeof TrainPayloadSchema>;
+export const TrainResultSchema = z.looseObject({ best: z.string(), last: z.string(), epochs: z.number(), metrics: z.record(z.string(), z.number()) });
+
+// ---------------------------------------------------------------- export
 export const ExportJobSchema = z.object({
   kind: z.literal('export'),
-  checkpoint: z.string().min(1),
-  out: z.string().min(1),
-  imgsz: z.number().int().positive().multipleOf(32).optional(),
+  checkpoint: path,
+  out: path,
+  imgsz: posInt.multipleOf(32).optional(),
   dynamic: z.boolean().default(false),
-  opset: z.number().int().positive().optional(),
+  opset: posInt.optional(),
   /** Load a TorchScript checkpoint (a program that may write files); off: such a file is refused. */
   trustTorchscript: z.boolean().default(false),
 });
 export type ExportJob = z.infer<typeof ExportJobSchema>;
 
-export const BenchJobSchema = z.object({
-  kind: z.literal('bench'),
-  model: z.string().min(1),
-  data: z.string().min(1).optional(),
-  video: z.string().optional(),
-  engines: z.array(EngineIdSchema).optional(),
-  out: z.string().min(1),
+export const ExportPayloadSchema = ExportJobSchema.omit({ kind: true }).extend({
+  /** Image files or a directory of images for the parity check. */
+  samples: z.union([path, z.array(path)]).optional(),
+  /** Relative tolerance of the parity check (default 1e-3). */
+  tolerance: z.number().positive().default(1e-3),
+  /** Detection confidence threshold used when comparing detections after NMS. */
+  confThreshold: z.number().min(0).max(1).default(0.25),
 });
-export type BenchJob = z.infer<typeof BenchJobSchema>;
+export type ExportPayload = z.input<typeof ExportPayloadSchema>;
+export const ExportResultSchema = z.looseObject({ onnx: z.string(), manifest: z.string(), task: z.enum(['detect', 'classify']) });
 
-export const TuneJobSchema = z.object({
-  kind: z.literal('tune'),
-  model: z.string().min(1),
-  data: z.string().min(1),
-  out: z.string().min(1),
-  strategy: z.enum(['tournament', 'elitist', 'adaptive', 'constrained', 'nsga2']),
-  generations: z.number().int().positive().default(5),
-  population: z.number().int().positive().default(8),
-  seed: z.number().int().nonnegative().default(0),
-  targetLatencyMs: z.number().positive().optional(),
+// ---------------------------------------------------------------- eval
+export const ManifestFixSchema = z.object({
+  channelOrder: z.enum(['RGB', 'BGR']).optional(),
+  scale: z.number().positive().optional(),
+  classNames: z.array(z.string()).min(1).optional(),
+});
+
+export const EvalPayloadSchema = z.object({
+  /** ONNX file, .pt/.pkl checkpoint or preset. */
+  model: path,
+  data: path,
+  /** Any ONNX Runtime engine id; INT8 / FP16 / TensorRT ids run that conversion of the model. */
   engine: EngineIdSchema.default('ort-cpu'),
-  resume: z.boolean().default(false),
+  protocol: EvalProtocolSchema.partial().optional(),
+  maxImages: posInt.optional(),
+  saveJson: path.optional(),
+  /** The evaluated images' labels as COCO ground truth (to score saveJson with pycocotools or `--coco-gt`). */
+  saveGt: path.optional(),
+  overrides: ManifestFixSchema.optional(),
+  intraOpNumThreads: posInt.optional(),
+  calib: posInt.optional(),
+  cacheDir: path.optional(),
 });
-export type TuneJob = z.infer<typeof TuneJobSchema>;
+export type EvalPayload = z.input<typeof EvalPayloadSchema>;
+export const EvalResultSchema = z.looseObject({
+  model: z.string(),
+  task: z.enum(['detect', 'classify']),
+  images: z.number(),
+  protocol: EvalProtocolSchema.optional(),
+  detect: z.looseObject({ map50: z.number(), map5095: z.number() }).optional(),
+  classify: z.looseObject({ top1: z.number(), top5: z.number() }).optional(),
+});
 
+// ---------------------------------------------------------------- bench
+export const BenchPayloadSchema = z.object({
+  model: path,
+  data: path,
+  video: path.optional(),
+  /** Engines to consider (default all). */
+  engines: z.array(EngineIdSchema).min(1).optional(),
+  /** report.json to write (report.md and chart.svg beside it). */
+  out: path.regex(/\.json$/i, 'must end in .json'),
+  iters: posInt.optional(),
+  warmup: z.number().int().nonnegative().optional(),
+  minTimeMs: z.number().nonnegative().optional(),
+  maxImages: posInt.optional(),
+  batchSizes: z.array(posInt).min(1).optional(),
+  maxFrames: posInt.optional(),
+  threads: z.number().int().nonnegative().optional(),
+  calib: posInt.optional(),
+  protocol: EvalProtocolSchema.partial().optional(),
+  limits: z.object({ timeS: z.number().positive(), rssMb: z.number().positive() }).partial().optional(),
+  pytorchDevice: DeviceSchema.optional(),
+});
+export type BenchPayload = z.input<typeof BenchPayloadSchema>;
+export const BenchJobSchema = BenchPayloadSchema.extend({ kind: z.literal('bench') });
+export type BenchJob = z.infer<typeof BenchJobSchema>;
+export const BenchResultSchema = z.looseObject({ report: z.looseObject({ engines: z.array(z.unknown()) }), decision: z.looseObject({ winner: EngineIdSchema.nullable() }), files: z.record(z.string(), z.string()) });
+
+// ---------------------------------------------------------------- tune
+export const STRATEGY_IDS = ['tournament', 'elitist', 'adaptive', 'constrained', 'nsga2'] as const;
+
+export const TunePayloadSchema = z.object({
+  /** Preset (yolov8p, yolov8n, …) or a .pt/.pkl file. */
+  model: path,
+  data: path,
+  out: path,
+  strategy: z.enum(STRATEGY_IDS),
+  generations: posInt.default(5),
+  population: z.number().int().min(2).default(8),
+  epochs: posInt.default(10),
+  imgsz: posInt.multipleOf(32).default(640),
+  batch: posInt.default(16),
+  device: DeviceSchema.default('cpu'),
+  seed: z.number().int().nonnegative().default(0),
+  /** Latency target engine: any ONNX Runtime id (ort-cpu-int8 measures each trial's INT8 QDQ conversion). */
+  engine: EngineIdSchema.default('ort-cpu'),
+  targetLatencyMs: z.number().positive().optional(),
+  latencyWeight: z.number().nonnegative().optional(),
+  wMap50: z.number().positive().optional(),
+  wMap5095: z.number().positive().optional(),
+  latencyRuns: posInt.default(30),
+  spaceFile: path.optional(),
+  constraints: z.object({ maxLatencyMs: z.number().positive(), maxSizeMb: z.number().positive(), minMap50: z.number().gt(0).max(1) }).partial().optional(),
+  sizeObjective: z.boolean().default(false),
+  resume: z.boolean().default(false),
+  cacheDir: path.optional(),
+  maxParallel: posInt.default(1),
+});
+export type TunePayload = z.input<typeof TunePayloadSchema>;
+export const TuneJobSchema = TunePayloadSchema.extend({ kind: z.literal('tune') });
+export type TuneJob = z.infer<typeof TuneJobSchema>;
+export const TuneResultSchema = z.looseObject({ runDir: z.string(), best: z.looseObject({ id: z.number() }), trials: z.array(z.unknown()) });
+
+// ---------------------------------------------------------------- quantize
+export const QuantizePayloadSchema = z.object({
+  model: path,
+  out: path.regex(/\.onnx$/i, 'must end in .onnx'),
+  data: path,
+  method: z.enum(['minmax', 'percentile', 'entropy']).default('percentile'),
+  calib: posInt.default(64),
+  /** Evaluation images for the accuracy guard (default the whole evaluation split). */
+  evalImages: posInt.optional(),
+  percentile: z.number().min(50).max(100).default(99.99),
+  activations: z.enum(['uint8', 'int8']).default('uint8'),
+  excludeNodes: z.array(z.string()).default([]),
+  excludeOps: z.array(z.string()).default([]),
+  /** Largest accepted accuracy drop in points; sensitive layers return to float until met. */
+  maxDrop: z.number().nonnegative().optional(),
+  fp16: z.boolean().default(false),
+  intraOpNumThreads: z.number().int().nonnegative().optional(),
+  protocol: EvalProtocolSchema.partial().optional(),
+});
+export type QuantizePayload = z.input<typeof QuantizePayloadSchema>;
+export const QuantizeResultSchema = z.looseObject({ out: z.string(), precision: z.enum(['int8', 'fp16']), drop: z.number() });
+
+// ---------------------------------------------------------------- check
+export const CheckPayloadSchema = z.object({
+  model: path,
+  targets: z.array(z.string().min(1)).min(1).optional(),
+  /** Create a real ONNX Runtime CPU session to confirm the ort-cpu verdict (default true). */
+  session: z.boolean().default(true),
+});
+export type CheckPayload = z.input<typeof CheckPayloadSchema>;
+export const CheckResultSchema = z.looseObject({ model: z.string(), blocked: z.boolean(), targets: z.array(z.unknown()) });
+
+// ---------------------------------------------------------------- select
+export const SelectPayloadSchema = z.object({
+  /** report.json written by bench. */
+  report: path,
+  constraints: ConstraintsSchema.default({}),
+  /** Where to write decision.json (default beside the report). */
+  out: path.optional(),
+});
+export type SelectPayload = z.input<typeof SelectPayloadSchema>;
+export const SelectResultSchema = z.looseObject({ winner: EngineIdSchema.nullable(), reason: z.string(), file: z.string() });
+
+// ---------------------------------------------------------------- quickstart
+export const QuickstartPayloadSchema = z.object({
+  out: path,
+  preset: z.string().min(1).optional(),
+  images: z.number().int().min(8).optional(),
+  imgsz: posInt.multipleOf(32).optional(),
+  epochs: posInt.optional(),
+  batch: posInt.optional(),
+  seed: z.number().int().nonnegative().optional(),
+  engines: z.array(EngineIdSchema).min(1).optional(),
+  video: path.optional(),
+});
+export type QuickstartPayload = z.input<typeof QuickstartPayloadSchema>;
+export const QuickstartResultSchema = z.looseObject({ out: z.string(), decision: z.looseObject({ winner: EngineIdSchema.nullable() }) });
+
+// ---------------------------------------------------------------- package (the packager's)
 export const PackageJobSchema = z.object({
   kind: z.literal('package'),
-  model: z.string().min(1),
+  model: path,
   engine: EngineIdSchema,
-  out: z.string().min(1),
+  out: path,
   gpu: z.boolean().default(false),
   constraints: ConstraintsSchema.optional(),
 });
 export type PackageJob = z.infer<typeof PackageJobSchema>;
 
-export const JobPayloadSchema = z.discriminatedUnion('kind', [
-  TrainJobSchema,
-  ExportJobSchema,
-  BenchJobSchema,
-  TuneJobSchema,
-  PackageJobSchema,
-]);
+export const JobPayloadSchema = z.discriminatedUnion('kind', [TrainJobSchema, ExportJobSchema, BenchJobSchema, TuneJobSchema, PackageJobSchema]);
 export type JobPayload = z.infer<typeof JobPayloadSchema>;
 
-/** Which queue a job goes to; the platform keeps them separate so training never starves inference. */
-export const QUEUE_OF: Record<JobPayload['kind'], 'training' | 'inference' | 'packaging'> = {
+/** Every job kind, its payload schema and its queue: what the API server validates a submission against. */
+export const JOB_PAYLOAD_SCHEMAS = {
+  train: TrainPayloadSchema,
+  tune: TunePayloadSchema,
+  export: ExportPayloadSchema,
+  eval: EvalPayloadSchema,
+  bench: BenchPayloadSchema,
+  quantize: QuantizePayloadSchema,
+  check: CheckPayloadSchema,
+  select: SelectPayloadSchema,
+  quickstart: QuickstartPayloadSchema,
+} as const;
+export type JobKind = keyof typeof JOB_PAYLOAD_SCHEMAS;
+
+/** Which queue a job goes to; training never starves inference. */
+export const QUEUE_OF: Record<JobKind | 'package', QueueName> = {
   train: 'training',
   tune: 'training',
+  quickstart: 'training',
   export: 'packaging',
-  bench: 'inference',
   package: 'packaging',
+  eval: 'inference',
+  bench: 'inference',
+  quantize: 'inference',
+  check: 'inference',
+  select: 'inference',
 };

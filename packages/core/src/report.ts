@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TaskSchema } from './manifest.js';
 import { EngineIdSchema } from './engines.js';
+import { EvalProtocolSchema } from './eval-protocol.js';
 
 
 export const LatencyStatsSchema = z.object({
@@ -22,6 +23,8 @@ export const AccuracyFiguresSchema = z.object({
   top1: z.number().optional(),
   top5: z.number().optional(),
   images: z.number().int().nonnegative().optional(),
+  /** How the detections were produced (conf, NMS IoU, max detections, multi-label): see EvalProtocolSchema. */
+  protocol: EvalProtocolSchema.optional(),
   /** This engine minus the FP32 baseline (negative = worse). */
   delta: z
     .object({ map50: z.number().optional(), map5095: z.number().optional(), top1: z.number().optional(), top5: z.number().optional() })

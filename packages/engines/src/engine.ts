@@ -1,10 +1,7 @@
-import type { ModelManifest, Precision } from '@cvopt/core';
+import type { EngineId, ExecutionProviderId, ModelManifest, Precision } from '@cvopt/core';
 
-/** Stable engine ids: `<runtime>-<device>`. Reports, constraints and packaging name engines by these. */
-export type EngineId = 'ort-cpu' | 'ort-cuda' | 'ort-tensorrt' | 'ort-webgpu';
-
-/** The execution providers an ONNX Runtime engine can ask for. */
-export type ExecutionProviderId = 'cpu' | 'cuda' | 'tensorrt' | 'webgpu';
+// Engine ids and providers are core's one vocabulary (ENGINES); adapters only carry them.
+export type { EngineId, ExecutionProviderId };
 
 /** One output tensor, always handed back as float32 whatever the graph produced. */
 export interface TensorOutput {

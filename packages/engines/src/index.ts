@@ -1,5 +1,5 @@
 export type { Engine, EngineId, EngineInfo, EngineOutput, ExecutionProviderId, RunOptions, TensorOutput } from './engine.js';
-export { createOrtEngine, ortSessionOptions, DEFAULT_MAX_BATCH, type OrtEngineOptions } from './ort.js';
+export { createOrtEngine, ortEngineIdFor, ortSessionOptions, DEFAULT_MAX_BATCH, type OrtEngineOptions } from './ort.js';
 export { readManifest, manifestPathFor } from './manifest.js';
 export { engineVersions } from './versions.js';
 export { halfToFloat, floatToHalf } from './half.js';
@@ -30,4 +30,4 @@ export {
   type TrtPrecision,
   type BuildTrtOptions,
 } from './tensorrt.js';
-export { BENCH_ENGINES, benchEngineAvailability, type BenchEngineSpec, type MachineProbes, type Availability } from './registry.js';
+export { engineAvailability, type MachineProbes, type Availability } from './registry.js';

@@ -1,14 +1,19 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CvoptError, type ModelManifest } from '@cvopt/core';
+import { CvoptError, ENGINES, ORT_ENGINE_IDS, type ModelManifest } from '@cvopt/core';
 import type { Engine, EngineId, EngineInfo, EngineOutput, ExecutionProviderId, RunOptions, TensorOutput } from './engine.js';
 import { floatArrayToHalf, halfArrayToFloat } from './half.js';
 import { ortBinaryDir } from './probe.js';
 import { engineVersions } from './versions.js';
 
 export interface OrtEngineOptions {
-  /** Execution provider; nothing falls back silently: an unavailable provider is an ENGINE_UNAVAILABLE error. */
+  /**
+   * The engine id (core ENGINES) this session is: its provider is used and it is what describe() reports. The
+   * caller hands over the model file the id's transform produced (an INT8 QDQ file for ort-cpu-int8, …).
+   */
+  engine?: EngineId;
+  /** Execution provider when no engine id is given; nothing falls back silently: an unavailable provider is an ENGINE_UNAVAILABLE error. */
   provider?: ExecutionProviderId;
   /** Threads inside one operator; 0 or unset lets ONNX Runtime pick (one per physical core). */
   intraOpNumThreads?: number;
@@ -33,7 +38,7 @@ type FeedType = 'float32' | 'float16' | 'uint8';
 
 /** Session options exactly as the caller asked: the benchmark must be able to build the same bare session. */
 export function ortSessionOptions(opts: OrtEngineOptions = {}): ort.InferenceSession.SessionOptions {
-  const provider = opts.provider ?? 'cpu';
+  const provider = providerOf(opts);
   const ep: ort.InferenceSession.ExecutionProviderConfig =
     provider === 'cuda' || provider === 'tensorrt' ? { name: provider, deviceId: opts.deviceId ?? 0 } : provider;
   const so: ort.InferenceSession.SessionOptions = {
@@ -62,10 +67,33 @@ function checkOptions(opts: OrtEngineOptions): void {
   }
 }
 
+function providerOf(opts: OrtEngineOptions): ExecutionProviderId {
+  return (opts.engine ? ENGINES[opts.engine].provider : undefined) ?? opts.provider ?? 'cpu';
+}
+
+/**
+ * The engine id of a session: the one asked for, else the ONNX Runtime id with this provider and the model's
+ * precision (an int8 model on the CPU provider is ort-cpu-int8), else the provider's first id.
+ */
+export function ortEngineIdFor(provider: ExecutionProviderId, precision: ModelManifest['precision']): EngineId {
+  const same = ORT_ENGINE_IDS.filter((id) => ENGINES[id].provider === provider);
+  const id = same.find((x) => ENGINES[x].precision === precision) ?? same[same.length - 1];
+  if (!id) {
+    throw new CvoptError('ENGINE_UNAVAILABLE', `no cvopt engine id runs on the ${provider} execution provider`, {
+      hint: `use one of ${ORT_ENGINE_IDS.join(', ')}`,
+    });
+  }
+  return id;
+}
+
 /** Open an ONNX file on ONNX Runtime and check it against its manifest. */
 export async function createOrtEngine(modelPath: string, manifest: ModelManifest, opts: OrtEngineOptions = {}): Promise<Engine> {
   checkOptions(opts);
-  const provider = opts.provider ?? 'cpu';
+  if (opts.engine && ENGINES[opts.engine].runtime !== 'onnxruntime') {
+    throw new CvoptError('INVALID_ARGUMENT', `engine ${opts.engine} does not run on ONNX Runtime`, { where: { field: 'engine' }, hint: `use one of ${ORT_ENGINE_IDS.join(', ')}` });
+  }
+  const provider = providerOf(opts);
+  const id = opts.engine ?? ortEngineIdFor(provider, manifest.precision);
   if (!existsSync(modelPath) || !statSync(modelPath).isFile()) {
     throw new CvoptError('MODEL_INVALID', `model file ${modelPath} does not exist`, {
       where: { file: modelPath },
@@ -104,7 +132,7 @@ export async function createOrtEngine(modelPath: string, manifest: ModelManifest
     });
   }
   try {
-    return new OrtEngine(session, modelPath, manifest, provider, opts);
+    return new OrtEngine(session, modelPath, manifest, id, provider, opts);
   } catch (e) {
     await session.release();
     throw e;
@@ -124,10 +152,11 @@ class OrtEngine implements Engine {
     private readonly session: ort.InferenceSession,
     modelPath: string,
     readonly manifest: ModelManifest,
+    id: EngineId,
     provider: ExecutionProviderId,
     opts: OrtEngineOptions,
   ) {
-    this.id = `ort-${provider}`;
+    this.id = id;
     const input = session.inputMetadata.find((m) => m.name === manifest.input.name);
     if (!input) {
       throw new CvoptError('MANIFEST_INVALID', `model.json names input "${manifest.input.name}" but ${modelPath} has inputs ${session.inputNames.join(', ')}`, {

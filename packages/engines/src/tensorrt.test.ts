@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CvoptError } from '@cvopt/core';
-import { benchEngineAvailability, type MachineProbes } from './registry.js';
+import { engineAvailability, type MachineProbes } from './registry.js';
 import { lookupTrtEngine, storeTrtEngine, tensorrtVersionOf, trtCachePaths, trtEngineKey, trtexecArgs, type TrtEngineKey } from './tensorrt.js';
 
 const KEY: TrtEngineKey = { modelSha256: 'a'.repeat(64), tensorrtVersion: '10.3.0', gpuName: 'NVIDIA H100 80GB HBM3', precision: 'fp16' };
@@ -101,25 +101,25 @@ describe('bench engine availability', () => {
     python: { torch: '1.13.0' },
   };
   it('names every missing piece for GPU engines and runs the CPU ones', () => {
-    expect(benchEngineAvailability('ort-cpu', noGpu)).toEqual({ available: true });
-    expect(benchEngineAvailability('ort-cpu-int8', noGpu)).toEqual({ available: true });
-    expect(benchEngineAvailability('pytorch', noGpu)).toEqual({ available: true });
-    const trt = benchEngineAvailability('tensorrt-int8', noGpu);
+    expect(engineAvailability('ort-cpu', noGpu)).toEqual({ available: true });
+    expect(engineAvailability('ort-cpu-int8', noGpu)).toEqual({ available: true });
+    expect(engineAvailability('pytorch', noGpu)).toEqual({ available: true });
+    const trt = engineAvailability('tensorrt-int8', noGpu);
     expect(trt.available).toBe(false);
     if (!trt.available) {
       expect(trt.reason).toContain('no NVIDIA GPU');
       expect(trt.reason).toContain('tensorrt backend');
       expect(trt.reason).toContain('trtexec');
     }
-    const cuda = benchEngineAvailability('ort-cuda-fp16', noGpu);
+    const cuda = engineAvailability('ort-cuda-fp16', noGpu);
     expect(cuda.available === false && cuda.reason.includes('cuda backend')).toBe(true);
-    const noTorch = benchEngineAvailability('pytorch', { ...noGpu, python: { error: 'No module named torch' } });
+    const noTorch = engineAvailability('pytorch', { ...noGpu, python: { error: 'No module named torch' } });
     expect(noTorch).toEqual({ available: false, reason: "PyTorch is not importable in the worker's Python: No module named torch" });
   });
   it('needs trtexec even when the TensorRT provider works', () => {
     const withTrt: MachineProbes = { ...noGpu, providers: [{ id: 'tensorrt', available: true }], nvidia: { gpus: [{ index: 0, name: 'H100', memoryMiB: 80000, driver: '550' }] } };
-    const r = benchEngineAvailability('tensorrt-fp16', withTrt);
+    const r = engineAvailability('tensorrt-fp16', withTrt);
     expect(r.available === false && r.reason.startsWith('trtexec is not on PATH')).toBe(true);
-    expect(benchEngineAvailability('tensorrt-fp16', { ...withTrt, tensorrt: { trtexec: '/usr/bin/trtexec' } })).toEqual({ available: true });
+    expect(engineAvailability('tensorrt-fp16', { ...withTrt, tensorrt: { trtexec: '/usr/bin/trtexec' } })).toEqual({ available: true });
   });
 });

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CvoptError, ModelManifestSchema, type ModelManifest } from '@cvopt/core';
+import { CvoptError, ModelManifestSchema, type EvalProtocol, type ModelManifest } from '@cvopt/core';
 import { manifestPathFor, readManifest } from '@cvopt/engines';
 import { calibrate, type CalibrateOptions, type CalibrationMethod, type Sample } from './calibrate.js';
 import { calibrationSamples, datasetImages, evaluateOnnx, headline, spread, type AccuracyResult } from './evaluate.js';
@@ -27,6 +27,8 @@ export interface QuantizeOptions extends QdqOptions {
   /** Convert to FP16 instead of calibrating INT8. */
   fp16?: boolean | Fp16Options;
   intraOpNumThreads?: number;
+  /** How the guard's accuracy is measured (default: core's DEFAULT_EVAL_PROTOCOL, the same as eval and bench). */
+  protocol?: Partial<EvalProtocol>;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -57,6 +59,8 @@ export interface QuantizeReport {
   /** Nodes left in float by --exclude-* and by the guard. */
   excludedNodes: string[];
   metric: 'mAP50' | 'top1';
+  /** The evaluation protocol of both accuracy figures (detection). */
+  protocol?: EvalProtocol;
   fp32: AccuracyResult;
   quantized: AccuracyResult;
   /** Headline drop in points (positive = worse). */
@@ -189,12 +193,12 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
     throw new CvoptError('INVALID_ARGUMENT', `cannot create the folder for ${outPath}: ${(e as Error).message}`, { where: { file: outPath }, hint: 'pass --out in a writable folder', cause: e });
   }
   // Calibrate on the training split and evaluate on validation, as a user's pipeline would (coco128 has one set).
-  const { images } = datasetImages(opts.data, manifest.task, 'val');
-  const { images: calibPool } = datasetImages(opts.data, manifest.task, 'train');
+  const { images } = datasetImages(opts.data, manifest.task, 'evaluate');
+  const { images: calibPool } = datasetImages(opts.data, manifest.task, 'calibrate');
   if (images.length === 0 || calibPool.length === 0) throw new CvoptError('DATASET_INVALID', `${opts.data} has no images to calibrate and evaluate on`, { where: { file: opts.data } });
   const evalSet = spread(images, opts.evalImages ?? images.length);
   const threads = opts.intraOpNumThreads;
-  const evalOpts = { ...(threads ? { intraOpNumThreads: threads } : {}), onProgress: (d: number, t: number) => progress('evaluate', d, t) };
+  const evalOpts = { ...(threads ? { intraOpNumThreads: threads } : {}), ...(opts.protocol ? { protocol: opts.protocol } : {}), onProgress: (d: number, t: number) => progress('evaluate', d, t) };
 
   const tmp = mkdtempSync(join(tmpdir(), 'cvopt-quant-'));
   try {
@@ -225,6 +229,7 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
         quantizedNodes: converted.convertedNodes,
         excludedNodes: converted.keptNodes,
         metric: manifest.task === 'detect' ? 'mAP50' : 'top1',
+        ...(fp32.protocol ? { protocol: fp32.protocol } : {}),
         fp32,
         quantized: acc,
         drop: (base - headline(acc)) * 100,
@@ -296,6 +301,7 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
       quantizedNodes: q.quantizedNodes.length,
       excludedNodes: excluded,
       metric: manifest.task === 'detect' ? 'mAP50' : 'top1',
+      ...(fp32.protocol ? { protocol: fp32.protocol } : {}),
       fp32,
       quantized: acc,
       drop: last.drop,

@@ -221,7 +221,7 @@ describe('quantizeOnnx end to end on a synthetic dataset', () => {
   });
 
   it('parity: a model against itself agrees exactly; against its INT8 version closely', async () => {
-    const { images } = datasetImages(data, 'detect', 'val');
+    const { images } = datasetImages(data, 'detect', 'evaluate');
     const paths = images.map((i) => i.image);
     const same = await compareOnnx(fp32Path, fp32Path, manifest, paths, { confThreshold: 0.01 });
     expect(same.outputs[0]).toMatchObject({ name: 'output0', maxAbs: 0, meanAbs: 0 });

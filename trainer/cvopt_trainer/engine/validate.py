@@ -13,13 +13,14 @@ from ..metrics import ImageBoxes, evaluate, non_max_suppression, topk_accuracy
 
 @torch.no_grad()
 def validate_detect(model: nn.Module, loader, device: torch.device, nc: int, conf: float = 0.001,
-                    iou: float = 0.7, max_det: int = 300) -> Dict[str, float]:
+                    iou: float = 0.7, max_det: int = 300, multi_label: bool = True) -> Dict[str, float]:
+    """mAP under cvopt's evaluation protocol (contracts/eval-protocol.json), the same as `cvopt eval`."""
     model.eval()
     dataset = loader.dataset
     images = []
     for imgs, _, metas in loader.epoch(0):
         preds = model(imgs.to(device, non_blocking=True).float() / 255)
-        for det, meta in zip(non_max_suppression(preds.float(), conf, iou, max_det), metas):
+        for det, meta in zip(non_max_suppression(preds.float(), conf, iou, max_det, multi_label), metas):
             h0, w0 = meta["orig_shape"]
             padx, pady = meta["pad"]
             det = det.cpu().numpy().astype(np.float64)

@@ -107,7 +107,7 @@ Examples:
         imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 32 }),
         batch: numberFlag('batch', opts.batch, { int: true, min: 1 }),
         device,
-        engine: String(opts.engine),
+        engine: String(opts.engine) as TuneOptions['engine'],
         latencyWeight: numberFlag('latency-weight', opts.latencyWeight, { min: 0 }),
         latencyRuns: numberFlag('latency-runs', opts.latencyRuns, { int: true, min: 1 }),
         seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import {
   BenchmarkReportSchema,
   CvoptError,
   ENGINE_IDS,
+  ENGINES,
   ModelManifestSchema,
   parseWith,
   type BenchmarkReport,
@@ -13,25 +13,13 @@ import {
   type EngineId,
   type ModelManifest,
 } from '@cvopt/core';
-import { renderChart, renderMarkdown, runBenchmark, selectEngine, epContextModel, type BenchTarget, type EngineLimits, type BenchHooks } from '@cvopt/bench';
-import {
-  BENCH_ENGINES,
-  benchEngineAvailability,
-  buildTrtEngine,
-  engineVersions,
-  importOnnxToPytorch,
-  NO_PYTORCH_SOURCE,
-  probeExecutionProviders,
-  probeNvidia,
-  probeTensorRt,
-  tensorrtVersionOf,
-  type MachineProbes,
-  type PythonWorkerSpec,
-} from '@cvopt/engines';
-import { convertFp16, datasetImages, quantizeOnnx, readOnnx, writeOnnx } from '@cvopt/onnx';
+import { renderChart, renderMarkdown, runBenchmark, selectEngine, type BenchTarget, type EngineLimits, type BenchHooks } from '@cvopt/bench';
+import { engineAvailability, engineVersions, importOnnxToPytorch, NO_PYTORCH_SOURCE, tensorrtVersionOf, type MachineProbes, type PythonWorkerSpec } from '@cvopt/engines';
+import { datasetImages } from '@cvopt/onnx';
 import { findPython, trainerDir } from '@cvopt/trainer-client';
 import { exportModel } from './export.js';
-import { resolveManifest } from './eval.js';
+import { CHECKPOINT_EXTS, onnxManifest, sha256File } from '../models/resolve.js';
+import { DEFAULT_CALIB_IMAGES, engineModel, probeEngines } from '../models/variants.js';
 
 /**
  * `cvopt bench`: prepare the model for every engine (export a checkpoint; rebuild PyTorch from a YOLOv8 ONNX;
@@ -75,12 +63,7 @@ export interface BenchModelHooks {
   onEngine?: BenchHooks['onProgress'];
 }
 
-const CHECKPOINT_EXTS = new Set(['.pt', '.pth', '.pkl']);
 const DEFAULT_FRAMES = 60;
-
-function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 function checkOptions(o: BenchModelOptions): void {
   if (!existsSync(o.model) || !statSync(o.model).isFile()) {
@@ -141,7 +124,7 @@ async function prepareSource(o: BenchModelOptions, work: string, py: PythonWorke
     };
   }
 
-  const { manifest, notes } = resolveManifest(model, {}, names);
+  const { manifest, notes } = onnxManifest(model, {}, names);
   const imported = join(work, 'pytorch', 'imported.pt');
   let pytorch: Prepared['pytorch'];
   if (!py) pytorch = { unavailable: 'PyTorch is not importable in the worker Python' };
@@ -183,12 +166,7 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
 
   stage('probing engines');
   const python = findPython();
-  const probes: MachineProbes = {
-    providers: await probeExecutionProviders({ sessionTimeoutMs: 20_000 }),
-    nvidia: probeNvidia(),
-    tensorrt: probeTensorRt(),
-    python: python.torch ? { torch: python.torch } : { error: python.error ?? 'torch is not installed' },
-  };
+  const probes: MachineProbes = await probeEngines();
   const py: PythonWorkerSpec | undefined = python.torch ? { python: python.executable, trainerDir: trainerDir() } : undefined;
 
   // Manifest names for an ONNX that carries none come from the dataset, as `cvopt eval` does.
@@ -197,12 +175,12 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
   const prepared = await prepareSource(o, work, py, ds.names, stage);
   const manifest = prepared.fp32?.manifest;
   const images = manifest ? datasetImages(o.data, manifest.task).images.slice(0, o.maxImages ?? Infinity) : [];
-  const available = (id: EngineId) => benchEngineAvailability(id, probes);
+  const available = (id: EngineId) => engineAvailability(id, probes);
 
   const targets: BenchTarget[] = [];
   for (const id of ENGINE_IDS) {
     if (!wanted.has(id)) continue;
-    const spec = BENCH_ENGINES[id];
+    const spec = ENGINES[id];
     const a = available(id);
     if (!a.available) {
       targets.push({ engine: id, status: 'unavailable', reason: a.reason });
@@ -227,26 +205,8 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
         targets.push({ engine: id, status: 'unavailable', reason: 'no FP32 ONNX model to run (see the report notes)' });
         continue;
       }
-      const fp32 = prepared.fp32;
-      const provider = spec.provider as 'cpu' | 'cuda' | 'tensorrt';
-      if (spec.model === 'fp32') {
-        targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider, model: fp32.onnx, manifest, describe: `${id}: ${fp32.describe}` });
-      } else if (spec.model === 'int8-qdq' || spec.model === 'trt-int8') {
-        const tensorrt = spec.model === 'trt-int8';
-        const q = await quantized(fp32.onnx, manifest, o, work, tensorrt ? 'int8' : 'uint8', stage);
-        if (!tensorrt) targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider, model: q.onnx, manifest: q.manifest, describe: `${id}: static INT8 QDQ (uint8 activations, ${q.calib} calibration images) of the ${fp32.describe}` });
-        else targets.push(await trtTarget(id, q.onnx, q.manifest, 'int8', probes, work, fp32.describe, stage));
-      } else if (spec.model === 'fp16') {
-        const path = join(work, 'fp16', 'model.onnx');
-        if (!existsSync(path)) {
-          stage('converting to FP16');
-          mkdirSync(dirname(path), { recursive: true });
-          writeOnnx(convertFp16(readOnnx(fp32.onnx).model).model, path);
-        }
-        targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider, model: path, manifest: { ...manifest, precision: 'fp16' }, describe: `${id}: FP16 conversion of the ${fp32.describe}` });
-      } else if (spec.model === 'trt-fp16') {
-        targets.push(await trtTarget(id, fp32.onnx, manifest, 'fp16', probes, work, fp32.describe, stage));
-      }
+      const m = await engineModel(id, prepared.fp32, { cacheDir: work, data: o.data, calib: o.calib ?? DEFAULT_CALIB_IMAGES, probes, onStage: stage, ...(o.threads ? { threads: o.threads } : {}) });
+      targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider: spec.provider as 'cpu' | 'cuda' | 'tensorrt', model: m.onnx, manifest: m.manifest, describe: m.describe });
     } catch (e) {
       const err = e instanceof CvoptError ? { code: e.code, message: e.message } : { code: 'ENGINE_FAILED', message: e instanceof Error ? e.message : String(e) };
       targets.push({ engine: id, status: 'failed', error: { code: err.code, message: `preparing the model failed: ${err.message}` } });
@@ -295,66 +255,11 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
 
 function resolveManifestTask(model: string, data: string): 'detect' | 'classify' {
   try {
-    return resolveManifest(model).manifest.task;
+    return onnxManifest(model).manifest.task;
   } catch {
     // no names in the model: the dataset decides (a data.yaml is a detector's)
     return existsSync(join(data, 'data.yaml')) || /\.ya?ml$/i.test(data) ? 'detect' : 'classify';
   }
-}
-
-async function quantized(
-  fp32: string,
-  manifest: ModelManifest,
-  o: BenchModelOptions,
-  work: string,
-  activations: 'uint8' | 'int8',
-  stage: (m: string) => void,
-): Promise<{ onnx: string; manifest: ModelManifest; calib: number }> {
-  const calib = o.calib ?? 32;
-  // Calibration settings are part of the cached model's identity.
-  const dir = join(work, `${activations === 'uint8' ? 'int8' : 'int8-trt'}-calib${calib}`);
-  const onnx = join(dir, 'model.onnx');
-  if (!existsSync(onnx) || !existsSync(join(dir, 'model.json'))) {
-    stage(`quantizing to INT8 QDQ (${activations} activations, ${calib} calibration images)`);
-    mkdirSync(dir, { recursive: true });
-    // The benchmark measures accuracy itself; the quantizer's own check runs on one image only.
-    await quantizeOnnx(fp32, onnx, { data: o.data, manifest, calib, evalImages: 1, activations, ...(o.threads ? { intraOpNumThreads: o.threads } : {}) });
-  }
-  return { onnx, manifest: readJsonManifest(join(dir, 'model.json')), calib };
-}
-
-async function trtTarget(
-  id: EngineId,
-  onnx: string,
-  manifest: ModelManifest,
-  precision: 'fp16' | 'int8',
-  probes: MachineProbes,
-  work: string,
-  fp32Describe: string,
-  stage: (m: string) => void,
-): Promise<BenchTarget> {
-  const trtexec = probes.tensorrt.trtexec as string;
-  const gpu = probes.nvidia.gpus[0]?.name;
-  const version = tensorrtVersionOf(probes.tensorrt.libnvinfer);
-  if (!gpu || !version) return { engine: id, status: 'unavailable', reason: `cannot key the TensorRT engine cache: ${!gpu ? 'no GPU name' : 'no TensorRT version (libnvinfer.so.X.Y.Z)'}` };
-  stage(`building the TensorRT ${precision} engine with trtexec (cached by model, TensorRT, GPU and precision)`);
-  const built = await buildTrtEngine({ trtexec, onnx, cacheDir: join(work, '..', 'trt-cache'), key: { modelSha256: sha256File(onnx), tensorrtVersion: version, gpuName: gpu, precision } });
-  const dir = join(work, `trt-${precision}`);
-  mkdirSync(dir, { recursive: true });
-  const engineCopy = join(dir, basename(built.engine));
-  if (!existsSync(engineCopy)) copyFileSync(built.engine, engineCopy);
-  const ctx = join(dir, 'model_ctx.onnx');
-  // Relative to the context model: ONNX Runtime resolves ep_cache_context against the model's folder.
-  writeOnnx(epContextModel(readOnnx(onnx).model, basename(engineCopy)), ctx);
-  return {
-    engine: id,
-    status: 'ready',
-    runtime: 'onnxruntime',
-    provider: 'tensorrt',
-    model: ctx,
-    manifest: { ...manifest, precision },
-    describe: `${id}: TensorRT ${version} ${precision} engine (trtexec${precision === 'int8' ? ' from the int8 QDQ model' : ' --fp16'}, ${built.cached ? 'cached' : 'built now'}) of the ${fp32Describe}`,
-  };
 }
 
 /** Read and validate a benchmark report file; errors name the file and the field. */

@@ -1,61 +1,48 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CvoptError, type ClassScore, type Detection, type ModelManifest } from '@cvopt/core';
-import { datasetTaskOf, loadClassificationDataset, loadDetectionDataset, readLabels } from '@cvopt/datasets';
-import { createOrtEngine, manifestPathFor, readManifest, type EngineId, type EngineInfo, type ExecutionProviderId } from '@cvopt/engines';
-import { COCO80, inferManifestWithNotes, type ManifestOverrides } from '@cvopt/onnx';
-import {
-  classificationMetrics,
-  cocoEvaluateFiles,
-  evaluateDetections,
-  postprocessClassification,
-  postprocessDetections,
-  preprocess,
-  type CocoEvalSummary,
-  type EvalImage,
-  type PreprocessResult,
-} from '@cvopt/vision';
+import { CvoptError, DEFAULT_EVAL_PROTOCOL, ENGINES, EvalProtocolSchema, ORT_ENGINE_IDS, parseWith, type Detection, type EngineId, type EvalProtocol, type ModelManifest } from '@cvopt/core';
+import { datasetTaskOf } from '@cvopt/datasets';
+import { createOrtEngine, type EngineInfo } from '@cvopt/engines';
+import { COCO80, datasetImages, evaluateEngine, groundTruth, type ClassAccuracy } from '@cvopt/onnx';
+import { cocoEvaluateFiles, type CocoEvalSummary } from '@cvopt/vision';
+import { resolveModel, type ManifestFix } from '../models/resolve.js';
+import { assertEngineAvailable, engineModel } from '../models/variants.js';
 
 /**
- * `cvopt eval`: the accuracy of one model on one engine over a dataset's val split, measured the way the runtime
- * will serve it (same decode, preprocess and postprocess), plus the pycocotools-compatible file-to-file mode.
+ * `cvopt eval`: the accuracy of one model on one engine over a dataset's evaluation split, measured the way the
+ * runtime will serve it (same decode, preprocess and postprocess) by the one evaluator (@cvopt/onnx evaluateEngine)
+ * under the recorded protocol, plus the pycocotools-compatible file-to-file mode. Any ONNX Runtime engine id runs:
+ * its transform (INT8 QDQ, FP16, TensorRT) is built through the same cached path bench uses.
  */
 
-export const EVAL_ENGINES: Record<string, ExecutionProviderId> = {
-  'ort-cpu': 'cpu',
-  'ort-cuda': 'cuda',
-  'ort-tensorrt': 'tensorrt',
-  'ort-webgpu': 'webgpu',
-};
-
 export interface EvalOptions {
+  /** An ONNX file, a .pt/.pkl checkpoint or a preset (resolved by resolveModel). */
   model: string;
   data: string;
+  /** Any ONNX Runtime engine id of core's ENGINES (default ort-cpu). */
   engine?: EngineId;
-  /** Detection confidence floor; mAP wants the low tail (COCO protocol: 0.001). */
-  conf?: number;
-  /** NMS IoU (default 0.7, as Ultralytics validates). */
-  iou?: number;
-  maxDetections?: number;
+  /** Detection protocol; unset fields take DEFAULT_EVAL_PROTOCOL (Ultralytics validation). */
+  protocol?: Partial<EvalProtocol>;
   /** Evaluate only the first N images of the split, in file order. */
   maxImages?: number;
   /** Write COCO-format detections here. */
   saveJson?: string;
+  /** Write the evaluated images' labels as a COCO ground-truth file here (same image and category ids as saveJson). */
+  saveGt?: string;
   /** Used when no model.json is beside the model, and applied over it when there is one. */
-  overrides?: Pick<ManifestOverrides, 'channelOrder' | 'scale' | 'classNames'>;
+  overrides?: ManifestFix;
   intraOpNumThreads?: number;
+  /** INT8 engines: calibration images for the (cached) quantization. */
+  calib?: number;
+  /** Root of the model cache (default ~/.cache/cvopt/models). */
+  cacheDir?: string;
   onProgress?: (done: number, total: number) => void;
+  onStage?: (message: string) => void;
   signal?: AbortSignal;
 }
 
-export interface EvalClassRow {
-  classId: number;
-  name: string;
-  ap50: number;
-  ap5095: number;
-  gts: number;
-}
+export type EvalClassRow = ClassAccuracy;
 
 export interface EvalResult {
   model: string;
@@ -66,12 +53,18 @@ export interface EvalResult {
   /** Assumptions made: inferred manifest fields, name mismatches. */
   notes: string[];
   engine: EngineInfo;
+  /** The model file the engine ran (the INT8 / FP16 variant for those engines), in words. */
+  engineModel: string;
+  /** How detections were produced (detection only). */
+  protocol?: EvalProtocol;
   images: number;
+  split: string;
   seconds: number;
   imagesPerSecond: number;
   detect?: { map50: number; map75: number; map5095: number; precision: number; recall: number; confidence: number; perClass: EvalClassRow[] };
   classify?: { top1: number; top5: number; n: number };
   savedJson?: { path: string; detections: number; categoryIds: 'coco91' | 'index' };
+  savedGt?: { path: string; images: number; annotations: number };
 }
 
 /** COCO's 91-id category numbering for its 80 detection classes, in the usual 80-class order. */
@@ -105,79 +98,38 @@ export function readNamesFile(file: string): string[] {
   return names;
 }
 
-/** The model's manifest: model.json beside it (with overrides applied), else inferred from the ONNX file. */
-export function resolveManifest(model: string, overrides: EvalOptions['overrides'] = {}, fallbackNames?: string[]): { manifest: ModelManifest; source: string; notes: string[] } {
-  const existing = manifestPathFor(model).find((p) => existsSync(p));
-  if (existing) {
-    const m = readManifest(model);
-    const manifest: ModelManifest = {
-      ...m,
-      preprocess: { ...m.preprocess, ...(overrides.channelOrder ? { channelOrder: overrides.channelOrder } : {}), ...(overrides.scale ? { scale: overrides.scale } : {}) },
-      ...(overrides.classNames ? { classNames: overrides.classNames } : {}),
-    };
-    return { manifest, source: existing, notes: [] };
-  }
-  try {
-    const r = inferManifestWithNotes(model, overrides);
-    return { manifest: r.manifest, source: 'inferred from the ONNX file', notes: r.notes };
-  } catch (e) {
-    // A model that does not carry its names can still be evaluated when the dataset supplies as many.
-    if (fallbackNames && !overrides.classNames && e instanceof CvoptError && /class/i.test(e.message)) {
-      const r = inferManifestWithNotes(model, { ...overrides, classNames: fallbackNames });
-      return { manifest: r.manifest, source: 'inferred from the ONNX file', notes: [...r.notes, 'class names taken from the dataset'] };
-    }
-    throw e;
-  }
-}
-
 function imageIdOf(path: string): number | string {
   const stem = basename(path, extname(path));
   return /^\d+$/.test(stem) ? Number(stem) : stem;
 }
 
-function checkOptions(o: EvalOptions): void {
-  const num = (field: string, v: number | undefined, min: number, max: number, int = false) => {
-    if (v === undefined) return;
-    if (!Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
-      throw new CvoptError('INVALID_ARGUMENT', `${field} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`, { where: { field } });
-    }
-  };
-  num('conf', o.conf, 0, 1);
-  num('iou', o.iou, 0, 1);
-  num('maxImages', o.maxImages, 1, Number.MAX_SAFE_INTEGER, true);
-  num('maxDetections', o.maxDetections, 1, 100_000, true);
-  if (o.engine && !(o.engine in EVAL_ENGINES)) {
-    throw new CvoptError('INVALID_ARGUMENT', `unknown engine "${o.engine}"; choose one of ${Object.keys(EVAL_ENGINES).join(', ')}`, { where: { field: 'engine' } });
+function checkOptions(o: EvalOptions): { engine: EngineId; protocol: EvalProtocol } {
+  const engine = o.engine ?? 'ort-cpu';
+  if (!(engine in ENGINES)) throw new CvoptError('INVALID_ARGUMENT', `unknown engine "${String(engine)}"; engines: ${ORT_ENGINE_IDS.join(', ')}`, { where: { field: 'engine' } });
+  if (ENGINES[engine].runtime !== 'onnxruntime') {
+    throw new CvoptError('INVALID_ARGUMENT', `eval runs ONNX Runtime engines, not ${engine}`, { where: { field: 'engine' }, hint: `use one of ${ORT_ENGINE_IDS.join(', ')}; \`cvopt bench --engines pytorch\` measures PyTorch's accuracy` });
   }
-  if (!existsSync(o.model)) throw new CvoptError('NOT_FOUND', `model ${o.model} does not exist`, { where: { file: o.model }, hint: 'pass an ONNX file' });
-}
-
-function cancelled(): CvoptError {
-  return new CvoptError('CANCELLED', 'evaluation was cancelled');
+  const protocol = parseWith(EvalProtocolSchema, { ...DEFAULT_EVAL_PROTOCOL, ...o.protocol }, { what: 'evaluation protocol', code: 'INVALID_ARGUMENT' });
+  if (o.maxImages !== undefined && !(Number.isInteger(o.maxImages) && o.maxImages >= 1)) {
+    throw new CvoptError('INVALID_ARGUMENT', `maxImages must be an integer ≥ 1, got ${o.maxImages}`, { where: { field: 'maxImages' } });
+  }
+  if (!existsSync(o.data)) throw new CvoptError('NOT_FOUND', `dataset ${o.data} does not exist`, { where: { file: o.data, field: 'data' }, hint: 'pass a data.yaml or a folder-per-class dataset' });
+  return { engine, protocol };
 }
 
 export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
-  checkOptions(o);
+  const { engine: engineId, protocol } = checkOptions(o);
+  // A GPU engine on a machine without one fails here, with the machine's reason, before any work.
+  await assertEngineAvailable(engineId);
   // The dataset's layout says the task: a data.yaml is a detection set, a folder of class folders a classification set.
   const task = datasetTaskOf(o.data);
-  let images: { image: string; label: string | number }[];
-  let datasetNames: string[];
-  if (task === 'detect') {
-    const ds = loadDetectionDataset(o.data);
-    const split = ds.splits.val ?? ds.splits.test ?? ds.splits.train;
-    if (!split?.length) throw new CvoptError('DATASET_INVALID', `${ds.yamlPath} has no val, test or train images`, { where: { file: ds.yamlPath, field: 'val' } });
-    images = split.map((e) => ({ image: e.image, label: e.label }));
-    datasetNames = ds.names;
-  } else {
-    const ds = loadClassificationDataset(o.data);
-    const split = ds.splits.val ?? ds.splits.test ?? ds.splits.train;
-    if (!split?.length) throw new CvoptError('DATASET_INVALID', `${o.data} has no images in its val, test or train split`, { where: { file: o.data } });
-    images = split.map((e) => ({ image: e.image, label: e.classId }));
-    datasetNames = ds.names;
-  }
-  if (o.maxImages !== undefined) images = images.slice(0, o.maxImages);
+  const ds = datasetImages(o.data, task, 'evaluate');
+  if (!ds.images.length) throw new CvoptError('DATASET_INVALID', `${o.data} has no images in its val, test or train split`, { where: { file: o.data, field: 'val' } });
+  const images = o.maxImages !== undefined ? ds.images.slice(0, o.maxImages) : ds.images;
+  const datasetNames = ds.names;
 
-  const { manifest, source, notes } = resolveManifest(o.model, o.overrides, datasetNames);
+  const resolved = await resolveModel(o.model, { ...(o.overrides ? { overrides: o.overrides } : {}), fallbackNames: datasetNames, ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onStage ? { onStage: o.onStage } : {}) });
+  const { manifest, notes } = resolved;
   if (manifest.task !== task) {
     throw new CvoptError('DATASET_INVALID', `the model is a ${manifest.task === 'detect' ? 'detector' : 'classifier'} but ${o.data} is a ${task === 'detect' ? 'detection' : 'classification'} dataset`, {
       where: { file: o.data },
@@ -207,95 +159,81 @@ export async function evaluateModel(o: EvalOptions): Promise<EvalResult> {
   const renamed = names.filter((n, i) => datasetNames[i] !== undefined && datasetNames[i] !== n).length;
   if (renamed && !labelMap) notes.push(`${renamed} class names differ between the model and the dataset; ids are compared by index`);
 
-  const provider = EVAL_ENGINES[o.engine ?? 'ort-cpu'] ?? 'cpu';
-  const engine = await createOrtEngine(o.model, manifest, { provider, ...(o.intraOpNumThreads ? { intraOpNumThreads: o.intraOpNumThreads } : {}) });
-  const conf = o.conf ?? 0.001;
-  const iou = o.iou ?? 0.7;
+  const variant = await engineModel(engineId, { onnx: resolved.onnx, manifest, describe: basename(resolved.onnx) }, {
+    cacheDir: resolved.cacheDir,
+    data: o.data,
+    ...(o.calib ? { calib: o.calib } : {}),
+    ...(o.intraOpNumThreads ? { threads: o.intraOpNumThreads } : {}),
+    ...(o.onStage ? { onStage: o.onStage } : {}),
+  });
+  const engine = await createOrtEngine(variant.onnx, variant.manifest, { engine: engineId, ...(o.intraOpNumThreads ? { intraOpNumThreads: o.intraOpNumThreads } : {}) });
   const saved: { image_id: number | string; category_id: number; bbox: number[]; score: number }[] = [];
+  const gt = { images: [] as { id: number | string; file_name: string; width: number; height: number }[], annotations: [] as { id: number; image_id: number | string; category_id: number; bbox: number[]; area: number; iscrowd: 0 }[] };
+  const categoryOf = (classId: number) => (isCoco80(names) ? (COCO80_TO_91[classId] ?? classId) : classId);
   const coco = isCoco80(names);
   const t0 = performance.now();
   try {
-    const evalImages: EvalImage[] = [];
-    const preds: ClassScore[][] = [];
-    const labels: number[] = [];
-    // Decode image i+1 in libvips' threads while ONNX Runtime runs image i.
-    let next: Promise<PreprocessResult> | undefined = images[0] ? preprocess(images[0].image, manifest.preprocess) : undefined;
-    for (let i = 0; i < images.length; i++) {
-      if (o.signal?.aborted) throw cancelled();
-      const img = images[i]!;
-      const p = await next!;
-      next = images[i + 1] ? preprocess(images[i + 1]!.image, manifest.preprocess) : undefined;
-      next?.catch(() => undefined); // surfaced when awaited
-      const out = await engine.run(p.tensor, p.dims, o.signal ? { signal: o.signal } : {});
-      if (task === 'detect') {
-        const dets: Detection[] = postprocessDetections(out.data, out.dims, manifest, p.meta, { confThreshold: conf, iouThreshold: iou, maxDetections: o.maxDetections ?? 300 });
-        const W = p.meta.origWidth;
-        const H = p.meta.origHeight;
-        const lf = readLabels(String(img.label), { numClasses: names.length });
-        const bad = lf.problems.find((x) => x.severity === 'error');
-        if (bad) {
-          throw new CvoptError('LABEL_INVALID', `${bad.message}`, { where: { file: bad.file, ...(bad.line ? { line: bad.line } : {}) }, hint: 'run `cvopt dataset check DATA` to see every problem' });
-        }
-        const gts = lf.boxes.map((b) => ({ classId: b.classId, box: [(b.cx - b.w / 2) * W, (b.cy - b.h / 2) * H, (b.cx + b.w / 2) * W, (b.cy + b.h / 2) * H] as [number, number, number, number] }));
-        const imageId = imageIdOf(img.image);
-        evalImages.push({ imageId, gts, dets });
-        if (o.saveJson) {
-          for (const d of dets) {
-            const [x1, y1, x2, y2] = d.box;
-            saved.push({
-              image_id: imageId,
-              category_id: coco ? (COCO80_TO_91[d.classId] ?? d.classId) : d.classId,
-              bbox: [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
-              score: round(d.score, 5),
-            });
+    const acc = await evaluateEngine(engine, images, {
+      protocol,
+      ...(labelMap ? { labelMap } : {}),
+      imageId: (img) => imageIdOf(img.image),
+      onImage: (img, imageId, decoded, meta) => {
+        if (task !== 'detect') return;
+        if (o.saveGt) {
+          gt.images.push({ id: imageId, file_name: basename(img.image), width: meta.origWidth, height: meta.origHeight });
+          for (const g of groundTruth(String(img.label), names.length, meta.origWidth, meta.origHeight)) {
+            const [x1, y1, x2, y2] = g.box;
+            gt.annotations.push({ id: gt.annotations.length + 1, image_id: imageId, category_id: categoryOf(g.classId), bbox: [x1, y1, x2 - x1, y2 - y1], area: (x2 - x1) * (y2 - y1), iscrowd: 0 });
           }
         }
-      } else {
-        preds.push(postprocessClassification(out.data, out.dims, manifest, 5));
-        const label = Number(img.label);
-        labels.push(labelMap ? (labelMap[label] ?? -1) : label);
-      }
-      o.onProgress?.(i + 1, images.length);
-    }
+        if (!o.saveJson) return;
+        for (const d of decoded as Detection[]) {
+          const [x1, y1, x2, y2] = d.box;
+          saved.push({ image_id: imageId, category_id: categoryOf(d.classId), bbox: [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)], score: d.score });
+        }
+      },
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
     const seconds = (performance.now() - t0) / 1000;
-    const base = {
+    const result: EvalResult = {
       model: o.model,
       data: o.data,
       task,
-      manifestSource: source,
+      manifestSource: resolved.manifestSource,
       notes,
       engine: engine.describe(),
+      engineModel: variant.describe,
       images: images.length,
+      split: ds.split,
       seconds,
       imagesPerSecond: seconds > 0 ? images.length / seconds : 0,
     };
-    if (task === 'classify') {
-      const m = classificationMetrics(preds, labels);
-      return { ...base, classify: { top1: m.top1, top5: m.top5, n: m.n } };
-    }
-    const m = evaluateDetections(evalImages, { numClasses: names.length });
-    const result: EvalResult = {
-      ...base,
-      detect: {
-        map50: m.map50,
-        map75: m.map75,
-        map5095: m.map5095,
-        precision: m.precision,
-        recall: m.recall,
-        confidence: m.confidence,
-        perClass: m.perClass.map((c) => ({ classId: c.classId, name: names[c.classId] ?? String(c.classId), ap50: c.ap50, ap5095: c.ap5095, gts: c.gts })),
-      },
+    if (task === 'classify') return { ...result, classify: { top1: acc.top1 ?? 0, top5: acc.top5 ?? 0, n: acc.images } };
+    result.protocol = protocol;
+    result.detect = {
+      map50: acc.map50 ?? 0,
+      map75: acc.map75 ?? 0,
+      map5095: acc.map5095 ?? 0,
+      precision: acc.precision ?? 0,
+      recall: acc.recall ?? 0,
+      confidence: acc.confidence ?? 0,
+      perClass: acc.perClass ?? [],
     };
     if (o.saveJson) {
       writeFileSync(o.saveJson, JSON.stringify(saved));
       result.savedJson = { path: o.saveJson, detections: saved.length, categoryIds: coco ? 'coco91' : 'index' };
+    }
+    if (o.saveGt) {
+      const categories = names.map((n, i) => ({ id: categoryOf(i), name: n }));
+      writeFileSync(o.saveGt, JSON.stringify({ images: gt.images, annotations: gt.annotations, categories }));
+      result.savedGt = { path: o.saveGt, images: gt.images.length, annotations: gt.annotations.length };
     }
     return result;
   } finally {
     await engine.close();
   }
 }
-
 
 function round(v: number, digits: number): number {
   const f = 10 ** digits;

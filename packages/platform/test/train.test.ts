@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgressMessage } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
-import { readHypFile, trainModel } from './train.js';
+import { readHypFile, trainModel } from '../src/index.js';
 
 /** The Python worker this process started, found by parentage so the test kills only its own child. */
 function workerPid(): number | undefined {

@@ -1,6 +1,6 @@
 import { niceTicks, tickLabel } from '@cvopt/core';
 import type { ParamValue } from '@cvopt/optimizer';
-import type { TrialRecord } from './tune.js';
+import type { TrialRecord } from './types.js';
 
 /** The human-facing files of a tune run: best_hyp.yaml, trials.csv and the progress chart. */
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { probeMachine } from './doctor.js';
+import { probeMachine } from '../src/index.js';
 
 describe('probeMachine', () => {
   it('reports every item with a status, marks the required ones ok here, and explains the rest', async () => {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BenchmarkReportSchema, CvoptError } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
 import { findPython, trainerDir } from '@cvopt/trainer-client';
-import { benchModel, readBenchmarkReport } from './bench.js';
+import { benchModel, readBenchmarkReport } from '../src/index.js';
 
 /**
  * End to end on real components: a tiny cvopt checkpoint, a synthetic dataset and an ffmpeg-made video; the

@@ -2,7 +2,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli as run } from '../../test/run-cli.js';
+import { runCli as run } from './run-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-cli-ds-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

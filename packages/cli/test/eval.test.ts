@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDataDir } from '@cvopt/core';
-import { runCli as run } from '../../test/run-cli.js';
+import { runCli as run } from './run-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-cli-eval-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -18,7 +18,10 @@ describe('cvopt eval flags', () => {
     const badConf = await run('--json', 'eval', 'model.onnx', '--data', tmp, '--conf', '1.5');
     expect(JSON.parse(badConf.out).error.where.field).toBe('--conf');
     const badEngine = await run('--json', 'eval', 'model.onnx', '--data', tmp, '--engine', 'tensorrt');
-    expect(JSON.parse(badEngine.out).error.message).toMatch(/ort-cpu, ort-cuda, ort-tensorrt, ort-webgpu/);
+    expect(JSON.parse(badEngine.out).error.message).toMatch(/must be an engine id: tensorrt-int8, tensorrt-fp16, ort-cuda-fp16, ort-cuda, ort-cpu-int8, ort-cpu, pytorch/);
+    const gpu = await run('--json', 'eval', 'model.onnx', '--data', tmp, '--engine', 'ort-cuda');
+    // A real id this machine cannot run is ENGINE_UNAVAILABLE with the reason, not a usage error.
+    expect(JSON.parse(gpu.out).error.code).toMatch(/ENGINE_UNAVAILABLE|NOT_FOUND/);
   });
 });
 

@@ -1,13 +1,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CvoptError, testDataDir } from '@cvopt/core';
-import { readLabels } from '@cvopt/datasets';
 import { inferManifest } from '@cvopt/onnx';
-import { cocoEvaluate } from '@cvopt/vision';
-import { COCO80_TO_91, evaluateModel, readNamesFile } from './eval.js';
+import { cocoEvaluateFiles } from '@cvopt/vision';
+import { COCO80_TO_91, evaluateModel, readNamesFile } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-eval-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -51,48 +49,37 @@ describe.skipIf(!dataDir)('evaluateModel on the real models (needs the shared te
   const D = dataDir ?? '';
   const coco = join(D, 'coco128-val');
 
-  it('YOLOv8n int8 on 4 COCO images: sane mAP, and the saved COCO JSON evaluates to the same AP50', async () => {
+  it('YOLOv8n on coco128-val under the default protocol: the independent pycocotools figures, and the saved COCO files score the same', async () => {
+    // An independent multi-label pipeline scored by pycocotools gives mAP50-95 0.4224 / mAP50 0.5823 on these 128 images.
     const saveJson = join(tmp, 'v8.json');
-    const r = await evaluateModel({ model: join(D, 'models/yolov8n_int8.onnx'), data: coco, maxImages: 4, saveJson });
-    expect(r.task).toBe('detect');
-    expect(r.images).toBe(4);
-    expect(r.engine.id).toBe('ort-cpu');
+    const saveGt = join(tmp, 'v8-gt.json');
+    const r = await evaluateModel({ model: join(D, 'models/yolov8n_int8.onnx'), data: coco, saveJson, saveGt });
+    expect(r).toMatchObject({ task: 'detect', images: 128, split: 'val', protocol: { conf: 0.001, iou: 0.7, maxDetections: 300, multiLabel: true } });
     expect(r.manifestSource).toBe('inferred from the ONNX file');
     const d = r.detect!;
-    expect(d.map50).toBeGreaterThan(0.4);
-    expect(d.map5095).toBeGreaterThan(0.2);
-    expect(d.map5095).toBeLessThan(d.map50);
-    expect(d.perClass.length).toBeGreaterThan(3);
+    expect(Math.abs(d.map5095 - 0.4224)).toBeLessThan(0.003);
+    expect(Math.abs(d.map50 - 0.5823)).toBeLessThan(0.003);
     expect(r.savedJson).toMatchObject({ path: saveJson, categoryIds: 'coco91' });
+    expect(r.savedGt).toMatchObject({ path: saveGt, images: 128 });
 
-    // Rebuild a COCO ground truth from the YOLO labels and score the saved file with the pycocotools port:
-    // image ids, the 91-id mapping and the [x, y, w, h] pixel boxes must all line up for AP50 to agree.
-    const saved = JSON.parse(readFileSync(saveJson, 'utf8')) as { image_id: number; category_id: number; bbox: [number, number, number, number]; score: number }[];
-    expect(saved.length).toBe(r.savedJson!.detections);
-    const files = readdirSync(join(coco, 'images/val2017')).sort().slice(0, 4);
-    const images: { id: number; width: number; height: number }[] = [];
-    const annotations: { id: number; image_id: number; category_id: number; bbox: [number, number, number, number]; area: number; iscrowd: 0 }[] = [];
-    let aid = 1;
-    for (const f of files) {
-      const id = Number(f.replace(/\.jpg$/, ''));
-      const { width = 0, height = 0 } = await sharp(join(coco, 'images/val2017', f)).metadata();
-      images.push({ id, width, height });
-      for (const b of readLabels(join(coco, 'labels/val2017', f.replace(/\.jpg$/, '.txt'))).boxes) {
-        const w = b.w * width;
-        const h = b.h * height;
-        annotations.push({ id: aid++, image_id: id, category_id: COCO80_TO_91[b.classId]!, bbox: [(b.cx - b.w / 2) * width, (b.cy - b.h / 2) * height, w, h], area: w * h, iscrowd: 0 });
-      }
-    }
+    // The saved detections against the saved ground truth through the pycocotools port: image ids, the 91-id mapping
+    // and the [x, y, w, h] pixel boxes line up, so the 12-stat evaluation gives what eval printed.
+    const saved = JSON.parse(readFileSync(saveJson, 'utf8')) as { image_id: number; bbox: [number, number, number, number] }[];
+    const gt = JSON.parse(readFileSync(saveGt, 'utf8')) as { images: { id: number; width: number; height: number }[] };
     for (const s of saved) {
-      const img = images.find((i) => i.id === s.image_id)!;
-      expect(img).toBeDefined();
+      const img = gt.images.find((i) => i.id === s.image_id)!;
       expect(s.bbox[0]! + s.bbox[2]!).toBeLessThanOrEqual(img.width + 1e-3);
       expect(s.bbox[1]! + s.bbox[3]!).toBeLessThanOrEqual(img.height + 1e-3);
     }
-    const categories = COCO80_TO_91.map((id) => ({ id, name: String(id) }));
-    const summary = cocoEvaluate({ images, annotations, categories }, saved);
-    // Not identical by construction: COCO keeps 100 detections per image, the YOLO evaluation 100 per image and class.
-    expect(Math.abs(summary.stats[1]! - d.map50)).toBeLessThan(0.05);
+    const summary = await cocoEvaluateFiles(saveGt, saveJson);
+    expect(summary.stats[0]).toBeCloseTo(d.map5095, 9);
+    expect(summary.stats[1]).toBeCloseTo(d.map50, 9);
+  }, 180_000);
+
+  it('the single-label protocol is still there, and recorded', async () => {
+    const r = await evaluateModel({ model: join(D, 'models/yolov8n_int8.onnx'), data: coco, maxImages: 8, protocol: { multiLabel: false } });
+    expect(r.protocol).toMatchObject({ multiLabel: false });
+    expect(r.detect!.map50).toBeGreaterThan(0.3);
   });
 
   it('YOLOX-nano through its grid format (BGR, 0..255, top-left padding) on 4 images', async () => {
@@ -145,7 +132,7 @@ describe('evaluateModel argument checks', () => {
   it('names the bad field', async () => {
     const m = join(tmp, 'm.onnx');
     writeFileSync(m, 'not onnx');
-    expect((await failure(evaluateModel({ model: m, data: tmp, conf: 2 }))).where?.field).toBe('conf');
+    expect((await failure(evaluateModel({ model: m, data: tmp, protocol: { conf: 2 } }))).where?.field).toBe('conf');
     expect((await failure(evaluateModel({ model: m, data: tmp, engine: 'trt' as never }))).where?.field).toBe('engine');
     expect((await failure(evaluateModel({ model: join(tmp, 'none.onnx'), data: tmp }))).code).toBe('NOT_FOUND');
     expect((await failure(evaluateModel({ model: m, data: join(tmp, 'nowhere') }))).code).toBe('NOT_FOUND');

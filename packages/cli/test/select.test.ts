@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DecisionSchema, exitCodeOf, type BenchmarkReport } from '@cvopt/core';
-import { runCli as run } from '../../test/run-cli.js';
+import { runCli as run } from './run-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-cli-select-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

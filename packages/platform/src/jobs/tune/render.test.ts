@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hypYaml, progressSvg, trialsCsv } from './tune-report.js';
-import { readHypFile } from './train.js';
-import type { TrialRecord } from './tune.js';
+import { hypYaml, progressSvg, trialsCsv } from './render.js';
+import { readHypFile } from '../train.js';
+import type { TrialRecord } from './types.js';
 
 const rec = (id: number, generation: number, fitness: number | null, extra: Partial<TrialRecord> = {}): TrialRecord => ({
   type: 'trial',

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { CvoptError, ModelManifestSchema } from '@cvopt/core';
 import { findPython, trainerDir } from '@cvopt/trainer-client';
-import { assertParity, exportModel } from './export.js';
+import { assertParity, exportModel } from '../src/index.js';
 
 // Real PyTorch export → real ONNX Runtime; the tolerance written down: FP32 agrees to 1e-4 relative.
 const FP32_PARITY = 1e-4;

@@ -1,0 +1,194 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import {
+  BenchPayloadSchema,
+  BenchResultSchema,
+  CheckPayloadSchema,
+  CheckResultSchema,
+  EvalPayloadSchema,
+  EvalResultSchema,
+  ExportPayloadSchema,
+  ExportResultSchema,
+  QUEUE_OF,
+  QuantizePayloadSchema,
+  QuantizeResultSchema,
+  QuickstartPayloadSchema,
+  QuickstartResultSchema,
+  SelectPayloadSchema,
+  SelectResultSchema,
+  TrainPayloadSchema,
+  TrainResultSchema,
+  TunePayloadSchema,
+  TuneResultSchema,
+  type Decision,
+  type JobContext,
+  type JobHandler,
+  type JobKind,
+} from '@cvopt/core';
+import { selectEngine } from '@cvopt/bench';
+import { checkOnnx, quantizeOnnx, type CheckReport, type QuantizeReport } from '@cvopt/onnx';
+import { benchModel, readBenchmarkReport, type BenchModelResult } from './jobs/bench.js';
+import { evaluateModel, type EvalResult } from './jobs/eval.js';
+import { exportModel, type ExportResult } from './jobs/export.js';
+import { quickstart, type QuickstartResult } from './jobs/quickstart.js';
+import { trainModel, type TrainResult } from './jobs/train.js';
+import { tune } from './jobs/tune/index.js';
+import type { TuneResult } from './jobs/tune/types.js';
+
+/**
+ * Every platform job as a JobHandler (core job-contract.ts): payload and result schemas from core, run(payload, ctx).
+ * The CLI runs them in-process with runLocal; the job system runs them from its queues. A handler reports through
+ * ctx.progress / ctx.log and stops on ctx.signal.
+ */
+
+type Z<S> = S extends { _zod: { output: infer O } } ? O : never;
+
+function handler<K extends JobKind, P, R>(h: Omit<JobHandler<P, R>, 'queue' | 'kind'> & { kind: K }): JobHandler<P, R> {
+  return { ...h, queue: QUEUE_OF[h.kind] };
+}
+
+/** Worker progress and metric messages → the job context. */
+function workerHooks(ctx: JobContext) {
+  return {
+    signal: ctx.signal,
+    onProgress: (m: { stage: string; step: number; total: number; message?: string | undefined }) => ctx.progress({ stage: m.stage, step: m.step, total: m.total, ...(m.message ? { message: m.message } : {}) }),
+    onMetric: (m: { epoch?: number | undefined; values: Record<string, number | null> }) => {
+      const metrics = Object.fromEntries(Object.entries(m.values).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])));
+      ctx.progress({ stage: 'metric', step: m.epoch ?? 0, total: 0, metrics });
+    },
+    onLog: (line: string) => ctx.log('debug', line),
+  };
+}
+
+export const trainHandler = handler<'train', Z<typeof TrainPayloadSchema>, TrainResult>({
+  kind: 'train',
+  payload: TrainPayloadSchema,
+  result: TrainResultSchema as never,
+  summary: 'train a YOLOv8-architecture detector or classifier in the PyTorch worker',
+  gpuNeed: (p) => (p.device === 'cuda' ? { vramMb: p.vramMb ?? 4096 } : undefined),
+  run: (p, ctx) => trainModel(p, workerHooks(ctx)),
+});
+
+export const exportHandler = handler<'export', Z<typeof ExportPayloadSchema>, ExportResult>({
+  kind: 'export',
+  payload: ExportPayloadSchema,
+  result: ExportResultSchema as never,
+  summary: 'export a checkpoint to ONNX + model.json, checked against PyTorch',
+  run: (p, ctx) => exportModel(p, workerHooks(ctx)),
+});
+
+export const evalHandler = handler<'eval', Z<typeof EvalPayloadSchema>, EvalResult>({
+  kind: 'eval',
+  payload: EvalPayloadSchema,
+  result: EvalResultSchema as never,
+  summary: 'accuracy of a model on one engine over a dataset, under the recorded protocol',
+  run: (p, ctx) =>
+    evaluateModel({
+      ...p,
+      onProgress: (done, total) => ctx.progress({ stage: 'evaluate', step: done, total }),
+      onStage: (m) => ctx.log('info', m),
+      signal: ctx.signal,
+    } as Parameters<typeof evaluateModel>[0]),
+});
+
+export const benchHandler = handler<'bench', Z<typeof BenchPayloadSchema>, BenchModelResult>({
+  kind: 'bench',
+  payload: BenchPayloadSchema,
+  result: BenchResultSchema as never,
+  summary: 'benchmark a model on every engine this machine has; writes report.json, report.md, chart.svg',
+  run: (p, ctx) =>
+    benchModel({ ...p, signal: ctx.signal } as Parameters<typeof benchModel>[0], {
+      onStage: (m) => ctx.log('info', m),
+      onEngine: (e) => ctx.progress({ stage: e.stage === 'start' ? `${e.engine}…` : `${e.engine} ${e.status ?? ''}`.trim(), step: e.index, total: e.total }),
+    }),
+});
+
+export const tuneHandler = handler<'tune', Z<typeof TunePayloadSchema>, TuneResult>({
+  kind: 'tune',
+  payload: TunePayloadSchema,
+  result: TuneResultSchema as never,
+  summary: 'genetic search over training hyperparameters with a deployment-aware fitness',
+  gpuNeed: (p) => (p.device === 'cuda' ? { vramMb: 4096 } : undefined),
+  run: (p, ctx) =>
+    tune({
+      ...(p as Parameters<typeof tune>[0]),
+      signal: ctx.signal,
+      onEvent: (e) => {
+        if (e.type === 'trial-progress') ctx.progress({ stage: `trial ${e.trial} ${e.stage}`, step: e.step, total: e.total, ...(e.message ? { message: e.message } : {}) });
+        else if (e.type === 'generation-end') ctx.progress({ stage: 'generation', step: e.generation, total: e.generations, ...(e.bestFitness !== null ? { metrics: { bestFitness: e.bestFitness } } : {}) });
+        ctx.log('debug', JSON.stringify(e));
+      },
+    }),
+});
+
+export const quantizeHandler = handler<'quantize', Z<typeof QuantizePayloadSchema>, QuantizeReport>({
+  kind: 'quantize',
+  payload: QuantizePayloadSchema,
+  result: QuantizeResultSchema as never,
+  summary: 'static INT8 QDQ quantization (or FP16) with the accuracy guard',
+  run: (p, ctx) => {
+    const { model, out, evalImages, maxDrop, fp16, intraOpNumThreads, protocol, ...rest } = p;
+    return quantizeOnnx(model, out, {
+      ...rest,
+      fp16,
+      ...(evalImages !== undefined ? { evalImages } : {}),
+      ...(maxDrop !== undefined ? { maxDrop } : {}),
+      ...(intraOpNumThreads ? { intraOpNumThreads } : {}),
+      ...(protocol ? { protocol: protocol as never } : {}),
+      onProgress: (stage, done, total) => ctx.progress({ stage, step: done, total }),
+    });
+  },
+});
+
+export const checkHandler = handler<'check', Z<typeof CheckPayloadSchema>, CheckReport>({
+  kind: 'check',
+  payload: CheckPayloadSchema,
+  result: CheckResultSchema as never,
+  summary: 'operator report per engine target: every blocker at once',
+  run: (p) => checkOnnx(p.model, { ...(p.targets ? { targets: p.targets } : {}), session: p.session }),
+});
+
+export type SelectResult = Decision & { file: string };
+
+export const selectHandler = handler<'select', Z<typeof SelectPayloadSchema>, SelectResult>({
+  kind: 'select',
+  payload: SelectPayloadSchema,
+  result: SelectResultSchema as never,
+  summary: 'pick the fastest engine of a benchmark report that meets the constraints; writes decision.json',
+  run: async (p) => {
+    const report = readBenchmarkReport(p.report);
+    const decision = selectEngine(report, p.constraints);
+    const out = p.out ? resolve(p.out) : join(dirname(resolve(p.report)), 'decision.json');
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(decision, null, 2)}\n`);
+    return { ...decision, file: out };
+  },
+});
+
+export const quickstartHandler = handler<'quickstart', Z<typeof QuickstartPayloadSchema>, QuickstartResult>({
+  kind: 'quickstart',
+  payload: QuickstartPayloadSchema,
+  result: QuickstartResultSchema as never,
+  summary: 'the main job end to end on a synthetic dataset: train, export, eval, bench, select',
+  run: (p, ctx) =>
+    quickstart({ ...(p as Parameters<typeof quickstart>[0]), signal: ctx.signal }, {
+      onStep: (step, total, title) => ctx.progress({ stage: 'step', step, total, message: title }),
+      onProgress: (done, total, message) => ctx.progress({ stage: 'detail', step: done, total, message }),
+    }),
+});
+
+/** Every platform handler by kind: what the CLI calls and what `cvopt worker` hands the job system. */
+export const PLATFORM_HANDLERS = {
+  train: trainHandler,
+  tune: tuneHandler,
+  export: exportHandler,
+  eval: evalHandler,
+  bench: benchHandler,
+  quantize: quantizeHandler,
+  check: checkHandler,
+  select: selectHandler,
+  quickstart: quickstartHandler,
+} as const satisfies Record<JobKind, JobHandler<any, unknown>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The registry as the job system takes it. */
+export const platformHandlerRegistry = (): ReadonlyMap<string, JobHandler<any, any>> => new Map(Object.entries(PLATFORM_HANDLERS)); // eslint-disable-line @typescript-eslint/no-explicit-any
