@@ -1,4 +1,4 @@
-"""Entry point: python3 -m cvopt_trainer <train|export|bench|inspect> --json-args FILE.
+"""Entry point: python3 -m cvopt_trainer <train|export|bench|inspect|import-onnx> --json-args FILE.
 
 Exit code 0 only after a `result` message; any failure is one `error` message and exit code 1.
 """
@@ -19,6 +19,7 @@ COMMANDS = {
     "export": "cvopt_trainer.export:run",
     "bench": "cvopt_trainer.bench:run",
     "inspect": "cvopt_trainer.inspect_model:run",
+    "import-onnx": "cvopt_trainer.io.onnx_import:run",
 }
 
 

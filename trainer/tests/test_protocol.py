@@ -39,3 +39,23 @@ def test_emitter_writes_valid_messages_and_cleans_nan():
     assert [m["type"] for m in lines] == ["progress", "metric", "result", "error"]
     assert lines[1]["values"]["loss"] is None
     assert all(validate(m) for m in lines if m["type"] != "metric")
+
+
+def test_worker_commands_match_the_contract():
+    # core/src/worker.ts WORKER_COMMANDS and the Python entry point list the same commands (contracts/worker-messages.json).
+    from cvopt_trainer.__main__ import COMMANDS
+    fx = json.loads(FIXTURE.read_text())
+    assert sorted(COMMANDS) == sorted(fx["commands"])
+
+
+def test_import_onnx_is_a_worker_command(tmp_path):
+    # The ONNX import runs through the one entry point; its argument check answers in the protocol.
+    import subprocess
+    import sys
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"onnx": str(tmp_path / "none.onnx")}))
+    p = subprocess.run([sys.executable, "-m", "cvopt_trainer", "import-onnx", "--json-args", str(args)],
+                       cwd=pathlib.Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    msg = json.loads(p.stdout.strip().splitlines()[-1])
+    assert msg["type"] == "error" and msg["code"] == "INVALID_ARGUMENT" and msg["where"] == {"field": "out"}

@@ -3,7 +3,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CvoptError, type AccuracyFigures, type ClassScore, type Detection, type LatencyStats, type ModelManifest } from '@cvopt/core';
-import { createOrtEngine, runPytorchBench, type Engine } from '@cvopt/engines';
+import { createOrtEngine, type Engine } from '@cvopt/engines';
+import { runPytorchBench } from '@cvopt/trainer-client';
 import { AccuracyMeter, type AccuracyResult } from '@cvopt/onnx';
 import { postprocessClassification, postprocessDetections, preprocess, readVideoFrames, type LetterboxMeta, type PreprocessResult } from '@cvopt/vision';
 import { isUnstable, latencyStats } from './stats.js';
@@ -231,19 +232,21 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
     const [h] = manifest.preprocess.size;
     const cpuBefore = childrenCpuMs();
     const wall0 = performance.now();
-    const r = await runPytorchBench({
-      ...target.python,
-      checkpoint: target.checkpoint,
-      device: target.device,
-      imgsz: h,
-      batchSizes: [...new Set([1, ...s.batchSizes])],
-      warmup: s.warmup,
-      iters: s.iters,
-      ...(s.minTimeMs ? { minTimeS: s.minTimeMs / 1000 } : {}),
-      // PyTorch's own default can be a single thread where ONNX Runtime takes every core: give it the cores.
-      threads: s.threads || availableParallelism(),
-      ...(all.length ? { inputs, outputs: join(dir, 'outputs.bin') } : {}),
-    });
+    const r = await runPytorchBench(
+      {
+        checkpoint: target.checkpoint,
+        device: target.device,
+        imgsz: h,
+        batch_sizes: [...new Set([1, ...s.batchSizes])],
+        warmup: s.warmup,
+        iters: s.iters,
+        ...(s.minTimeMs ? { min_time_s: s.minTimeMs / 1000 } : {}),
+        // PyTorch's own default can be a single thread where ONNX Runtime takes every core: give it the cores.
+        threads: s.threads || availableParallelism(),
+        ...(all.length ? { inputs, outputs: join(dir, 'outputs.bin') } : {}),
+      },
+      { python: { executable: target.python.python, trainerDir: target.python.trainerDir } },
+    );
     const wallMs = performance.now() - wall0;
     const cpuPct = round(((childrenCpuMs() - cpuBefore) / wallMs) * 100, 1);
     flags.push(`pytorch ${r.torch} on ${r.device}, ${r.threads} threads; CPU % over the whole worker run (model load included)`);

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  BenchArgsSchema,
   BenchmarkReportSchema,
+  ImportOnnxArgsSchema,
+  WORKER_COMMANDS,
   CvoptError,
   ERROR_CATALOGUE,
   ModelManifestSchema,
@@ -135,9 +138,21 @@ describe('schemas', () => {
 
 describe('worker protocol fixture (shared with the Python side)', () => {
   const fixture = JSON.parse(readFileSync(new URL('../../../contracts/worker-messages.json', import.meta.url), 'utf8')) as {
+    commands: string[];
+    commandArgs: Record<'import-onnx' | 'bench', { valid: unknown[]; invalid: unknown[] }>;
     valid: unknown[];
     invalid: unknown[];
   };
+  it('lists the same worker commands as the Python entry point', () => {
+    expect([...WORKER_COMMANDS].sort()).toEqual([...fixture.commands].sort());
+  });
+  it('checks worker command arguments with their schemas', () => {
+    const schemas = { 'import-onnx': ImportOnnxArgsSchema, bench: BenchArgsSchema };
+    for (const [cmd, cases] of Object.entries(fixture.commandArgs) as ['import-onnx' | 'bench', { valid: unknown[]; invalid: unknown[] }][]) {
+      for (const a of cases.valid) expect(schemas[cmd].safeParse(a).success).toBe(true);
+      for (const a of cases.invalid) expect(schemas[cmd].safeParse(a).success).toBe(false);
+    }
+  });
   it.each(fixture.valid.map((m, i) => [i, m]))('valid message %i parses', (_i, m) => {
     expect(WorkerMessageSchema.safeParse(m).success).toBe(true);
   });

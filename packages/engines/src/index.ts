@@ -16,7 +16,6 @@ export {
   type TensorRtProbe,
   type ProbeOptions,
 } from './probe.js';
-export { runPytorchBench, importOnnxToPytorch, runPythonModule, NO_PYTORCH_SOURCE, type PythonWorkerSpec, type PytorchBenchOptions, type PytorchBenchResult, type OnnxImportResult } from './pytorch.js';
 export {
   trtEngineKey,
   trtCachePaths,

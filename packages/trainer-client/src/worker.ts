@@ -23,6 +23,11 @@ export interface RunWorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** Seconds before the worker is killed; default none. */
   timeoutS?: number;
+  /**
+   * The Python to run and the folder holding cvopt_trainer, when the caller already found them (a benchmark child
+   * process is handed the parent's); default findPython() and trainerDir().
+   */
+  python?: { executable: string; trainerDir: string };
 }
 
 /**
@@ -35,7 +40,7 @@ export async function runWorker(
   args: Record<string, unknown>,
   opts: RunWorkerOptions = {},
 ): Promise<Record<string, unknown>> {
-  const py = findPython();
+  const py = opts.python ? { executable: opts.python.executable, torch: 'given' as string | undefined, error: undefined as string | undefined } : findPython();
   if (!py.torch) {
     throw new CvoptError('DEPENDENCY_MISSING', `PyTorch is not importable from ${py.executable}: ${py.error ?? 'unknown reason'}`, {
       hint: 'run `npm run setup` (installs python3-torch from Debian) or set CVOPT_PYTHON to a Python with torch',
@@ -45,7 +50,7 @@ export async function runWorker(
   const argsFile = join(dir, 'args.json');
   writeFileSync(argsFile, JSON.stringify(args));
   const child = spawn(py.executable, ['-m', 'cvopt_trainer', command, '--json-args', argsFile], {
-    cwd: trainerDir(),
+    cwd: opts.python?.trainerDir ?? trainerDir(),
     env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -92,7 +97,9 @@ export async function runWorker(
   });
 
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res, rej) => {
-    child.on('error', rej);
+    child.on('error', (e) =>
+      rej(new CvoptError('DEPENDENCY_MISSING', `cannot start the Python worker ${py.executable}: ${e.message}`, { hint: 'set CVOPT_PYTHON to a Python with torch, or run `cvopt doctor`', cause: e })),
+    );
     child.on('close', (c, s) => res([c, s]));
   }).finally(() => {
     if (timer) clearTimeout(timer);

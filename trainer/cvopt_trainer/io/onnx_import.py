@@ -7,7 +7,7 @@ names and adds ``_quantized`` / ``_scale`` / ``_zero_point``. So the weights are
 The model is saved as a cvopt checkpoint with identity BatchNorms (γ=1, β=bias, μ=0, σ²=1−ε) so every loader and
 the export path take it unchanged, and ``fuse()`` gives back exactly the folded weights.
 
-Run: ``python3 -m cvopt_trainer.io.onnx_import --json-args FILE`` with {onnx, out}; result {preset, task, nc,
+Run as the worker command ``python3 -m cvopt_trainer import-onnx --json-args FILE`` with {onnx, out}; result {preset, task, nc,
 names, imgsz, out, dequantised, weights}. A model that is not YOLOv8-shaped is MODEL_INVALID whose message starts with "no PyTorch source".
 """
 from __future__ import annotations
@@ -16,7 +16,6 @@ import ast
 import json
 import os
 import stat
-import sys
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -267,27 +266,3 @@ def run(args: Dict[str, Any], emit: Emitter) -> Dict[str, Any]:
                 "metrics": {}, "run": f"onnx-import:{meta['sourceSha256']}", "bnFolded": True}, out)
     emit.progress("import", 2, 2)
     return {**meta, "out": os.path.abspath(out)}
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """Same protocol as `python3 -m cvopt_trainer`: one result or one error message on stdout."""
-    import argparse  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="cvopt_trainer.io.onnx_import")
-    parser.add_argument("--json-args", required=True)
-    ns = parser.parse_args(argv)
-    emit = Emitter()
-    try:
-        with open(ns.json_args, "r", encoding="utf-8") as f:
-            emit.result(run(json.load(f), emit))
-        return 0
-    except WorkerError as e:
-        emit.error(e.code, e.message, e.hint, e.where)
-        return 1
-    except Exception as e:  # noqa: BLE001 - the protocol must always end with a message
-        emit.error("WORKER_FAILED", f"onnx_import failed: {type(e).__name__}: {e}")
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,6 +4,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import {
   BenchmarkReportSchema,
   CvoptError,
+  NO_PYTORCH_SOURCE,
   ENGINE_IDS,
   ENGINES,
   ModelManifestSchema,
@@ -14,9 +15,9 @@ import {
   type ModelManifest,
 } from '@cvopt/core';
 import { renderChart, renderMarkdown, runBenchmark, selectEngine, type BenchTarget, type EngineLimits, type BenchHooks } from '@cvopt/bench';
-import { engineAvailability, engineVersions, importOnnxToPytorch, NO_PYTORCH_SOURCE, tensorrtVersionOf, type MachineProbes, type PythonWorkerSpec } from '@cvopt/engines';
+import { engineAvailability, engineVersions, tensorrtVersionOf, type MachineProbes } from '@cvopt/engines';
 import { datasetImages } from '@cvopt/onnx';
-import { findPython, trainerDir } from '@cvopt/trainer-client';
+import { findPython, importOnnxToPytorch, trainerDir } from '@cvopt/trainer-client';
 import { exportModel } from './export.js';
 import { CHECKPOINT_EXTS, onnxManifest, sha256File } from '../models/resolve.js';
 import { DEFAULT_CALIB_IMAGES, engineModel, probeEngines } from '../models/variants.js';
@@ -100,6 +101,8 @@ interface Prepared {
   notes: string[];
 }
 
+type PythonWorkerSpec = { python: string; trainerDir: string };
+
 /** Turn the user's model into an FP32 ONNX + manifest and, where possible, a PyTorch checkpoint. */
 async function prepareSource(o: BenchModelOptions, work: string, py: PythonWorkerSpec | undefined, names: string[], stage: (m: string) => void): Promise<Prepared> {
   const model = resolve(o.model);
@@ -134,7 +137,7 @@ async function prepareSource(o: BenchModelOptions, work: string, py: PythonWorke
       if (!existsSync(imported)) {
         stage(`rebuilding PyTorch YOLOv8 from ${name}`);
         mkdirSync(dirname(imported), { recursive: true });
-        await importOnnxToPytorch(py, model, imported, o.signal ? { signal: o.signal } : {});
+        await importOnnxToPytorch(model, imported, { python: { executable: py.python, trainerDir: py.trainerDir }, ...(o.signal ? { signal: o.signal } : {}) });
       }
       const how = manifest.precision === 'int8' ? 'weights dequantised from the int8 ONNX' : `weights read from the ${manifest.precision} ONNX`;
       pytorch = { checkpoint: imported, describe: `YOLOv8 rebuilt in PyTorch from ${name} (${how})`, notes: [`pytorch: ${how}`] };
