@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { CvoptError } from '@cvopt/core';
 import { reportError, type CommonOptions } from './output.js';
 import { INTERRUPT_EXIT, interruptSignal, wasInterrupted } from './interrupt.js';
 
@@ -25,20 +24,4 @@ export function action<A extends unknown[]>(
     if (wasInterrupted()) process.exitCode = INTERRUPT_EXIT;
   });
 }
-
-/** Parse a numeric flag, failing with the flag's name when it is not a number. */
-export function numberFlag(name: string, value: unknown, opts: { int?: boolean; min?: number; max?: number } = {}): number {
-  const n = typeof value === 'number' ? value : Number(value);
-  const bad =
-    !Number.isFinite(n) ||
-    (opts.int && !Number.isInteger(n)) ||
-    (opts.min !== undefined && n < opts.min) ||
-    (opts.max !== undefined && n > opts.max);
-  if (bad) {
-    const range = [opts.min !== undefined ? `≥ ${opts.min}` : '', opts.max !== undefined ? `≤ ${opts.max}` : ''].filter(Boolean).join(' and ');
-    throw new CvoptError('INVALID_ARGUMENT', `--${name} must be ${opts.int ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got "${String(value)}"`, {
-      where: { field: `--${name}` },
-    });
-  }
-  return n;
-}
+export { numberFlag } from './flags.js';

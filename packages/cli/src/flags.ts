@@ -57,11 +57,24 @@ export function parseFlags<S extends z.ZodRawShape>(shape: S, opts: Record<strin
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
   const key = String(issue.path[0] ?? '');
-  const item = issue.path.length > 1 ? ` (item ${Number(issue.path[1]) + 1})` : '';
   const given = opts[key];
   const name = `--${kebab(key)}`;
-  throw new CvoptError('INVALID_ARGUMENT', `${name}${item} ${issue.message}${given === undefined ? '' : `, got "${String(given)}"`}`, {
+  // A bad item of a comma list is named on its own.
+  const items = typeof given === 'string' ? given.split(',').map((x) => x.trim()).filter(Boolean) : [];
+  const item = issue.path.length > 1 ? items[Number(issue.path[1])] : undefined;
+  const what = item !== undefined ? `${name}: "${item}" ${issue.message}` : `${name} ${issue.message}${given === undefined ? '' : `, got "${String(given)}"`}`;
+  throw new CvoptError('INVALID_ARGUMENT', what, {
     where: { field: name },
     ...(r.error.issues.length > 1 ? { details: { problems: r.error.issues.map((i) => ({ field: `--${kebab(String(i.path[0] ?? ''))}`, message: i.message })) } } : {}),
   });
+}
+
+/**
+ * One numeric flag through the same zod rules, for code that reads a single value (`--concurrency training=2`, remote
+ * submissions): `numberFlag('max-images', opts.maxImages, { int: true, min: 1 })`.
+ */
+export function numberFlag(name: string, value: unknown, o: { int?: boolean; min?: number; max?: number } = {}): number {
+  const key = name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  const range = { ...(o.min !== undefined ? { min: o.min } : {}), ...(o.max !== undefined ? { max: o.max } : {}) };
+  return parseFlags({ [key]: o.int ? flag.int(range) : flag.number(range) }, { [key]: value })[key] as number;
 }

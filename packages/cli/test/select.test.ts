@@ -67,7 +67,7 @@ describe('cvopt select', () => {
     expect(flag.code).toBe(exitCodeOf('INVALID_ARGUMENT'));
     expect(flag.err).toContain('--min-map50');
     const eng = await run('select', report, '--engines', 'ort-cpu,warp-drive');
-    expect(eng.err).toContain('unknown engine "warp-drive"');
+    expect(eng.err).toContain('--engines: "warp-drive" must be all or a comma list of');
     const broken = join(tmp, 'broken.json');
     writeFileSync(broken, '{\n  "engines": [\n    oops\n  ]\n}');
     const b = await run('select', broken);

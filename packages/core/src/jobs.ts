@@ -40,6 +40,14 @@ export const TrainPayloadSchema = TrainJobSchema.omit({ kind: true })
     workers: z.number().int().nonnegative().optional(),
     /** GPU memory the run may take, MiB (CUDA only); past it the run fails with GPU_MEMORY_EXHAUSTED. */
     vramMb: posInt.optional(),
+    /** A YAML/JSON file of hyperparameters (name: value); the worker's verdict on a key points at its line. */
+    hypFile: path.optional(),
+    /** Stop after this many epochs without a better validation fitness (0 = never); the worker's default is 100. */
+    patience: z.number().int().nonnegative().optional(),
+    /** Start from these weights (.pt, .pkl or YOLOv8 .onnx) instead of the model's random initialisation. */
+    weights: path.optional(),
+    /** Train into an --out folder that already holds files (overwriting its checkpoints) instead of refusing. */
+    existOk: z.boolean().default(false),
   })
   .refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
 export type TrainPayload = z.input<typeof TrainPayloadSchema>;
@@ -122,6 +130,8 @@ export const BenchPayloadSchema = z.object({
   protocol: EvalProtocolSchema.partial().optional(),
   limits: z.object({ timeS: z.number().positive(), rssMb: z.number().positive() }).partial().optional(),
   pytorchDevice: DeviceSchema.optional(),
+  /** Root of the model cache (default ~/.cache/cvopt/models). */
+  cacheDir: path.optional(),
 });
 export type BenchPayload = z.input<typeof BenchPayloadSchema>;
 export const BenchJobSchema = BenchPayloadSchema.extend({ kind: z.literal('bench') });
@@ -210,7 +220,7 @@ export const SelectResultSchema = z.looseObject({ winner: EngineIdSchema.nullabl
 export const QuickstartPayloadSchema = z.object({
   out: path,
   preset: z.string().min(1).optional(),
-  images: z.number().int().min(8).optional(),
+  images: z.number().int().min(20).optional(),
   imgsz: posInt.multipleOf(32).optional(),
   epochs: posInt.optional(),
   batch: posInt.optional(),

@@ -33,7 +33,7 @@ import { exportModel, type ExportResult } from './jobs/export.js';
 import { quickstart, type QuickstartResult } from './jobs/quickstart.js';
 import { trainModel, type TrainResult } from './jobs/train.js';
 import { tune } from './jobs/tune/index.js';
-import type { TuneResult } from './jobs/tune/types.js';
+import type { TuneEvent, TuneResult } from './jobs/tune/types.js';
 
 /**
  * Every platform job as a JobHandler (core job-contract.ts): payload and result schemas from core, run(payload, ctx).
@@ -113,13 +113,28 @@ export const tuneHandler = handler<'tune', Z<typeof TunePayloadSchema>, TuneResu
     tune({
       ...(p as Parameters<typeof tune>[0]),
       signal: ctx.signal,
-      onEvent: (e) => {
-        if (e.type === 'trial-progress') ctx.progress({ stage: `trial ${e.trial} ${e.stage}`, step: e.step, total: e.total, ...(e.message ? { message: e.message } : {}) });
-        else if (e.type === 'generation-end') ctx.progress({ stage: 'generation', step: e.generation, total: e.generations, ...(e.bestFitness !== null ? { metrics: { bestFitness: e.bestFitness } } : {}) });
-        ctx.log('debug', JSON.stringify(e));
-      },
+      onEvent: (e) => tuneEventToContext(e, ctx),
     }),
 });
+
+const num = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(4));
+
+/** Tune events as a job reports them: training progress, and one info line per finished trial and generation. */
+function tuneEventToContext(e: TuneEvent, ctx: JobContext): void {
+  if (e.type === 'trial-start') ctx.log('debug', `trial ${e.trial} (gen ${e.generation}) starts: ${JSON.stringify(e.params)}`);
+  else if (e.type === 'trial-progress') ctx.progress({ stage: `trial ${e.trial} ${e.stage}`, step: e.step, total: e.total, ...(e.message ? { message: e.message } : {}) });
+  else if (e.type === 'trial-end') {
+    const r = e.record;
+    const what =
+      r.status === 'failed'
+        ? `FAILED ${r.error?.code}: ${r.error?.message}`
+        : `fitness ${num(r.fitness)} (mAP50 ${num(r.metrics?.map50)}, p95 ${num(r.p95Ms)} ms)${r.status === 'cached' ? ` = trial ${r.cachedFrom ?? r.cachedFromRun}` : ''}`;
+    ctx.log('info', `trial ${r.id} (gen ${r.generation})${e.replayed ? ' replayed from the log:' : ''} ${what}`);
+  } else {
+    ctx.progress({ stage: 'generation', step: e.generation, total: e.generations, ...(e.bestFitness !== null ? { metrics: { bestFitness: e.bestFitness } } : {}) });
+    ctx.log('info', `generation ${e.generation}/${e.generations}: best this generation ${num(e.generationBest)}, best so far ${num(e.bestFitness)}${e.failed ? `, ${e.failed} failed` : ''}`);
+  }
+}
 
 export const quantizeHandler = handler<'quantize', Z<typeof QuantizePayloadSchema>, QuantizeReport>({
   kind: 'quantize',

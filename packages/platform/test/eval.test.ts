@@ -74,7 +74,7 @@ describe.skipIf(!dataDir)('evaluateModel on the real models (needs the shared te
     const summary = await cocoEvaluateFiles(saveGt, saveJson);
     expect(summary.stats[0]).toBeCloseTo(d.map5095, 9);
     expect(summary.stats[1]).toBeCloseTo(d.map50, 9);
-  }, 180_000);
+  }, 300_000);
 
   it('the single-label protocol is still there, and recorded', async () => {
     const r = await evaluateModel({ model: join(D, 'models/yolov8n_int8.onnx'), data: coco, maxImages: 8, protocol: { multiLabel: false } });

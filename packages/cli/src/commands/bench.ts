@@ -1,28 +1,29 @@
 import type { Command } from 'commander';
-import { CvoptError, ENGINE_IDS, type EngineId } from '@cvopt/core';
+import { CvoptError, ENGINE_IDS, type BenchPayload } from '@cvopt/core';
 import { renderTable } from '@cvopt/bench';
-import { benchModel, type BenchModelOptions } from '@cvopt/platform';
-import { action, numberFlag } from '../action.js';
+import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine } from '../output.js';
 import { remoteBench } from '../remote/commands.js';
 
-function engineList(value: unknown): EngineId[] | undefined {
-  const s = String(value ?? 'all').trim();
-  if (s === 'all') return undefined;
-  const ids = s.split(',').map((x) => x.trim()).filter(Boolean);
-  for (const id of ids) {
-    if (!(ENGINE_IDS as readonly string[]).includes(id)) {
-      throw new CvoptError('INVALID_ARGUMENT', `--engines: unknown engine "${id}"; use all or a list of ${ENGINE_IDS.join(', ')}`, { where: { field: '--engines' } });
-    }
-  }
-  if (ids.length === 0) throw new CvoptError('INVALID_ARGUMENT', '--engines is empty', { where: { field: '--engines' }, hint: 'all, or e.g. ort-cpu,ort-cpu-int8,pytorch' });
-  return ids as EngineId[];
-}
-
-function intList(name: string, value: unknown): number[] {
-  const parts = String(value).split(',').map((x) => x.trim());
-  return parts.map((p) => numberFlag(name, p, { int: true, min: 1 }));
-}
+const BenchFlags = {
+  data: flag.string(),
+  out: flag.string(),
+  video: flag.string().optional(),
+  engines: flag.engines(),
+  iters: flag.int({ min: 1 }),
+  warmup: flag.int({ min: 0 }),
+  minTimeMs: flag.number({ min: 0 }),
+  maxImages: flag.int({ min: 1 }).optional(),
+  maxFrames: flag.int({ min: 1 }),
+  batchSizes: flag.intList(),
+  threads: flag.int({ min: 0 }),
+  calib: flag.int({ min: 1 }),
+  pytorchDevice: flag.oneOf(['cpu', 'cuda']),
+  timeLimit: flag.number({ min: 1 }),
+  rssCapMb: flag.number({ min: 64 }),
+};
 
 export function register(program: Command): void {
   const cmd = program
@@ -49,33 +50,31 @@ export function register(program: Command): void {
     .option('--detach', 'with --remote: print the job id and return');
   action<[string]>(cmd, async (model, opts) => {
     if (opts.remote) return remoteBench(model, opts);
-    const o: BenchModelOptions = {
+    const f = parseFlags(BenchFlags, opts);
+    const payload: BenchPayload = {
       model,
-      data: String(opts.data),
-      out: String(opts.out),
-      iters: numberFlag('iters', opts.iters, { int: true, min: 1 }),
-      warmup: numberFlag('warmup', opts.warmup, { int: true, min: 0 }),
-      minTimeMs: numberFlag('min-time-ms', opts.minTimeMs, { min: 0 }),
-      maxFrames: numberFlag('max-frames', opts.maxFrames, { int: true, min: 1 }),
-      batchSizes: intList('batch-sizes', opts.batchSizes),
-      threads: numberFlag('threads', opts.threads, { int: true, min: 0 }),
-      calib: numberFlag('calib', opts.calib, { int: true, min: 1 }),
-      limits: { timeS: numberFlag('time-limit', opts.timeLimit, { min: 1 }), rssMb: numberFlag('rss-cap-mb', opts.rssCapMb, { min: 64 }) },
+      data: f.data,
+      out: f.out,
+      iters: f.iters,
+      warmup: f.warmup,
+      minTimeMs: f.minTimeMs,
+      maxFrames: f.maxFrames,
+      batchSizes: f.batchSizes,
+      threads: f.threads,
+      calib: f.calib,
+      pytorchDevice: f.pytorchDevice,
+      limits: { timeS: f.timeLimit, rssMb: f.rssCapMb },
+      ...(f.engines ? { engines: f.engines } : {}),
+      ...(f.video !== undefined ? { video: f.video } : {}),
+      ...(f.maxImages !== undefined ? { maxImages: f.maxImages } : {}),
     };
-    const device = String(opts.pytorchDevice);
-    if (device !== 'cpu' && device !== 'cuda') throw new CvoptError('INVALID_ARGUMENT', `--pytorch-device must be cpu or cuda, got "${device}"`, { where: { field: '--pytorch-device' } });
-    o.pytorchDevice = device;
-    const engines = engineList(opts.engines);
-    if (engines) o.engines = engines;
-    if (opts.video !== undefined) o.video = String(opts.video);
-    if (opts.maxImages !== undefined) o.maxImages = numberFlag('max-images', opts.maxImages, { int: true, min: 1 });
     const quiet = Boolean(opts.json);
     const bar = new ProgressLine('bench', quiet);
-    const r = await benchModel(o, {
-      onStage: (m) => {
+    const r = await runLocal(PLATFORM_HANDLERS.bench, payload, {
+      onLog: (_level, m) => {
         if (!quiet) process.stderr.write(`bench: ${m}\n`);
       },
-      onEngine: (e) => bar.update(e.index, e.total, e.stage === 'start' ? `${e.engine}…` : `${e.engine} ${e.status ?? ''}`),
+      onProgress: (p) => bar.update(p.step, p.total, p.stage),
     });
     bar.done();
     emit(opts, { report: r.report, decision: r.decision, files: r.files }, () =>

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { CvoptError } from '@cvopt/core';
-import { checkOnnx, DEFAULT_TARGETS, type CheckReport } from '@cvopt/onnx';
+import { DEFAULT_TARGETS, type CheckReport } from '@cvopt/onnx';
+import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
 import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, table } from '../output.js';
 
 /** Issues grouped by severity and op: a count and a few example nodes, instead of one line per node. */
@@ -53,12 +56,9 @@ Examples:
   cvopt check model.onnx --json | jq .blocked`,
     );
   action<[string]>(cmd, async (model, opts) => {
-    const targets = String(opts.targets)
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    const report = await checkOnnx(model, { targets, session: opts.session !== false });
-    emit(opts, report, (x) => render(x, opts.verbose === true));
+    const f = parseFlags({ targets: flag.list(), session: z.boolean().default(true), verbose: flag.switch().default(false) }, opts);
+    const report = await runLocal(PLATFORM_HANDLERS.check, { model, targets: f.targets, session: f.session });
+    emit(opts, report, (x) => render(x, f.verbose));
     if (report.blocked) {
       const blocked = report.targets.filter((t) => t.blocked);
       const err = new CvoptError('UNSUPPORTED_OPERATOR', `the model cannot run on ${blocked.map((t) => t.target).join(', ')} (${blocked.reduce((a, t) => a + t.blockers.length, 0)} blockers listed above)`);

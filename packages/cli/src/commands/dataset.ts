@@ -1,8 +1,9 @@
 import { relative } from 'node:path';
 import type { Command } from 'commander';
-import { CvoptError, exitCodeOf } from '@cvopt/core';
+import { exitCodeOf } from '@cvopt/core';
 import { checkDataset, synthClassification, synthDetection, type CheckReport, type DatasetTask, type Problem } from '@cvopt/datasets';
-import { action, numberFlag } from '../action.js';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
 
 /** `cvopt dataset synth|check`: synthetic datasets, and a validator that lists every problem with file:line. */
@@ -20,15 +21,26 @@ export function register(program: Command): void {
     .option('--classes <n>', 'number of shape classes, 1..8 (2..8 for classify)', '3')
     .option('--val-fraction <x>', 'share of images in val (default 0.2 / 0.25)');
   action<[]>(synth, async (opts) => {
-    const task = taskFlag(opts.task);
+    const f = parseFlags(
+      {
+        task: TASK,
+        out: flag.string(),
+        seed: flag.int({ min: 0 }),
+        classes: flag.int({ min: 1, max: 8 }),
+        imgsz: flag.int({ min: 16 }).optional(),
+        valFraction: flag.number({ min: 0, max: 1 }).optional(),
+        images: flag.int({ min: 2 }).optional(),
+      },
+      opts,
+    );
+    const { task, images } = f;
     const common = {
-      out: String(opts.out),
-      seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
-      classes: numberFlag('classes', opts.classes, { int: true, min: 1, max: 8 }),
-      ...(opts.imgsz !== undefined ? { imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 16 }) } : {}),
-      ...(opts.valFraction !== undefined ? { valFraction: numberFlag('val-fraction', opts.valFraction, { min: 0, max: 1 }) } : {}),
+      out: f.out,
+      seed: f.seed,
+      classes: f.classes,
+      ...(f.imgsz !== undefined ? { imgsz: f.imgsz } : {}),
+      ...(f.valFraction !== undefined ? { valFraction: f.valFraction } : {}),
     };
-    const images = opts.images !== undefined ? numberFlag('images', opts.images, { int: true, min: 2 }) : undefined;
     const progress = new ProgressLine('synth', Boolean(opts.json));
     const onProgress = (done: number, total: number) => progress.update(done, total);
     if (task === 'detect') {
@@ -60,18 +72,14 @@ Examples:
   cvopt dataset check data.yaml --json | jq '.problems[] | select(.severity == "error")'`,
     );
   action<[string]>(check, async (data, opts) => {
-    const purpose = String(opts.for);
-    if (purpose !== 'train' && purpose !== 'eval') throw new CvoptError('INVALID_ARGUMENT', `--for must be train or eval, got "${purpose}"`, { where: { field: '--for' } });
-    const report = await checkDataset(data, { purpose, ...(opts.task !== undefined ? { task: taskFlag(opts.task) } : {}) });
+    const { task, for: purpose } = parseFlags({ task: TASK.optional(), for: flag.oneOf(['train', 'eval']) }, opts);
+    const report = await checkDataset(data, { purpose, ...(task !== undefined ? { task } : {}) });
     emit(opts, report, renderReport);
     if (!report.ok) process.exitCode = exitCodeOf('DATASET_INVALID');
   });
 }
 
-function taskFlag(value: unknown): DatasetTask {
-  if (value === 'detect' || value === 'classify') return value;
-  throw new CvoptError('INVALID_ARGUMENT', `--task must be detect or classify, got "${String(value)}"`, { where: { field: '--task' } });
-}
+const TASK = flag.oneOf(['detect', 'classify'] as const satisfies readonly DatasetTask[]);
 
 function renderReport(r: CheckReport): string {
   const s = r.stats;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { probeMachine, type DoctorReport } from '@cvopt/platform';
-import { action, numberFlag } from '../action.js';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, table } from '../output.js';
 
 function render(r: DoctorReport): string {
@@ -36,7 +37,7 @@ export function register(program: Command): void {
     const report = await probeMachine({
       ...(typeof opts.databaseUrl === 'string' ? { databaseUrl: opts.databaseUrl } : {}),
       ...(typeof opts.redisUrl === 'string' ? { redisUrl: opts.redisUrl } : {}),
-      timeoutMs: numberFlag('timeout-ms', opts.timeoutMs, { int: true, min: 1 }),
+      timeoutMs: parseFlags({ timeoutMs: flag.int({ min: 1 }) }, opts).timeoutMs,
       fileChecksOnly: opts.quick === true,
     });
     emit(opts, report, render);

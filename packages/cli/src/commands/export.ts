@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { exportModel, DEFAULT_PARITY_TOLERANCE, type ExportModelInput, type ExportResult } from '@cvopt/platform';
-import { action, numberFlag } from '../action.js';
+import type { ExportPayload } from '@cvopt/core';
+import { DEFAULT_PARITY_TOLERANCE, PLATFORM_HANDLERS, runLocal, type ExportResult } from '@cvopt/platform';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
 
 function render(r: ExportResult): string {
@@ -37,18 +39,21 @@ export function register(program: Command): void {
     .option('--trust-torchscript', 'load a TorchScript file (a program: it can write files); without it TorchScript is refused')
     .option('--tolerance <x>', 'largest accepted max relative difference', String(DEFAULT_PARITY_TOLERANCE));
   action<[string]>(cmd, async (model, opts) => {
-    const input: ExportModelInput = {
-      checkpoint: model,
-      out: String(opts.out),
-      dynamic: opts.dynamic === true,
-      trustTorchscript: opts.trustTorchscript === true,
-      tolerance: numberFlag('tolerance', opts.tolerance, { min: Number.MIN_VALUE }),
-    };
-    if (opts.imgsz !== undefined) input.imgsz = numberFlag('imgsz', opts.imgsz, { int: true, min: 32 });
-    if (opts.opset !== undefined) input.opset = numberFlag('opset', opts.opset, { int: true, min: 7 });
-    if (typeof opts.samples === 'string') input.samples = opts.samples;
+    const f = parseFlags(
+      {
+        out: flag.string(),
+        dynamic: flag.switch().default(false),
+        tolerance: flag.number({ gt: 0 }),
+        imgsz: flag.int({ min: 32 }).optional(),
+        opset: flag.int({ min: 7 }).optional(),
+        samples: flag.string().optional(),
+        trustTorchscript: flag.switch().default(false),
+      },
+      opts,
+    );
+    const input: ExportPayload = { checkpoint: model, ...Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)), out: f.out };
     const bar = new ProgressLine('export', opts.json === true);
-    const r = await exportModel(input, { onProgress: (m) => bar.update(m.step, m.total, `${m.stage}: ${m.message ?? ''}`) });
+    const r = await runLocal(PLATFORM_HANDLERS.export, input, { onProgress: (m) => bar.update(m.step, m.total, `${m.stage}: ${m.message ?? ''}`) });
     bar.done();
     emit(opts, r, render);
   });

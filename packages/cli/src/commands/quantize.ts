@@ -1,16 +1,10 @@
 import type { Command } from 'commander';
-import { CvoptError } from '@cvopt/core';
-import { CALIBRATION_METHODS, quantizeOnnx, type CalibrationMethod, type QuantizeReport } from '@cvopt/onnx';
-import { action, numberFlag } from '../action.js';
+import { CvoptError, describeProtocol, type QuantizePayload } from '@cvopt/core';
+import { CALIBRATION_METHODS, type QuantizeReport } from '@cvopt/onnx';
+import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
-
-const list = (v: unknown): string[] =>
-  v === undefined
-    ? []
-    : String(v)
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
 
 const pts = (v: number | undefined): string => (v === undefined ? '-' : (v * 100).toFixed(2));
 
@@ -32,6 +26,7 @@ function render(r: QuantizeReport): string {
     lines.push('', 'per class AP50 (largest drops first):', table(['class', 'gts', 'fp32', r.precision, 'change'], worst.map((c) => [c.name, c.gts, pts(c.fp32), pts(c.quantized), (c.delta * 100).toFixed(2)])));
   }
   if (r.guard.length > 1) lines.push('', `accuracy guard: ${r.guard.map((g) => `${g.excluded.length} in FP32 → drop ${g.drop.toFixed(2)}`).join(', ')}`);
+  if (r.protocol) lines.push('', `evaluation protocol: ${describeProtocol(r.protocol)}`);
   lines.push('', `${r.metric} change on ${r.evaluationImages} images: ${(-r.drop).toFixed(2)} points${r.withinBound === undefined ? '' : r.withinBound ? ' (within --max-drop)' : ' (NOT within --max-drop)'}`);
   return lines.join('\n');
 }
@@ -54,30 +49,44 @@ export function register(program: Command): void {
     .option('--fp16', 'convert to FP16 instead of INT8')
     .option('--threads <n>', 'ONNX Runtime intra-op threads (0 = default)', '0');
   action<[string]>(cmd, async (model, opts) => {
-    const method = String(opts.method) as CalibrationMethod;
-    if (!CALIBRATION_METHODS.includes(method)) {
-      throw new CvoptError('INVALID_ARGUMENT', `--method must be one of ${CALIBRATION_METHODS.join(', ')}, got "${method}"`, { where: { field: '--method' } });
-    }
-    const activations = String(opts.activations);
-    if (activations !== 'uint8' && activations !== 'int8') throw new CvoptError('INVALID_ARGUMENT', `--activations must be uint8 or int8, got "${activations}"`, { where: { field: '--activations' } });
-    const threads = numberFlag('threads', opts.threads, { int: true, min: 0 });
+    const f = parseFlags(
+      {
+        data: flag.string(),
+        out: flag.string(),
+        method: flag.oneOf(['minmax', 'percentile', 'entropy']),
+        calib: flag.int({ min: 1 }),
+        eval: flag.int({ min: 1 }).optional(),
+        percentile: flag.number({ min: 50, max: 100 }),
+        activations: flag.oneOf(['uint8', 'int8']),
+        excludeNodes: flag.list().default([]),
+        excludeOps: flag.list().default([]),
+        maxDrop: flag.number({ min: 0 }).optional(),
+        fp16: flag.switch().default(false),
+        threads: flag.int({ min: 0 }),
+      },
+      opts,
+    );
     const progress = new Map<string, ProgressLine>();
-    const report = await quantizeOnnx(model, String(opts.out), {
-      data: String(opts.data),
-      method,
-      calib: numberFlag('calib', opts.calib, { int: true, min: 1 }),
-      percentile: numberFlag('percentile', opts.percentile, { min: 50, max: 100 }),
-      activations,
-      excludeNodes: list(opts.excludeNodes),
-      excludeOps: list(opts.excludeOps),
-      fp16: opts.fp16 === true,
-      ...(opts.eval !== undefined ? { evalImages: numberFlag('eval', opts.eval, { int: true, min: 1 }) } : {}),
-      ...(opts.maxDrop !== undefined ? { maxDrop: numberFlag('max-drop', opts.maxDrop, { min: 0 }) } : {}),
-      ...(threads ? { intraOpNumThreads: threads } : {}),
-      onProgress: (stage, done, total) => {
+    const payload: QuantizePayload = {
+      model,
+      out: f.out,
+      data: f.data,
+      method: f.method,
+      calib: f.calib,
+      percentile: f.percentile,
+      activations: f.activations,
+      excludeNodes: f.excludeNodes,
+      excludeOps: f.excludeOps,
+      fp16: f.fp16,
+      ...(f.eval !== undefined ? { evalImages: f.eval } : {}),
+      ...(f.maxDrop !== undefined ? { maxDrop: f.maxDrop } : {}),
+      ...(f.threads ? { intraOpNumThreads: f.threads } : {}),
+    };
+    const report = await runLocal(PLATFORM_HANDLERS.quantize, payload, {
+      onProgress: ({ stage, step, total }) => {
         let p = progress.get(stage);
         if (!p) progress.set(stage, (p = new ProgressLine(stage, opts.json === true)));
-        p.update(done, total);
+        p.update(step, total);
       },
     });
     emit(opts, report, render);

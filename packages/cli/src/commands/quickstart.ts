@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { QUICKSTART_DEFAULTS, quickstart, type QuickstartOptions, type QuickstartResult } from '@cvopt/platform';
-import { action, numberFlag } from '../action.js';
+import type { QuickstartPayload } from '@cvopt/core';
+import { PLATFORM_HANDLERS, QUICKSTART_DEFAULTS, runLocal, type QuickstartResult } from '@cvopt/platform';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, fmtNum, table } from '../output.js';
 
 function render(r: QuickstartResult): string {
@@ -39,23 +41,29 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for data and training', String(QUICKSTART_DEFAULTS.seed))
     .option('--video <file>', 'also measure video FPS on this file');
   action<[]>(cmd, async (opts) => {
-    const o: QuickstartOptions = {
-      out: String(opts.out),
-      preset: String(opts.preset),
-      images: numberFlag('images', opts.images, { int: true, min: 20 }),
-      imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 32 }),
-      epochs: numberFlag('epochs', opts.epochs, { int: true, min: 1 }),
-      seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
-    };
-    if (typeof opts.video === 'string') o.video = opts.video;
+    const f = parseFlags(
+      {
+        out: flag.string(),
+        preset: flag.string(),
+        images: flag.int({ min: 20 }),
+        imgsz: flag.int({ min: 32 }),
+        epochs: flag.int({ min: 1 }),
+        seed: flag.int({ min: 0 }),
+        video: flag.string().optional(),
+      },
+      opts,
+    );
+    const o: QuickstartPayload = { ...f, ...(f.video === undefined ? {} : { video: f.video }) };
+    if (o.video === undefined) delete o.video;
     const quiet = opts.json === true;
     let lastLine = '';
-    const r = await quickstart(o, {
-      onStep: (i, n, title) => {
-        if (!quiet) process.stderr.write(`\n[${i}/${n}] ${title}\n`);
-      },
-      onProgress: (done, total, message) => {
+    const r = await runLocal(PLATFORM_HANDLERS.quickstart, o, {
+      onProgress: ({ stage, step: done, total, message = '' }) => {
         if (quiet) return;
+        if (stage === 'step') {
+          process.stderr.write(`\n[${done}/${total}] ${message}\n`);
+          return;
+        }
         const line = total > 0 ? `  ${message} ${done}/${total}` : `  ${message}`;
         // Plain lines (no carriage returns) so CI logs stay readable; only print when something changed.
         if (line !== lastLine && (total === 0 || done === total || done % Math.max(1, Math.round(total / 10)) === 0)) {

@@ -1,23 +1,21 @@
-import { dirname, join, resolve } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CvoptError, ConstraintsSchema, ENGINE_IDS, parseWith, type Constraints, type Decision, type EngineId } from '@cvopt/core';
-import { selectEngine } from '@cvopt/bench';
-import { readBenchmarkReport } from '@cvopt/platform';
-import { action, numberFlag } from '../action.js';
+import { CvoptError, ENGINE_IDS, type Constraints, type Decision } from '@cvopt/core';
+import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, fmtNum, table } from '../output.js';
 
-const FLAGS: [flag: string, key: keyof Constraints, range: { min?: number; max?: number }][] = [
-  ['min-map50', 'minMap50', { min: 0, max: 1 }],
-  ['min-map5095', 'minMap5095', { min: 0, max: 1 }],
-  ['min-top1', 'minTop1', { min: 0, max: 1 }],
-  ['max-map-drop', 'maxMapDrop', { min: 0 }],
-  ['max-p95-ms', 'maxP95Ms', { min: Number.MIN_VALUE }],
-  ['max-rss-mb', 'maxRssMb', { min: Number.MIN_VALUE }],
-  ['max-gpu-mem-mb', 'maxGpuMemMb', { min: Number.MIN_VALUE }],
-];
-
-const camel = (flag: string) => flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const SelectFlags = {
+  minMap50: flag.number({ min: 0, max: 1 }).optional(),
+  minMap5095: flag.number({ min: 0, max: 1 }).optional(),
+  minTop1: flag.number({ min: 0, max: 1 }).optional(),
+  maxMapDrop: flag.number({ min: 0 }).optional(),
+  maxP95Ms: flag.number({ gt: 0 }).optional(),
+  maxRssMb: flag.number({ gt: 0 }).optional(),
+  maxGpuMemMb: flag.number({ gt: 0 }).optional(),
+  engines: flag.engines(),
+  out: flag.string().optional(),
+};
 
 function render(d: Decision): string {
   const rows = d.candidates.map((c) => [
@@ -52,27 +50,13 @@ export function register(program: Command): void {
     .option('--engines <list>', `only these engines (comma list of ${ENGINE_IDS.join(', ')})`)
     .option('--out <file>', 'where to write the decision (default: decision.json beside the report)');
   action<[string]>(cmd, async (reportPath, opts) => {
-    const report = readBenchmarkReport(reportPath);
-    const raw: Record<string, unknown> = {};
-    for (const [flag, key, range] of FLAGS) {
-      const v = opts[camel(flag)];
-      if (v !== undefined) raw[key] = numberFlag(flag, v, range);
-    }
-    if (opts.engines !== undefined) {
-      const ids = String(opts.engines).split(',').map((s) => s.trim()).filter(Boolean);
-      const bad = ids.find((id) => !(ENGINE_IDS as readonly string[]).includes(id));
-      if (bad || ids.length === 0) {
-        throw new CvoptError('INVALID_ARGUMENT', `--engines: ${bad ? `unknown engine "${bad}"` : 'empty list'}; engines: ${ENGINE_IDS.join(', ')}`, { where: { field: '--engines' } });
-      }
-      raw.allowedEngines = ids as EngineId[];
-    }
-    const constraints = parseWith(ConstraintsSchema, raw, { what: 'constraints', code: 'INVALID_ARGUMENT' });
-    const decision = selectEngine(report, constraints);
-    const out = typeof opts.out === 'string' ? resolve(opts.out) : join(dirname(resolve(reportPath)), 'decision.json');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(decision, null, 2)}\n`);
+    const { engines, out: outFlag, ...limits } = parseFlags(SelectFlags, opts);
+    const constraints: Constraints = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+    if (engines) constraints.allowedEngines = engines;
+    const decision = await runLocal(PLATFORM_HANDLERS.select, { report: reportPath, constraints, ...(outFlag ? { out: outFlag } : {}) });
+    const out = decision.file;
     // With --json a failed selection prints only the error document (one JSON document per run).
-    if (decision.winner || !opts.json) emit(opts, { ...decision, file: out }, (d) => `${render(d)}\nwrote ${out}`);
+    if (decision.winner || !opts.json) emit(opts, decision, (d) => `${render(d)}\nwrote ${out}`);
     if (!decision.winner) {
       throw new CvoptError('CONSTRAINT_UNMET', `no engine in ${reportPath} meets the constraints: ${decision.reason}`, { hint: 'relax a constraint (the margins above show by how much each engine misses)', details: { decision: out } });
     }

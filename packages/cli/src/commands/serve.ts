@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startServer } from '@cvopt/runtime';
-import { action, numberFlag } from '../action.js';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit } from '../output.js';
 
 /** `cvopt serve ARTIFACT_DIR|MODEL.onnx`: the packaged inference service, without Docker. */
@@ -14,7 +15,8 @@ export function register(program: Command): void {
     .option('--config <file>', 'runtime config file (JSON or YAML); default: cvopt.runtime.{json,yaml} in the artifact directory');
   action<[string]>(cmd, async (target, opts) => {
     const overrides: { port?: number; host?: string } = {};
-    if (opts.port !== undefined) overrides.port = numberFlag('port', opts.port, { int: true, min: 0, max: 65535 });
+    const { port } = parseFlags({ port: flag.int({ min: 0, max: 65535 }).optional() }, opts);
+    if (port !== undefined) overrides.port = port;
     if (typeof opts.host === 'string') overrides.host = opts.host;
     const server = await startServer({
       target,

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { CvoptError } from '@cvopt/core';
-import { PRESET_NAME, trainModel, type TrainModelInput, type TrainResult } from '@cvopt/platform';
-import { action, numberFlag } from '../action.js';
+import { CvoptError, type TrainPayload } from '@cvopt/core';
+import { PLATFORM_HANDLERS, PRESET_NAME, runLocal, type TrainResult } from '@cvopt/platform';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
 import { onInterrupt } from '../interrupt.js';
 import { remoteTrain } from '../remote/commands.js';
@@ -74,59 +75,60 @@ Examples:
     );
   action<[]>(cmd, async (opts) => {
     if (opts.remote) return remoteTrain(opts);
-    if (typeof opts.out !== 'string') throw new CvoptError('INVALID_ARGUMENT', 'train needs --out DIR', { where: { field: '--out' }, hint: 'cvopt train --model yolov8n --data data.yaml --out runs/exp' });
-    const resume = opts.resume === true;
-    if (!resume && (typeof opts.model !== 'string' || typeof opts.data !== 'string')) {
-      throw new CvoptError('INVALID_ARGUMENT', `train needs ${typeof opts.model !== 'string' ? '--model' : '--data'} (or --resume)`, {
-        where: { field: typeof opts.model !== 'string' ? '--model' : '--data' },
+    const f = parseFlags(
+      {
+        out: flag.string(),
+        model: flag.string().optional(),
+        data: flag.string().optional(),
+        weights: flag.string().optional(),
+        epochs: flag.int({ min: 1 }),
+        imgsz: flag.int({ min: 32 }),
+        batch: flag.int({ min: 1 }),
+        seed: flag.int({ min: 0 }),
+        device: flag.oneOf(['cpu', 'cuda']),
+        hyp: flag.string().optional(),
+        workers: flag.int({ min: 0 }).optional(),
+        vramMb: flag.int({ min: 1 }).optional(),
+        patience: flag.int({ min: 0 }),
+        existOk: flag.switch().default(false),
+        trustTorchscript: flag.switch().default(false),
+        resume: flag.switch().default(false),
+      },
+      opts,
+    );
+    if (!f.resume && (f.model === undefined || f.data === undefined)) {
+      throw new CvoptError('INVALID_ARGUMENT', `train needs ${f.model === undefined ? '--model' : '--data'} (or --resume)`, {
+        where: { field: f.model === undefined ? '--model' : '--data' },
         hint: 'cvopt train --model yolov8n --data data.yaml --out runs/exp',
       });
     }
-    const device = String(opts.device);
-    if (device !== 'cpu' && device !== 'cuda') throw new CvoptError('INVALID_ARGUMENT', `--device must be cpu or cuda, got "${device}"`, { where: { field: '--device' } });
-    const input: TrainModelInput & { hypFile?: string } = {
-      out: opts.out,
-      epochs: numberFlag('epochs', opts.epochs, { int: true, min: 1 }),
-      imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 32 }),
-      batch: numberFlag('batch', opts.batch, { int: true, min: 1 }),
-      seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
-      device,
-      resume,
-      trustTorchscript: opts.trustTorchscript === true,
-    };
-    if (typeof opts.model === 'string') input.model = opts.model;
-    if (typeof opts.data === 'string') input.data = opts.data;
-    if (typeof opts.hyp === 'string') input.hypFile = opts.hyp;
-    if (opts.workers !== undefined) input.workers = numberFlag('workers', opts.workers, { int: true, min: 0 });
-    if (opts.vramMb !== undefined) input.vramMb = numberFlag('vram-mb', opts.vramMb, { int: true, min: 1 });
-    input.patience = numberFlag('patience', opts.patience, { int: true, min: 0 });
-    if (typeof opts.weights === 'string') input.weights = opts.weights;
-    if (opts.existOk === true) input.existOk = true;
+    const { hyp, ...rest } = f;
+    const input: TrainPayload = Object.fromEntries(Object.entries({ ...rest, hypFile: hyp }).filter(([, v]) => v !== undefined)) as unknown as TrainPayload;
     const say = (line: string) => {
       if (opts.json !== true) process.stderr.write(`${line}\n`);
     };
-    if (!resume && typeof opts.model === 'string' && PRESET_NAME.test(opts.model) && input.weights === undefined) {
-      say(`note: ${opts.model} starts from random weights (cvopt downloads nothing); to fine-tune, pass --weights FILE (.pt, .pkl or YOLOv8 .onnx)`);
+    if (!f.resume && f.model !== undefined && PRESET_NAME.test(f.model) && f.weights === undefined) {
+      say(`note: ${f.model} starts from random weights (cvopt downloads nothing); to fine-tune, pass --weights FILE (.pt, .pkl or YOLOv8 .onnx)`);
     }
 
     const bar = new ProgressLine('train', opts.json === true);
     const epochs = new Map<number, EpochRow>();
-    const removeHook = onInterrupt(() => say(`\nthe run stops at its last finished epoch; continue it with: cvopt train --resume --out ${opts.out}`));
+    const removeHook = onInterrupt(() => say(`\nthe run stops at its last finished epoch; continue it with: cvopt train --resume --out ${f.out}`));
     try {
-      const r = await trainModel(input, {
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        onLog: (line) => {
+      const r = await runLocal(PLATFORM_HANDLERS.train, input, {
+        ...(opts.signal ? { signal: opts.signal as AbortSignal } : {}),
+        onLog: (_level, line) => {
           if (line.startsWith('warning:') || line.startsWith('early stop')) say(line);
         },
         onProgress: (m) => {
           if (m.stage === 'train') bar.update(m.step, m.total, m.message ?? '');
           else if (m.stage === 'epoch' && opts.json !== true) process.stderr.write(`\nepoch ${m.step}/${m.total}: ${m.message ?? ''}\n`);
-        },
-        onMetric: (m) => {
-          if (m.epoch === undefined) return;
-          const row = epochs.get(m.epoch) ?? { epoch: m.epoch, values: {} };
-          Object.assign(row.values, m.values);
-          epochs.set(m.epoch, row);
+          else if (m.stage === 'metric' && m.metrics) {
+            // The handler passes each epoch's metric message on as progress with its figures.
+            const row = epochs.get(m.step) ?? { epoch: m.step, values: {} };
+            Object.assign(row.values, m.metrics);
+            epochs.set(m.step, row);
+          }
         },
       });
       bar.done(`${r.epochsRun ?? r.epochs} epochs`);

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { CvoptError } from '@cvopt/core';
 import { runTui } from '../tui/app.js';
-import { action, numberFlag } from '../action.js';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 
 export function register(program: Command): void {
   const cmd = program
@@ -26,7 +27,7 @@ Examples:
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
       throw new CvoptError('NOT_FOUND', `${dir} is not a folder`, { where: { file: dir }, hint: 'pass the folder your runs write to (the --out of train, tune, bench)' });
     }
-    const code = await runTui({ root: dir, intervalMs: numberFlag('interval', opts.interval, { int: true, min: 100 }), plain: opts.plain === true || opts.json === true });
+    const code = await runTui({ root: dir, intervalMs: parseFlags({ interval: flag.int({ min: 100 }) }, opts).interval, plain: opts.plain === true || opts.json === true });
     process.exitCode = code;
   });
 }

@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, ORT_ENGINE_IDS, STRATEGY_IDS, type JobLogLevel, type JobProgress, type TunePayload } from '@cvopt/core';
 import { readSmallFile } from '../tui/workspace.js';
-import { tune, type TuneEvent, type TuneOptions, type TuneResult } from '@cvopt/platform';
-import { action, numberFlag } from '../action.js';
+import { PLATFORM_HANDLERS, runLocal, type TuneResult } from '@cvopt/platform';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { emit, fmtNum, ProgressLine, table } from '../output.js';
 
-const STRATEGIES = ['tournament', 'elitist', 'adaptive', 'constrained', 'nsga2'] as const;
 
 /** `cvopt tune`: genetic hyperparameter search with deployment-aware fitness. */
 export function register(program: Command): void {
@@ -18,14 +18,14 @@ export function register(program: Command): void {
     .option('--model <model>', '(required) preset (yolov8p, yolov8n, …) or a .pt/.pkl file')
     .option('--data <data>', '(required) YOLO dataset: data.yaml or its directory')
     .requiredOption('--out <dir>', '(required) run directory (trials, best_hyp.yaml, progress.svg, best/)')
-    .option('--strategy <name>', `(required) ${STRATEGIES.join('|')}`)
+    .option('--strategy <name>', `(required) ${STRATEGY_IDS.join('|')}`)
     .option('--generations <n>', 'generations, the first included', '5')
     .option('--population <n>', 'trials per generation', '8')
     .option('--epochs <n>', 'training epochs per trial', '10')
     .option('--imgsz <n>', 'input size of the default trial; smaller multiples of 32 down to half are searched', '640')
     .option('--batch <n>', 'training batch size', '16')
     .option('--device <d>', 'cpu or cuda', 'cpu')
-    .option('--engine <id>', 'latency target engine: ort-cpu or ort-cuda', 'ort-cpu')
+    .option('--engine <id>', `latency target engine: any ONNX Runtime id (${ORT_ENGINE_IDS.join(', ')}); an INT8 id measures each trial's INT8 QDQ conversion`, 'ort-cpu')
     .option('--target-latency-ms <x>', 'p95 latency target; slower trials pay w·(p95/target − 1)')
     .option('--latency-weight <w>', 'w of the latency penalty', '1')
     .option('--max-latency-ms <x>', 'constrained: hard p95 limit (default: --target-latency-ms)')
@@ -55,76 +55,72 @@ Examples:
         throw new CvoptError('INVALID_ARGUMENT', `tune needs --${name} (or --resume with an --out that holds a run)`, { where: { field: `--${name}` }, hint: 'cvopt tune --model yolov8n --data data.yaml --strategy elitist --out runs/tune1' });
       }
     }
-    const strategy = String(opts.strategy);
-    if (!(STRATEGIES as readonly string[]).includes(strategy)) {
-      throw new CvoptError('INVALID_ARGUMENT', `--strategy must be one of ${STRATEGIES.join(', ')}, got "${strategy}"`, { where: { field: '--strategy' } });
-    }
-    const device = String(opts.device);
-    if (device !== 'cpu' && device !== 'cuda') throw new CvoptError('INVALID_ARGUMENT', `--device must be cpu or cuda, got "${device}"`, { where: { field: '--device' } });
-    const optional = (name: string, v: unknown) => (v === undefined ? undefined : numberFlag(name, v, { min: Number.MIN_VALUE }));
-    const constraints: NonNullable<TuneOptions['constraints']> = {};
-    const maxLatency = optional('max-latency-ms', opts.maxLatencyMs);
-    const maxSize = optional('max-size-mb', opts.maxSizeMb);
-    const minMap50 = opts.minMap50 === undefined ? undefined : numberFlag('min-map50', opts.minMap50, { min: 0, max: 1 });
-    if (maxLatency !== undefined) constraints.maxLatencyMs = maxLatency;
-    if (maxSize !== undefined) constraints.maxSizeMb = maxSize;
-    if (minMap50 !== undefined) constraints.minMap50 = minMap50;
-    const target = optional('target-latency-ms', opts.targetLatencyMs);
-
+    const f = parseFlags(
+      {
+        model: flag.string(),
+        data: flag.string(),
+        out: flag.string(),
+        strategy: flag.oneOf(STRATEGY_IDS),
+        generations: flag.int({ min: 1 }),
+        population: flag.int({ min: 2 }),
+        epochs: flag.int({ min: 1 }),
+        imgsz: flag.int({ min: 32 }),
+        batch: flag.int({ min: 1 }),
+        device: flag.oneOf(['cpu', 'cuda']),
+        engine: flag.engine(),
+        targetLatencyMs: flag.number({ gt: 0 }).optional(),
+        latencyWeight: flag.number({ min: 0 }),
+        maxLatencyMs: flag.number({ gt: 0 }).optional(),
+        maxSizeMb: flag.number({ gt: 0 }).optional(),
+        minMap50: flag.number({ min: 0, max: 1 }).optional(),
+        sizeObjective: flag.switch().default(false),
+        latencyRuns: flag.int({ min: 1 }),
+        space: flag.string().optional(),
+        seed: flag.int({ min: 0 }),
+        maxParallel: flag.int({ min: 1 }),
+        trialCache: flag.string().optional(),
+        resume: flag.switch().default(false),
+      },
+      opts,
+    );
+    const constraints: NonNullable<TunePayload['constraints']> = {};
+    if (f.maxLatencyMs !== undefined) constraints.maxLatencyMs = f.maxLatencyMs;
+    if (f.maxSizeMb !== undefined) constraints.maxSizeMb = f.maxSizeMb;
+    if (f.minMap50 !== undefined) constraints.minMap50 = f.minMap50;
     const quiet = Boolean(opts.json);
-    const bars = new Map<number, ProgressLine>();
-    const onEvent = (e: TuneEvent) => {
-      if (quiet) return;
-      if (e.type === 'trial-start') bars.set(e.trial, new ProgressLine(`trial ${e.trial} (gen ${e.generation})`));
-      else if (e.type === 'trial-progress') bars.get(e.trial)?.update(e.step, e.total, e.stage);
-      else if (e.type === 'trial-end') {
-        const r = e.record;
-        const what =
-          r.status === 'failed'
-            ? `FAILED ${r.error?.code}: ${r.error?.message}`
-            : `fitness ${fmtNum(r.fitness ?? NaN)} (mAP50 ${fmtNum(r.metrics?.map50 ?? NaN)}, p95 ${fmtNum(r.p95Ms ?? NaN)} ms)${r.status === 'cached' ? ` = trial ${r.cachedFrom}` : ''}`;
-        if (e.replayed) process.stderr.write(`trial ${r.id} (gen ${r.generation}) replayed from the log: ${what}\n`);
-        else if (bars.has(r.id)) bars.get(r.id)!.done(what);
-        else process.stderr.write(`trial ${r.id} (gen ${r.generation}) ${what}\n`);
-      } else if (e.type === 'generation-end') {
-        process.stderr.write(
-          `generation ${e.generation}/${e.generations}: best this generation ${e.generationBest === null ? '-' : fmtNum(e.generationBest)}, best so far ${e.bestFitness === null ? '-' : fmtNum(e.bestFitness)}${e.failed ? `, ${e.failed} failed` : ''}\n`,
-        );
-      }
+    // The handler reports trial training as progress and each finished trial / generation as an info log line.
+    const bar = new ProgressLine('tune', quiet);
+    const onProgress = (p: JobProgress) => {
+      if (p.stage !== 'generation') bar.update(p.step, p.total, p.stage);
     };
-    const ac = new AbortController();
-    const onSigint = () => ac.abort();
-    process.once('SIGINT', onSigint);
-    try {
-      const result = await tune({
-        model: String(opts.model),
-        data: String(opts.data),
-        out: String(opts.out),
-        strategy: strategy as TuneOptions['strategy'],
-        generations: numberFlag('generations', opts.generations, { int: true, min: 1 }),
-        population: numberFlag('population', opts.population, { int: true, min: 2 }),
-        epochs: numberFlag('epochs', opts.epochs, { int: true, min: 1 }),
-        imgsz: numberFlag('imgsz', opts.imgsz, { int: true, min: 32 }),
-        batch: numberFlag('batch', opts.batch, { int: true, min: 1 }),
-        device,
-        engine: String(opts.engine) as TuneOptions['engine'],
-        latencyWeight: numberFlag('latency-weight', opts.latencyWeight, { min: 0 }),
-        latencyRuns: numberFlag('latency-runs', opts.latencyRuns, { int: true, min: 1 }),
-        seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
-        maxParallel: numberFlag('max-parallel', opts.maxParallel, { int: true, min: 1 }),
-        constraints,
-        sizeObjective: Boolean(opts.sizeObjective),
-        resume: Boolean(opts.resume),
-        ...(target !== undefined ? { targetLatencyMs: target } : {}),
-        ...(opts.space !== undefined ? { spaceFile: String(opts.space) } : {}),
-        ...(opts.trialCache !== undefined ? { cacheDir: String(opts.trialCache) } : {}),
-        onEvent,
-        signal: ac.signal,
-      });
-      emit(opts, summaryJson(result), () => renderSummary(result));
-    } finally {
-      process.removeListener('SIGINT', onSigint);
-    }
+    const onLog = (level: JobLogLevel, message: string) => {
+      if (!quiet && level !== 'debug') process.stderr.write(`${message}\n`);
+    };
+    const payload: TunePayload = {
+      model: f.model,
+      data: f.data,
+      out: f.out,
+      strategy: f.strategy,
+      generations: f.generations,
+      population: f.population,
+      epochs: f.epochs,
+      imgsz: f.imgsz,
+      batch: f.batch,
+      device: f.device,
+      engine: f.engine,
+      latencyWeight: f.latencyWeight,
+      latencyRuns: f.latencyRuns,
+      seed: f.seed,
+      maxParallel: f.maxParallel,
+      constraints,
+      sizeObjective: f.sizeObjective,
+      resume: f.resume,
+      ...(f.targetLatencyMs !== undefined ? { targetLatencyMs: f.targetLatencyMs } : {}),
+      ...(f.space !== undefined ? { spaceFile: f.space } : {}),
+      ...(f.trialCache !== undefined ? { cacheDir: f.trialCache } : {}),
+    };
+    const result = await runLocal(PLATFORM_HANDLERS.tune, payload, { onProgress, onLog, ...(opts.signal ? { signal: opts.signal as AbortSignal } : {}) });
+    emit(opts, summaryJson(result), () => renderSummary(result));
   });
 }
 

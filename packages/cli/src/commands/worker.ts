@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { CvoptError, QUEUE_NAMES, QueueNameSchema, type JobHandlerRegistry, type QueueName } from '@cvopt/core';
 import { openBackend, runWorker, type GpuConfig } from '@cvopt/jobs';
-import { action, numberFlag } from '../action.js';
+import { action } from '../action.js';
+import { flag, parseFlags } from '../flags.js';
 import { defaultHandlerRegistry, loadHandlerModule } from '../job-handlers.js';
 import { emit } from '../output.js';
 
@@ -24,13 +25,13 @@ function parseQueues(v: unknown): QueueName[] {
 function parseConcurrency(v: unknown): number | Partial<Record<QueueName, number>> | undefined {
   if (v === undefined) return undefined;
   const s = String(v);
-  if (!s.includes('=')) return numberFlag('concurrency', s, { int: true, min: 1 });
+  if (!s.includes('=')) return parseFlags({ concurrency: flag.int({ min: 1 }) }, { concurrency: s }).concurrency;
   const out: Partial<Record<QueueName, number>> = {};
   for (const part of s.split(',')) {
     const [name, n] = part.split('=').map((x) => x.trim());
     const q = QueueNameSchema.safeParse(name);
     if (!q.success) throw new CvoptError('INVALID_ARGUMENT', `--concurrency names an unknown queue "${name}"`, { where: { field: '--concurrency' }, hint: 'e.g. --concurrency training=1,inference=4' });
-    out[q.data] = numberFlag('concurrency', n, { int: true, min: 1 });
+    out[q.data] = parseFlags({ concurrency: flag.int({ min: 1 }) }, { concurrency: n }).concurrency;
   }
   return out;
 }
@@ -52,12 +53,21 @@ export function register(program: Command): void {
   action<[]>(cmd, async (opts) => {
     const queues = parseQueues(opts.queues);
     const concurrency = parseConcurrency(opts.concurrency);
+    const f = parseFlags(
+      {
+        gpuSlots: flag.int({ min: 1 }).optional(),
+        vramBudgetMb: flag.int({ min: 1 }).optional(),
+        vramReserveMb: flag.int({ min: 0 }).optional(),
+        leaseMs: flag.int({ min: 1000 }).optional(),
+        drainMs: flag.int({ min: 0 }).optional(),
+      },
+      opts,
+    );
     const gpu: GpuConfig = {};
-    if (opts.gpuSlots !== undefined) gpu.maxSlots = numberFlag('gpu-slots', opts.gpuSlots, { int: true, min: 1 });
-    if (opts.vramBudgetMb !== undefined) gpu.budgetMb = numberFlag('vram-budget-mb', opts.vramBudgetMb, { int: true, min: 1 });
-    if (opts.vramReserveMb !== undefined) gpu.reserveMb = numberFlag('vram-reserve-mb', opts.vramReserveMb, { int: true, min: 0 });
-    const leaseMs = opts.leaseMs === undefined ? undefined : numberFlag('lease-ms', opts.leaseMs, { int: true, min: 1000 });
-    const drainMs = opts.drainMs === undefined ? undefined : numberFlag('drain-ms', opts.drainMs, { int: true, min: 0 });
+    if (f.gpuSlots !== undefined) gpu.maxSlots = f.gpuSlots;
+    if (f.vramBudgetMb !== undefined) gpu.budgetMb = f.vramBudgetMb;
+    if (f.vramReserveMb !== undefined) gpu.reserveMb = f.vramReserveMb;
+    const { leaseMs, drainMs } = f;
     const handlers: JobHandlerRegistry = typeof opts.handlers === 'string' ? await loadHandlerModule(opts.handlers) : await defaultHandlerRegistry();
     const served = [...handlers.values()].filter((h) => queues.includes(h.queue));
     if (!served.length) {

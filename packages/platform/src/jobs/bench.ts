@@ -4,6 +4,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import {
   BenchmarkReportSchema,
   CvoptError,
+  DEFAULT_EVAL_PROTOCOL,
   NO_PYTORCH_SOURCE,
   ENGINE_IDS,
   ENGINES,
@@ -12,6 +13,7 @@ import {
   type BenchmarkReport,
   type Decision,
   type EngineId,
+  type EvalProtocol,
   type ModelManifest,
 } from '@cvopt/core';
 import { renderChart, renderMarkdown, runBenchmark, selectEngine, type BenchTarget, type EngineLimits, type BenchHooks } from '@cvopt/bench';
@@ -19,13 +21,14 @@ import { engineAvailability, engineVersions, tensorrtVersionOf, type MachineProb
 import { datasetImages } from '@cvopt/onnx';
 import { findPython, importOnnxToPytorch, trainerDir } from '@cvopt/trainer-client';
 import { exportModel } from './export.js';
-import { CHECKPOINT_EXTS, onnxManifest, sha256File } from '../models/resolve.js';
+import { CHECKPOINT_EXTS, modelCacheDir, onnxManifest, sha256File } from '../models/resolve.js';
 import { DEFAULT_CALIB_IMAGES, engineModel, probeEngines } from '../models/variants.js';
 
 /**
  * `cvopt bench`: prepare the model for every engine (export a checkpoint; rebuild PyTorch from a YOLOv8 ONNX;
  * quantize to QDQ INT8; FP16; TensorRT engines), measure each engine in its own process, and write report.json,
- * report.md and chart.svg. Prepared models are kept in `<out dir>/.cvopt-bench/<model sha256[:16]>/` and reused.
+ * report.md and chart.svg. Prepared models are kept in the model cache (`~/.cache/cvopt/models/<model sha256[:16]>/`, as
+ * resolveModel and eval use it) and reused.
  */
 
 export interface BenchModelOptions {
@@ -48,6 +51,10 @@ export interface BenchModelOptions {
   calib?: number;
   limits?: Partial<EngineLimits>;
   pytorchDevice?: 'cpu' | 'cuda';
+  /** How accuracy is measured (default core's DEFAULT_EVAL_PROTOCOL). */
+  protocol?: Partial<EvalProtocol>;
+  /** Root of the model cache where prepared models (FP32 export, INT8, FP16, TensorRT) live; default modelCacheDir(). */
+  cacheDir?: string;
   signal?: AbortSignal;
 }
 
@@ -104,7 +111,7 @@ interface Prepared {
 type PythonWorkerSpec = { python: string; trainerDir: string };
 
 /** Turn the user's model into an FP32 ONNX + manifest and, where possible, a PyTorch checkpoint. */
-async function prepareSource(o: BenchModelOptions, work: string, py: PythonWorkerSpec | undefined, names: string[], stage: (m: string) => void): Promise<Prepared> {
+async function prepareSource(o: BenchModelOptions, work: string, py: PythonWorkerSpec | undefined, names: string[], stage: (m: string) => void, wantPytorch: boolean): Promise<Prepared> {
   const model = resolve(o.model);
   const name = basename(model);
   const exportTo = async (checkpoint: string): Promise<{ onnx: string; manifest: ModelManifest }> => {
@@ -130,7 +137,9 @@ async function prepareSource(o: BenchModelOptions, work: string, py: PythonWorke
   const { manifest, notes } = onnxManifest(model, {}, names);
   const imported = join(work, 'pytorch', 'imported.pt');
   let pytorch: Prepared['pytorch'];
-  if (!py) pytorch = { unavailable: 'PyTorch is not importable in the worker Python' };
+  // Rebuilding PyTorch from the ONNX costs a worker run: only for the pytorch engine, or for an FP32 re-export.
+  if (!wantPytorch && manifest.precision === 'fp32') pytorch = { unavailable: 'the pytorch engine was not asked for' };
+  else if (!py) pytorch = { unavailable: 'PyTorch is not importable in the worker Python' };
   else if (manifest.task !== 'detect') pytorch = { unavailable: `${NO_PYTORCH_SOURCE} (rebuilding from ONNX covers YOLOv8 detectors)` };
   else {
     try {
@@ -164,7 +173,7 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
   const wanted = new Set<EngineId>(o.engines?.length ? o.engines : ENGINE_IDS);
   const sha = sha256File(o.model);
   const out = resolve(o.out);
-  const work = join(dirname(out), '.cvopt-bench', sha.slice(0, 16));
+  const work = join(resolve(o.cacheDir ?? modelCacheDir()), sha.slice(0, 16));
   mkdirSync(work, { recursive: true });
 
   stage('probing engines');
@@ -175,7 +184,7 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
   // Manifest names for an ONNX that carries none come from the dataset, as `cvopt eval` does.
   const task = CHECKPOINT_EXTS.has(extname(o.model).toLowerCase()) ? undefined : resolveManifestTask(o.model, o.data);
   const ds = datasetImages(o.data, task ?? 'detect');
-  const prepared = await prepareSource(o, work, py, ds.names, stage);
+  const prepared = await prepareSource(o, work, py, ds.names, stage, wanted.has('pytorch'));
   const manifest = prepared.fp32?.manifest;
   const images = manifest ? datasetImages(o.data, manifest.task).images.slice(0, o.maxImages ?? Infinity) : [];
   const available = (id: EngineId) => engineAvailability(id, probes);
@@ -238,6 +247,7 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
         ...(o.minTimeMs !== undefined ? { minTimeMs: o.minTimeMs } : {}),
         ...(o.batchSizes ? { batchSizes: o.batchSizes } : {}),
         ...(o.threads !== undefined ? { threads: o.threads } : {}),
+        protocol: { ...DEFAULT_EVAL_PROTOCOL, ...o.protocol },
         ...(o.video ? { video: { file: resolve(o.video), maxFrames: o.maxFrames ?? DEFAULT_FRAMES } } : {}),
       },
       ...(o.limits ? { limits: o.limits } : {}),

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { z } from 'zod';
 import {
   CvoptError,
-  ExportJobSchema,
+  ExportPayloadSchema,
+  type ExportPayload,
   ModelManifestSchema,
   parseWith,
   type MetricMessage,
@@ -24,15 +24,8 @@ const EPS = 1e-12;
 /** yolov8n, yolov8s-cls, …: names the worker builds; anything else is a file. */
 export const PRESET_NAME = /^yolov8[a-z](-cls)?$/;
 
-export const ExportModelSchema = ExportJobSchema.omit({ kind: true }).extend({
-  /** Image files or a directory of images (first MAX_PARITY_SAMPLES, sorted) for the parity check. */
-  samples: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
-  /** Relative tolerance of the parity check. */
-  tolerance: z.number().positive().default(DEFAULT_PARITY_TOLERANCE),
-  /** Detection confidence threshold used when comparing detections after NMS. */
-  confThreshold: z.number().min(0).max(1).default(0.25),
-});
-export type ExportModelInput = z.input<typeof ExportModelSchema>;
+export const ExportModelSchema = ExportPayloadSchema;
+export type ExportModelInput = ExportPayload;
 
 export interface ExportHooks {
   onProgress?: (m: ProgressMessage) => void;

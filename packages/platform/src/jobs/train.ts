@@ -1,8 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
-import { z } from 'zod';
-import { CvoptError, TrainJobSchema, parseWith, type MetricMessage, type ProgressMessage } from '@cvopt/core';
+import { CvoptError, TrainPayloadSchema, parseWith, type MetricMessage, type ProgressMessage, type TrainPayload } from '@cvopt/core';
 import { datasetTaskOf, loadClassificationDataset, loadDetectionDataset } from '@cvopt/datasets';
 import { runWorker } from '@cvopt/trainer-client';
 import { PRESET_NAME } from './export.js';
@@ -10,22 +9,9 @@ import { PRESET_NAME } from './export.js';
 /** Hyperparameter values the worker accepts; names are checked by the worker, which owns the list. */
 type HypValue = number | string | boolean;
 
-export const TrainModelSchema = TrainJobSchema.omit({ kind: true })
-  .partial({ model: true, data: true })
-  .extend({
-    /** Data-loading processes in the worker; default: the worker's own choice. */
-    workers: z.number().int().nonnegative().optional(),
-    /** GPU memory the run may take, MiB (CUDA only); past it the run fails with GPU_MEMORY_EXHAUSTED. */
-    vramMb: z.number().int().positive().optional(),
-    /** Stop after this many epochs without a better validation fitness (0 = never); the worker's default is 100. */
-    patience: z.number().int().nonnegative().optional(),
-    /** Start from these weights (.pt, .pkl or YOLOv8 .onnx) instead of the model's random initialisation. */
-    weights: z.string().min(1).optional(),
-    /** Train into an --out folder that already holds files (overwriting its checkpoints) instead of refusing. */
-    existOk: z.boolean().default(false),
-  })
-  .refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
-export type TrainModelInput = z.input<typeof TrainModelSchema>;
+/** The train payload (core's TrainPayloadSchema); `hypFile` is read here, the rest goes to the worker. */
+export const TrainModelSchema = TrainPayloadSchema;
+export type TrainModelInput = TrainPayload;
 
 export interface TrainHooks {
   onProgress?: (m: ProgressMessage) => void;
@@ -134,10 +120,9 @@ function refuseUsedRunFolder(out: string): void {
  * inline values or a file read with readHypFile; when the worker refuses a key from a file, the error points at
  * the key's line. With `resume`, the run continues from `<out>/last.pt` with its own saved arguments.
  */
-export async function trainModel(input: TrainModelInput & { hypFile?: string }, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const { hypFile, ...rest } = input;
-  const p = parseWith(TrainModelSchema, rest, { what: 'train options', code: 'INVALID_ARGUMENT' });
-  const hf = hypFile ? readHypFile(hypFile) : undefined;
+export async function trainModel(input: TrainModelInput, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const p = parseWith(TrainModelSchema, input, { what: 'train options', code: 'INVALID_ARGUMENT' });
+  const hf = p.hypFile ? readHypFile(p.hypFile) : undefined;
   const out = resolve(p.out);
   if (!p.resume && !p.existOk) refuseUsedRunFolder(out);
   let args: Record<string, unknown>;

@@ -101,6 +101,13 @@ export function onnxManifest(onnx: string, overrides: ManifestFix = {}, fallback
   }
 }
 
+/** Where `cvopt manifest --write` puts an ONNX file's manifest, and the one already there, if any. */
+export function manifestFileOf(onnx: string): { target: string; existing?: string } {
+  const paths = manifestPathFor(onnx);
+  const existing = paths.find((p) => existsSync(p));
+  return { target: paths[0]!, ...(existing ? { existing } : {}) };
+}
+
 function readJsonManifest(path: string): ModelManifest {
   return parseWith(ModelManifestSchema, JSON.parse(readFileSync(path, 'utf8')), { what: 'model.json', file: path, code: 'MANIFEST_INVALID' });
 }

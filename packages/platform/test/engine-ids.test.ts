@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENGINES, type EngineId } from '@cvopt/core';
+import { synthDetection } from '@cvopt/datasets';
+import { findPython, trainerDir } from '@cvopt/trainer-client';
+import { PLATFORM_HANDLERS, resolveModel, runLocal } from '../src/index.js';
+
+/**
+ * One engine vocabulary end to end: the id `select` picks from a real benchmark report is accepted, as it is, by eval,
+ * bench and tune --engine, and each runs the model that id names (the INT8 QDQ conversion for ort-cpu-int8, built
+ * through the one cached transform path). The runtime and packager parts of this chain live with those packages.
+ */
+
+const root = mkdtempSync(join(tmpdir(), 'cvopt-engine-ids-'));
+const cacheDir = join(root, 'model-cache');
+let data = '';
+let onnx = '';
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const torch = findPython().torch;
+
+beforeAll(async () => {
+  if (!torch) return;
+  const ckpt = join(root, 'pico.pt');
+  // A pico detector with BN statistics from real forward passes (scores spread, not all at the prior).
+  const code = [
+    'import sys, torch',
+    'from torch import nn',
+    'from cvopt_trainer.models import build_model',
+    'torch.manual_seed(0)',
+    'm = build_model("yolov8p", nc=2)',
+    'for mod in m.modules():',
+    '    if isinstance(mod, nn.BatchNorm2d):',
+    '        mod.reset_running_stats(); mod.momentum = None',
+    'm.train()',
+    'with torch.no_grad():',
+    '    for _ in range(2): m(torch.rand(2, 3, 64, 64))',
+    'torch.save({"format": "cvopt-checkpoint-v1", "preset": "yolov8p", "task": "detect", "nc": 2, "imgsz": 64,',
+    '            "names": ["circle", "square"], "state_dict": m.state_dict()}, sys.argv[1])',
+  ].join('\n');
+  execFileSync(findPython().executable, ['-c', code, ckpt], { cwd: trainerDir(), stdio: ['ignore', 'ignore', 'inherit'] });
+  data = (await synthDetection({ out: join(root, 'data'), images: 12, imgsz: 64, seed: 1, classes: 2 })).dataYaml;
+  // The resolver exports the checkpoint once (cached by content hash); every command below takes that ONNX.
+  onnx = (await resolveModel(ckpt, { cacheDir })).onnx;
+}, 300_000);
+
+describe.skipIf(!torch)('select’s winner works in eval, bench and tune --engine', () => {
+  it('passes the same id through every command', { timeout: 600_000 }, async () => {
+    const report = join(root, 'bench', 'report.json');
+    const common = { iters: 3, warmup: 1, maxImages: 4, batchSizes: [1], calib: 2, threads: 1, cacheDir };
+    await runLocal(PLATFORM_HANDLERS.bench, { model: onnx, data, out: report, engines: ['ort-cpu', 'ort-cpu-int8'], ...common });
+    const decision = await runLocal(PLATFORM_HANDLERS.select, { report });
+    const winner = decision.winner as EngineId;
+    expect(['ort-cpu', 'ort-cpu-int8']).toContain(winner);
+
+    // Both CPU ids, the winner first: eval runs exactly the model each names.
+    for (const id of [winner, winner === 'ort-cpu' ? 'ort-cpu-int8' : 'ort-cpu'] as EngineId[]) {
+      const ev = await runLocal(PLATFORM_HANDLERS.eval, { model: onnx, data, engine: id, calib: 2, maxImages: 4, cacheDir });
+      expect(ev.engine.id).toBe(id);
+      expect(ev.engine.precision).toBe(ENGINES[id].precision);
+      if (id === 'ort-cpu-int8') expect(ev.engineModel).toMatch(/static INT8 QDQ .* 2 calibration images/);
+    }
+
+    const again = await runLocal(PLATFORM_HANDLERS.bench, { model: onnx, data, out: join(root, 'bench2', 'report.json'), engines: [winner], ...common });
+    expect(again.report.engines.map((e) => [e.engine, e.status])).toEqual([[winner, 'ok']]);
+
+    const tuned = await runLocal(PLATFORM_HANDLERS.tune, {
+      model: 'yolov8p',
+      data,
+      out: join(root, 'tune'),
+      strategy: 'elitist',
+      generations: 1,
+      population: 2,
+      epochs: 1,
+      imgsz: 64,
+      batch: 4,
+      latencyRuns: 3,
+      engine: winner,
+    });
+    const ok = tuned.trials.filter((t) => t.status !== 'failed');
+    expect(ok.length, JSON.stringify(tuned.trials.map((t) => t.error))).toBeGreaterThan(0);
+    for (const t of ok) expect(t.p95Ms).toBeGreaterThan(0);
+  });
+
+  it('a GPU id is refused with the machine’s reason, not as a bad argument', async () => {
+    const err = await runLocal(PLATFORM_HANDLERS.eval, { model: onnx, data, engine: 'tensorrt-fp16', maxImages: 1, cacheDir }).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string },
+    );
+    // On a machine with TensorRT this engine runs; everywhere else the error says what is missing.
+    if (err) {
+      expect(err.code).toBe('ENGINE_UNAVAILABLE');
+      expect(err.message).toMatch(/tensorrt-fp16 cannot run on this machine: .+/);
+    }
+  });
+});
