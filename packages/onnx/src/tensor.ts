@@ -1,4 +1,6 @@
 import { CvoptError } from '@cvopt/core';
+// The one IEEE 754 half codec lives with the engines (ONNX Runtime feeds and outputs); weights use it too.
+import { floatToHalf, halfToFloat } from '@cvopt/engines';
 import type { TensorProto } from './model.js';
 
 /** TensorProto.DataType values (onnx.proto). */
@@ -76,45 +78,8 @@ function viewOf(raw: Uint8Array): DataView {
   return new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
 }
 
-/** Half-precision bits to a number (IEEE 754 binary16). */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
 const F32 = new Float32Array(1);
 const U32 = new Uint32Array(F32.buffer);
-
-/** A number to half-precision bits, round-to-nearest-even, saturating to ±Inf beyond 65504. */
-export function floatToHalf(v: number): number {
-  F32[0] = v;
-  const x = U32[0] as number;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
-}
 
 /** A numeric tensor's values as float64 numbers (int64 beyond 2^53 loses precision; fine for weights and shapes). */
 export function tensorValues(t: TensorProto): Float64Array {
