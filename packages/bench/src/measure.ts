@@ -103,7 +103,7 @@ function allowedBatches(engine: Engine, requested: number[]): number[] {
 export async function measureOrt(target: Extract<ReadyTarget, { runtime: 'onnxruntime' }>, s: MeasureSettings): Promise<Figures> {
   const manifest = target.manifest;
   const engine = await createOrtEngine(target.model, manifest, {
-    provider: target.provider,
+    engine: target.engine,
     ...(s.threads ? { intraOpNumThreads: s.threads } : {}),
     maxBatch: Math.max(1, ...s.batchSizes),
   });
