@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CvoptError, testDataDir } from '@cvopt/core';
-import { cocoEvaluate, cocoEvaluateFiles, type CocoGroundTruthJson } from './index.js';
+import { cocoEvaluate, cocoEvaluateFiles, type CocoGroundTruthJson } from '../src/index.js';
 
 const dataDir = testDataDir();
 if (!dataDir) console.warn('skipping COCO reference fixture: shared test data not found (set CVOPT_TEST_DATA)');

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { testDataDir } from '@cvopt/core';
-import { readJpegHeader } from './jpeg-header.js';
+import { readJpegHeader } from '../src/jpeg-header.js';
 
 const data = testDataDir(resolve(import.meta.dirname, '../../..'));
 
