@@ -13,8 +13,9 @@ export const EXAMPLES: Record<string, string[]> = {
   eval: [
     'cvopt eval runs/exp1/model.onnx --data data.yaml',
     'cvopt eval model.onnx --data data.yaml --engine ort-cpu-int8 --save-json preds.json',
-    'cvopt eval --coco-gt instances_val.json --coco-dt preds.json',
+    'cvopt eval model.onnx --data data.yaml --save-json dt.json --save-gt gt.json && cvopt eval --coco-gt gt.json --coco-dt dt.json',
   ],
+  manifest: ['cvopt manifest yolox_nano.onnx', 'cvopt manifest yolox_nano.onnx --write', 'cvopt manifest custom.onnx --names classes.txt --channel-order BGR --scale 1 --write'],
   export: ['cvopt export runs/exp1/best.pt --out runs/exp1/model.onnx', 'cvopt export best.pt --out model.onnx --imgsz 320 --dynamic'],
   quantize: ['cvopt quantize model.onnx --data data.yaml --out model.int8.onnx', 'cvopt quantize model.onnx --data data.yaml --method percentile --calib 64 --out model.int8.onnx'],
   quickstart: ['cvopt quickstart', 'cvopt quickstart --out demo --epochs 10'],

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
-import { CvoptError, ModelManifestSchema, parseWith, type ModelManifest } from '@cvopt/core';
+import { CvoptError, FILE_KIND_NAMES, ModelManifestSchema, parseWith, sniffFileKind, type ModelManifest } from '@cvopt/core';
 import { manifestPathFor, readManifest } from '@cvopt/engines';
 import { inferManifestWithNotes, type ManifestOverrides } from '@cvopt/onnx';
 import { exportModel, PRESET_NAME } from '../jobs/export.js';
@@ -70,6 +70,11 @@ export function modelSourceKind(model: string): ModelSourceKind {
   const ext = extname(model).toLowerCase();
   if (ext === '.onnx') return 'onnx';
   if (CHECKPOINT_EXTS.has(ext)) return 'checkpoint';
+  // A file of a known other kind (an image, a video, an archive) is named for what it is.
+  const kind = sniffFileKind(model);
+  if (!['onnx', 'pickle', 'zip', 'text', 'binary'].includes(kind)) {
+    throw new CvoptError('MODEL_INVALID', `${model} is ${FILE_KIND_NAMES[kind]}, not an ONNX model or a checkpoint`, { where: { file: model, field: 'model' }, hint: 'pass model.onnx, model.pt or a preset such as yolov8n' });
+  }
   throw new CvoptError('INVALID_ARGUMENT', `model ${model} is neither .onnx nor a checkpoint (${[...CHECKPOINT_EXTS].join(', ')}) nor a preset`, {
     where: { field: 'model', file: model },
     hint: 'pass model.onnx, model.pt or a preset such as yolov8n',
