@@ -3,11 +3,13 @@ import { pathToFileURL } from 'node:url';
 import { CvoptError, type JobHandler, type JobHandlerRegistry } from '@cvopt/core';
 
 /**
- * The handlers `cvopt worker` serves when no --handlers module is given: the platform's registry (train, tune,
- * export, bench, package …) once @cvopt/platform exports it. This function is the one place that wires it.
+ * The handlers `cvopt worker` serves when no --handlers module is given: the platform's registry (train, tune, export,
+ * eval, bench, quantize, check, select, quickstart). This function is the one place that wires it; the platform is
+ * loaded only here, so a worker with --handlers never loads it.
  */
 export async function defaultHandlerRegistry(): Promise<JobHandlerRegistry> {
-  return new Map();
+  const { platformHandlerRegistry } = await import('@cvopt/platform');
+  return platformHandlerRegistry();
 }
 
 function isHandler(h: unknown): h is JobHandler {

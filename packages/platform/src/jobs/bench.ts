@@ -184,10 +184,14 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
   // Manifest names for an ONNX that carries none come from the dataset, as `cvopt eval` does.
   const task = CHECKPOINT_EXTS.has(extname(o.model).toLowerCase()) ? undefined : resolveManifestTask(o.model, o.data);
   const ds = datasetImages(o.data, task ?? 'detect');
-  const prepared = await prepareSource(o, work, py, ds.names, stage, wanted.has('pytorch'));
+  const available = (id: EngineId) => engineAvailability(id, probes);
+  // Nothing to prepare when no asked-for engine can run here: the report lists each as unavailable with its reason.
+  const runnable = ENGINE_IDS.filter((id) => wanted.has(id) && available(id).available);
+  const prepared: Prepared = runnable.length
+    ? await prepareSource(o, work, py, ds.names, stage, runnable.includes('pytorch'))
+    : { notes: ['no asked-for engine can run on this machine; nothing was prepared'] };
   const manifest = prepared.fp32?.manifest;
   const images = manifest ? datasetImages(o.data, manifest.task).images.slice(0, o.maxImages ?? Infinity) : [];
-  const available = (id: EngineId) => engineAvailability(id, probes);
 
   const targets: BenchTarget[] = [];
   for (const id of ENGINE_IDS) {
