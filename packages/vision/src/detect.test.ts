@@ -98,6 +98,15 @@ describe('decodeYolox', () => {
     expect(c[1]!.box).toEqual([16, 16, 48, 48]);
     expect(c[1]!.score).toBeCloseTo(0.3, 6);
     expect(() => decodeYolox(data, [1, 80, C], { inputSize: [64, 64], confThreshold: 0.25 })).toThrow(/84 anchors/);
+    // Multi-label (the evaluation protocol): every class whose obj × cls passes, at the same box.
+    const m = decodeYolox(data, [1, N, C], { inputSize: [64, 64], strides: [8, 16, 32], confThreshold: 0.05, multiLabel: true });
+    expect(m.map((x) => [x.classId, Number(x.score.toFixed(4))])).toEqual([
+      [0, 0.18],
+      [0, 0.09],
+      [1, 0.72],
+      [0, 0.3],
+      [1, 0.12],
+    ]);
   });
 });
 

@@ -135,6 +135,8 @@ export interface YoloxDecodeOptions {
   inputSize: readonly [number, number];
   strides?: readonly number[];
   confThreshold: number;
+  /** Emit one candidate per class whose obj × cls passes the threshold instead of only the best class. */
+  multiLabel?: boolean;
 }
 
 /**
@@ -162,6 +164,17 @@ export function decodeYolox(output: Float32Array, dims: readonly number[], opts:
         const o = base + a * C;
         const obj = output[o + 4]!;
         if (obj <= opts.confThreshold) continue; // cls ≤ 1, so obj × cls cannot pass either
+        if (opts.multiLabel) {
+          const cx = (output[o]! + gx) * s;
+          const cy = (output[o + 1]! + gy) * s;
+          const bw = Math.exp(output[o + 2]!) * s;
+          const bh = Math.exp(output[o + 3]!) * s;
+          for (let c = 0; c < nc; c++) {
+            const sc = obj * output[o + 5 + c]!;
+            if (sc > opts.confThreshold) out.push({ box: [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], score: sc, classId: c });
+          }
+          continue;
+        }
         let bestC = 0;
         let bestV = -Infinity;
         for (let c = 0; c < nc; c++) {
@@ -279,7 +292,7 @@ export function postprocessDetections(
     cands = decodeYolov8(output, dims, { confThreshold, scoresActivated: manifest.output.scoresActivated ?? true, multiLabel: opts.multiLabel ?? false, layout }, batchIndex);
   } else if (manifest.output.format === 'yolox') {
     if (dims[2] !== 5 + nc) throw shapeError('postprocessDetections', dims, `[B, N, ${5 + nc}] for ${nc} classes in model.json`);
-    cands = decodeYolox(output, dims, { inputSize: manifest.preprocess.size, strides: manifest.output.strides ?? [8, 16, 32], confThreshold }, batchIndex);
+    cands = decodeYolox(output, dims, { inputSize: manifest.preprocess.size, strides: manifest.output.strides ?? [8, 16, 32], confThreshold, multiLabel: opts.multiLabel ?? false }, batchIndex);
   } else {
     throw new CvoptError('MANIFEST_INVALID', `postprocessDetections: output format ${manifest.output.format} is not a detector format`, {
       where: { field: 'output.format' },
