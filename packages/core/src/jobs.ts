@@ -268,7 +268,7 @@ export const QUEUE_OF: Record<JobKind | 'package', QueueName> = {
   package: 'packaging',
   eval: 'inference',
   bench: 'inference',
-  quantize: 'inference',
+  quantize: 'packaging',
   check: 'inference',
   select: 'inference',
 };
