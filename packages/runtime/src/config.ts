@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
-import { CvoptError, parseWith } from '@cvopt/core';
+import { CvoptError, ENGINES, ORT_ENGINE_IDS, parseWith, type EngineId, type ExecutionProviderId } from '@cvopt/core';
 
 /**
  * Every limit of the service, with its default. One file (cvopt.runtime.json or .yaml), then CVOPT_* environment
@@ -20,7 +20,29 @@ export const ApiKeySchema = z.object({
   role: RoleSchema,
 });
 
-export const RuntimeConfigSchema = z
+/** Engine ids the service can run: ONNX Runtime engines marked servable in core's ENGINES. */
+export const SERVABLE_ENGINE_IDS = ORT_ENGINE_IDS.filter((id) => ENGINES[id].servable) as [EngineId, ...EngineId[]];
+
+/** The execution provider of a servable engine id (from core's ENGINES, never a second table). */
+export function providerOf(engine: EngineId): ExecutionProviderId {
+  return ENGINES[engine].provider ?? 'cpu';
+}
+
+/**
+ * The config key `provider: cpu|cuda` from before engine ids: mapped to ort-cpu / ort-cuda with a deprecation
+ * warning, so existing artifacts keep starting.
+ */
+function legacyProvider(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !('provider' in raw)) return raw;
+  const { provider, ...rest } = raw as Record<string, unknown>;
+  if (rest.engine === undefined && (provider === 'cpu' || provider === 'cuda')) {
+    process.emitWarning('runtime config: "provider" is deprecated; use "engine" with an engine id (ort-cpu, ort-cpu-int8, ort-cuda, …)', 'DeprecationWarning');
+    return { ...rest, engine: provider === 'cuda' ? 'ort-cuda' : 'ort-cpu' };
+  }
+  return raw; // let the strict schema name the unknown or conflicting key
+}
+
+const RuntimeConfigObject = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
@@ -106,10 +128,15 @@ export const RuntimeConfigSchema = z
       })
       .prefault({}),
     classify: z.object({ topK: z.number().int().min(1).max(1000).default(5) }).prefault({}),
-    /** Model-provider: cpu or cuda (GPU needs an onnxruntime-node build with CUDA). */
-    provider: z.enum(['cpu', 'cuda']).default('cpu'),
+    /**
+     * The engine id (core's ENGINES, servable ids only): its execution provider comes from the engine's spec. The
+     * model file must already be the one the engine runs (the packager puts the INT8 / FP16 file in the artifact).
+     */
+    engine: z.enum(SERVABLE_ENGINE_IDS).default('ort-cpu'),
   })
   .strict();
+
+export const RuntimeConfigSchema = z.preprocess(legacyProvider, RuntimeConfigObject);
 
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
 export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
@@ -141,7 +168,7 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_AUTH_ENABLED: { path: ['auth', 'enabled'], kind: 'bool' },
   CVOPT_GRACE_PERIOD_MS: { path: ['gracePeriodMs'], kind: 'int' },
   CVOPT_RSS_SOFT_CAP_MB: { path: ['rssSoftCapMb'], kind: 'int' },
-  CVOPT_PROVIDER: { path: ['provider'], kind: 'string' },
+  CVOPT_ENGINE: { path: ['engine'], kind: 'string' },
 };
 
 function envValue(name: string, raw: string, kind: 'int' | 'number' | 'string' | 'bool'): unknown {

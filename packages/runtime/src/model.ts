@@ -2,7 +2,9 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
 import { readManifest, type EngineInfo, type TensorOutput } from '@cvopt/engines';
-import { effectiveIntraOpThreads, type RuntimeConfig } from './config.js';
+import { ENGINES } from '@cvopt/core';
+import { effectiveIntraOpThreads, providerOf, type RuntimeConfig } from './config.js';
+import { Readiness } from './readiness.js';
 import { Scheduler, type SubmitOptions } from './scheduler.js';
 import { Semaphore } from './semaphore.js';
 import type { RuntimeMetrics } from './metrics.js';
@@ -86,6 +88,8 @@ export interface LoadOptions {
   gpu?: Semaphore;
   log?: Logger;
   generation?: number;
+  /** Called when the engine is open and warm-up starts. */
+  onWarming?: () => void;
 }
 
 /** Open the engine, check the manifest against it, warm it up and measure one run to seed admission estimates. */
@@ -94,7 +98,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
   const { config } = o;
   // One engine instance per concurrent execution (worker thread + session each); see createEnginePool.
   const engine = await createEnginePool(source.modelPath, manifest, {
-    provider: config.provider,
+    provider: providerOf(config.engine),
     intraOpNumThreads: effectiveIntraOpThreads(config),
     executionMode: 'sequential',
     maxBatch: Math.max(1, config.batchMax),
@@ -129,6 +133,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       o.metrics?.batchSize.observe(inputs.length);
       return splitBatch(out, inputs.length);
     };
+    o.onWarming?.();
     // The first runs allocate and pick kernels; the last one is the service time estimate admission starts from.
     let warmupMs = 0;
     for (let i = 0; i < 3; i++) {
@@ -144,7 +149,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       run: runBatch,
       admissionTarget: config.admissionTarget,
       prefetch: config.enginePrefetch,
-      ...(config.provider === 'cuda' && o.gpu ? { limiter: o.gpu } : {}),
+      ...(ENGINES[config.engine].gpu && o.gpu ? { limiter: o.gpu } : {}),
       initialBatchMs: warmupMs,
     });
     o.log?.info({ model: manifest.name, engine: info.id, maxBatch, warmupMs: Math.round(warmupMs * 10) / 10 }, 'model loaded and warmed');
@@ -168,20 +173,25 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
 }
 
 /**
- * Holds the current model. Requests take `current` once and keep it, so a reload swaps atomically: new requests
- * go to the new model while the old one drains its queue and then closes.
+ * Holds the current model and drives the readiness state machine (loading → warming → ready ⇄ reloading; failed;
+ * draining → stopped). Requests take `current` once and keep it, so a reload swaps atomically: new requests go to
+ * the new model while the old one drains its queue and then closes.
  */
 export class ModelHost {
   private model: LoadedModel | undefined;
   private reloading: Promise<LoadedModel> | undefined;
+  readonly readiness: Readiness;
 
   constructor(
     private readonly source: ModelSource,
-    private readonly o: LoadOptions,
-  ) {}
+    private readonly o: LoadOptions & { readiness?: Readiness },
+  ) {
+    this.readiness = o.readiness ?? new Readiness();
+  }
 
+  /** A model is loaded and the service takes work (readiness ready or reloading). */
   get ready(): boolean {
-    return this.model !== undefined;
+    return this.model !== undefined && this.readiness.takesWork;
   }
 
   get current(): LoadedModel {
@@ -190,7 +200,13 @@ export class ModelHost {
   }
 
   async load(): Promise<LoadedModel> {
-    this.model = await loadModel(this.source, this.o);
+    try {
+      this.model = await loadModel(this.source, { ...this.o, onWarming: () => this.readiness.to('warming') });
+    } catch (e) {
+      this.readiness.to('failed', (e as Error).message);
+      throw e;
+    }
+    this.readiness.to('ready');
     return this.model;
   }
 
@@ -198,9 +214,17 @@ export class ModelHost {
   async reload(): Promise<LoadedModel> {
     if (this.reloading) return this.reloading;
     this.reloading = (async () => {
-      const next = await loadModel(this.source, { ...this.o, generation: (this.model?.generation ?? 0) + 1 });
+      this.readiness.to('reloading');
+      let next: LoadedModel;
+      try {
+        next = await loadModel(this.source, { ...this.o, generation: (this.model?.generation ?? 0) + 1 });
+      } catch (e) {
+        this.readiness.to('ready'); // the old model keeps serving
+        throw e;
+      }
       const old = this.model;
       this.model = next;
+      this.readiness.to('ready');
       if (old) void retire(old);
       return next;
     })();
@@ -218,11 +242,14 @@ export class ModelHost {
   /** Stop accepting, let queued and running work finish, release the engine. */
   async close(): Promise<void> {
     const m = this.model;
+    if (this.readiness.state === 'draining') this.readiness.to('stopped');
     if (!m) return;
     await retire(m);
   }
 
+  /** Readiness goes to draining; the scheduler refuses new work while accepted work finishes. */
   stopIntake(): void {
+    this.readiness.to('draining');
     this.model?.scheduler.close();
   }
 

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { createLogger, type Logger } from '@cvopt/core';
 import { readManifest } from '@cvopt/engines';
-import { buildApp, Lifecycle } from './app.js';
+import { buildApp } from './app.js';
 import { loadRuntimeConfig, type RuntimeConfig } from './config.js';
 import { RuntimeMetrics } from './metrics.js';
 import { ModelHost, resolveModelSource } from './model.js';
+import { rateLimiterFor } from './rate-limit.js';
 import { Semaphore } from './semaphore.js';
 
 export interface StartOptions {
@@ -39,8 +40,7 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   const metrics = new RuntimeMetrics();
   const gpu = new Semaphore(config.gpuSlots);
   const host = new ModelHost(source, { config, metrics, gpu, log });
-  const lifecycle = new Lifecycle();
-  const app = await buildApp({ config, host, metrics, lifecycle, gpu, log });
+  const app = await buildApp({ config, host, metrics, gpu, log, limiter: rateLimiterFor(config) });
   const address = await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
   const url = address.replace('[::1]', 'localhost');
   try {
@@ -54,7 +54,6 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   let shuttingDown: Promise<boolean> | undefined;
   const shutdown = (): Promise<boolean> =>
     (shuttingDown ??= (async () => {
-      lifecycle.draining = true;
       host.stopIntake();
       log.info({ gracePeriodMs: config.gracePeriodMs }, 'draining: no new work, finishing accepted requests');
       let timer: NodeJS.Timeout | undefined;
