@@ -102,6 +102,30 @@ const RuntimeConfigObject = z
         maxFrames: z.number().int().min(1).default(3600),
       })
       .prefault({}),
+    /**
+     * How a request body must arrive (slow uploads hold admitted slots): image, JSON and multipart bodies within
+     * `timeoutMs`; every body (video too) at `minBytesPerSecond` or faster once `graceMs` have passed. A body that
+     * falls behind is answered 408 UPLOAD_TOO_SLOW and its connection closed.
+     */
+    upload: z
+      .object({
+        timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        minBytesPerSecond: z.number().int().min(0).default(32 * 1024),
+        graceMs: z.number().int().min(0).max(600_000).default(2000),
+        /** Node's limit for the request headers to arrive (slowloris). */
+        headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+      })
+      .prefault({}),
+    /**
+     * Fairness per client (its API key's name, or its address when auth is off): bodies still uploading at once
+     * (beyond: 429), and open TCP connections per address (beyond: the connection is closed at once). 0 = no cap.
+     */
+    perClient: z
+      .object({
+        maxUploads: z.number().int().min(0).default(16),
+        maxConnections: z.number().int().min(0).default(2048),
+      })
+      .prefault({}),
     /** Token bucket per API key (or per client address when auth is off); perSecond 0 disables it. */
     rateLimit: z
       .object({

@@ -1,9 +1,13 @@
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CvoptError } from '@cvopt/core';
 import { KeyStore, authorize, keyFromHeaders } from '../auth.js';
 import { authEnabled } from '../config.js';
 import { errorBody, httpErrorToCvopt } from '../errors.js';
 import type { RequestLimiter } from '../rate-limit.js';
+import type { Ticket } from '../scheduler.js';
+import type { RuntimeConfig } from '../config.js';
+import type { RuntimeMetrics } from '../metrics.js';
 import { IMAGE_TYPES, VIDEO_TYPES, requestDeadline, type RouteContext } from './context.js';
 
 export interface GateOptions {
@@ -42,6 +46,28 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
   // never uploads its body; Node then closes that connection, as RFC 9110 requires when the body is not read.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
 
+  // Slowloris on headers, and connections per address.
+  app.server.headersTimeout = config.upload.headersTimeoutMs;
+  const connections = new Map<string, number>();
+  if (config.perClient.maxConnections > 0) {
+    app.server.on('connection', (socket: Socket) => {
+      const addr = socket.remoteAddress ?? '?';
+      const n = (connections.get(addr) ?? 0) + 1;
+      if (n > config.perClient.maxConnections) {
+        metrics.rejections.inc({ reason: 'TOO_MANY_CONNECTIONS' });
+        socket.destroy();
+        return;
+      }
+      connections.set(addr, n);
+      socket.once('close', () => {
+        const left = (connections.get(addr) ?? 1) - 1;
+        if (left <= 0) connections.delete(addr);
+        else connections.set(addr, left);
+      });
+    });
+  }
+  const uploads = new UploadWatch(config, metrics);
+
   const gate = (req: FastifyRequest, reply: FastifyReply): void => {
     req.startedAt = performance.now();
     const cfg = req.routeOptions.config;
@@ -55,7 +81,9 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     if (!cfg.admits) return;
     const refusal = readiness.refusal();
     if (refusal) throw refusal;
-    o.limiter.take(req.principal?.name ?? req.ip);
+    const client = req.principal?.name ?? req.ip;
+    o.limiter.take(client);
+    const watch = uploads.begin(req, reply, client);
     if (rss > rssCap) {
       throw new CvoptError('OVERLOADED', `memory use ${Math.round(rss / 2 ** 20)} MiB is above the soft cap of ${config.rssSoftCapMb} MiB`, {
         hint: 'retry shortly; the service sheds load instead of running out of memory',
@@ -63,13 +91,20 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
       });
     }
     const deadline = requestDeadline(req, config.sloMs);
-    const ticket = host.current.scheduler.admit(deadline.ms, { strict: deadline.strict });
+    let ticket: Ticket;
+    try {
+      ticket = host.current.scheduler.admit(deadline.ms, { strict: deadline.strict });
+    } catch (e) {
+      watch?.end();
+      throw e;
+    }
     req.deadlineAt = req.startedAt + deadline.ms;
     req.ticket = ticket;
     const abort = new AbortController();
     req.abort = abort;
     // 'close' fires when the answer is sent or the client goes away; either way the slot is free again.
     reply.raw.once('close', () => {
+      watch?.end();
       ticket.release();
       if (!reply.raw.writableFinished) abort.abort();
     });
@@ -103,4 +138,87 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     void reply.header('x-cvopt-error-code', err.code);
     return reply.code(404).send(req.url.startsWith('/v2') ? { error: err.message } : errorBody(err));
   });
+}
+
+/** Whether a request carries a body still to come. */
+const hasBody = (req: FastifyRequest) => {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+};
+
+/**
+ * Watches request bodies while they arrive: at most `perClient.maxUploads` per client at once, each within its
+ * deadline (image, JSON, multipart) and above the minimum rate after the grace period. One timer for all of them.
+ */
+class UploadWatch {
+  private readonly perClient = new Map<string, number>();
+  private readonly active = new Set<{ check: (now: number) => void }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: RuntimeConfig,
+    private readonly metrics: RuntimeMetrics,
+  ) {}
+
+  /** Start watching `req`'s body; undefined when it has none. Throws RATE_LIMITED past the client's cap. */
+  begin(req: FastifyRequest, reply: FastifyReply, client: string): { end: () => void } | undefined {
+    if (!hasBody(req)) return undefined;
+    const { maxUploads } = this.config.perClient;
+    const held = this.perClient.get(client) ?? 0;
+    if (maxUploads > 0 && held >= maxUploads) {
+      throw new CvoptError('RATE_LIMITED', `this client already has ${held} uploads in progress (the limit is ${maxUploads})`, {
+        hint: 'finish the uploads under way before starting more, or raise perClient.maxUploads',
+        retryAfterS: 1,
+      });
+    }
+    this.perClient.set(client, held + 1);
+    const { timeoutMs, minBytesPerSecond, graceMs } = this.config.upload;
+    const video = req.routeOptions.url === '/v1/predict/video';
+    const t0 = performance.now();
+    // Bytes read off the socket (not 'data' listeners: those would switch the body to flowing before its parser).
+    const socket = req.raw.socket;
+    const read0 = socket?.bytesRead ?? 0;
+    let done = false;
+    const entry = {
+      check: (now: number) => {
+        const elapsed = now - t0;
+        const bytes = (socket?.bytesRead ?? 0) - read0;
+        const late = !video && elapsed > timeoutMs;
+        const slow = minBytesPerSecond > 0 && elapsed > graceMs && (bytes * 1000) / elapsed < minBytesPerSecond;
+        if (!late && !slow) return;
+        end();
+        this.metrics.rejections.inc({ reason: 'UPLOAD_TOO_SLOW' });
+        const err = new CvoptError('UPLOAD_TOO_SLOW', late ? `the request body did not arrive within ${timeoutMs} ms` : `the request body arrives at ${Math.round((bytes * 1000) / elapsed)} bytes/s, below the minimum of ${minBytesPerSecond}`, {
+          hint: 'send the whole body at once over a faster link, or raise upload.timeoutMs / upload.minBytesPerSecond',
+        });
+        // The body will never be read: answer and close the connection (RFC 9110 allows it when the body is unread).
+        if (!reply.raw.headersSent) {
+          reply.raw.writeHead(408, { 'content-type': 'application/json', connection: 'close', 'x-cvopt-error-code': err.code });
+          reply.raw.end(JSON.stringify(errorBody(err)));
+        }
+        req.raw.socket?.destroySoon?.();
+        setTimeout(() => req.raw.socket?.destroy(), 200).unref();
+      },
+    };
+    const end = () => {
+      if (done) return;
+      done = true;
+      this.active.delete(entry);
+      const left = (this.perClient.get(client) ?? 1) - 1;
+      if (left <= 0) this.perClient.delete(client);
+      else this.perClient.set(client, left);
+      if (this.active.size === 0 && this.timer) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
+    };
+    req.raw.once('end', end);
+    this.active.add(entry);
+    this.timer ??= setInterval(() => {
+      const now = performance.now();
+      for (const e of [...this.active]) e.check(now);
+    }, 250);
+    this.timer.unref();
+    return { end };
+  }
 }

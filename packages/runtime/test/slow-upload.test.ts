@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureModels, jpeg, post, startApp, type Running } from './helpers.js';
+import { rawRequest, sleep, trickle } from './raw-http.js';
+
+const KEYS = { a: 'attacker-key-0123456789', b: 'legit-key-0123456789', c: 'third-key-0123456789' };
+
+/** Issue 13 item 2: sockets trickling a body must not lock legitimate clients out. */
+describe('slow uploads (real sockets)', () => {
+  let s: Running;
+  beforeAll(async () => {
+    s = await startApp(fixtureModels().detStatic, {
+      queueMax: 8,
+      perClient: { maxUploads: 4 },
+      upload: { graceMs: 300, minBytesPerSecond: 5000, timeoutMs: 1000 },
+      auth: { keys: Object.entries(KEYS).map(([name, key]) => ({ name, key, role: 'viewer' as const })) },
+    });
+  });
+  afterAll(async () => s?.close());
+
+  const head = (key: string, length: number) =>
+    `POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${length}\r\nAuthorization: Bearer ${key}\r\n\r\n`;
+
+  it('caps one key’s uploads, cuts trickling and overlong bodies with 408, and keeps serving everyone else', async () => {
+    const img = await jpeg();
+    // Twelve sockets trickle one byte every 100 ms with key a: four are admitted, the rest refused at once.
+    const tricklers = Array.from({ length: 12 }, () => rawRequest(s.url, head(KEYS.a, 100_000), (sock) => trickle(sock, 100_000, 1, 100)));
+    await sleep(100);
+    // Another client is served meanwhile.
+    const legit = await post(`${s.url}/v1/predict`, img, { 'content-type': 'image/jpeg', authorization: `Bearer ${KEYS.b}` });
+    expect(legit.status).toBe(200);
+    // A body fast enough for the rate but longer than upload.timeoutMs.
+    const overlong = rawRequest(s.url, head(KEYS.c, 400_000), (sock) => trickle(sock, 400_000, 2000, 20));
+    const answers = await Promise.all(tricklers);
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((x) => x === 429)).toHaveLength(8);
+    expect(statuses.filter((x) => x === 408)).toHaveLength(4);
+    for (const a of answers.filter((x) => x.status === 408)) {
+      expect(a.body).toContain('UPLOAD_TOO_SLOW');
+      expect(a.ms).toBeLessThan(5000);
+    }
+    const long = await overlong;
+    expect(long.status).toBe(408);
+    expect(long.body).toMatch(/within 1000 ms/);
+    // Healthy afterwards, for the attacker's key too, and the slots are all free again.
+    for (const key of [KEYS.a, KEYS.b, KEYS.c]) expect((await post(`${s.url}/v1/predict`, img, { 'content-type': 'image/jpeg', authorization: `Bearer ${key}` })).status).toBe(200);
+    expect(s.host.current.scheduler.admitted).toBe(0);
+  });
+});
+
+describe('connections per address', () => {
+  it('closes connections past perClient.maxConnections at once and serves the ones within it', async () => {
+    const s = await startApp(fixtureModels().detStatic, { perClient: { maxConnections: 3 } });
+    try {
+      const img = await jpeg();
+      // Three idle connections that never send anything hold the address's budget.
+      const idle = Array.from({ length: 3 }, () => rawRequest(s.url, '', () => undefined, 1500));
+      await sleep(100);
+      const extra = await rawRequest(s.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', () => undefined, 3000);
+      expect(extra.closed).toBe(true);
+      expect(extra.status).toBe(0);
+      await Promise.all(idle);
+      await sleep(50);
+      expect((await post(`${s.url}/v1/predict`, img, { 'content-type': 'image/jpeg' })).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+});
