@@ -100,6 +100,13 @@ const RuntimeConfigObject = z
         maxBytes: z.number().int().min(1024).default(200 * 1024 * 1024),
         maxSeconds: z.number().positive().default(120),
         maxFrames: z.number().int().min(1).default(3600),
+        /**
+         * A client that stops reading the NDJSON answer for this long is dropped (ffmpeg stopped, the upload's temp
+         * folder removed) instead of holding its slot and disk forever.
+         */
+        stallTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+        /** Where uploads are written while they are decoded (default: the OS temp folder). */
+        tempDir: z.string().min(1).optional(),
       })
       .prefault({}),
     /**
