@@ -3,6 +3,7 @@ import { createLogger, type Logger } from '@cvopt/core';
 import type { RuntimeConfig } from './config.js';
 import { installGate } from './http/gate.js';
 import type { RouteContext } from './http/context.js';
+import { MemoryWatch } from './memory.js';
 import { RuntimeMetrics } from './metrics.js';
 import type { ModelHost } from './model.js';
 import type { RequestLimiter } from './rate-limit.js';
@@ -43,6 +44,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     metrics: o.metrics ?? new RuntimeMetrics(),
     log: o.log ?? createLogger('cvopt-runtime'),
     gpu: o.gpu,
+    memory: new MemoryWatch(),
+    videos: { active: 0 },
   };
   const app = Fastify({
     bodyLimit: config.bodyLimitBytes,

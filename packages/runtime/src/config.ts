@@ -101,6 +101,11 @@ const RuntimeConfigObject = z
         maxSeconds: z.number().positive().default(120),
         maxFrames: z.number().int().min(1).default(3600),
         /**
+         * Videos uploaded or decoded at once; the next is refused (429, before its body is read). Each costs an
+         * ffmpeg process and its frames; two keep the engine fed from video while images still get through.
+         */
+        maxConcurrent: z.number().int().min(1).max(64).default(2),
+        /**
          * A client that stops reading the NDJSON answer for this long is dropped (ffmpeg stopped, the upload's temp
          * folder removed) instead of holding its slot and disk forever.
          */

@@ -1,5 +1,5 @@
-import { CvoptError, type ModelManifest } from '@cvopt/core';
-import { postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
+import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
+import { fitFrame, postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
 import type { RuntimeConfig } from './config.js';
 import type { ItemOutput, LoadedModel, ModelHost } from './model.js';
 import type { Ticket } from './scheduler.js';
@@ -97,12 +97,23 @@ export interface VideoRunOptions {
   signal: AbortSignal;
   ticket: Ticket;
   deadlineMs: number;
+  /** Told each ffmpeg child's pid (the memory cap counts it). */
+  onSpawn?: (pid: number) => void;
+  /** Where ffmpeg's own words go (they hold server paths and heap addresses: never to the client). */
+  log?: Logger;
 }
 
-/** Paths of temporary uploads are server internals: a client sees "upload" instead. */
-function hidePath(e: unknown, file: string): unknown {
-  if (!(e instanceof CvoptError)) return e;
-  return new CvoptError(e.code, e.message.split(file).join('upload'), { ...(e.hint ? { hint: e.hint } : {}), ...(e.retryAfterS !== undefined ? { retryAfterS: e.retryAfterS } : {}), cause: e });
+/**
+ * What a client may learn of a failed video: the catalogue code and a fixed sentence. ffmpeg's stderr (server
+ * paths, heap addresses, library versions) goes to the log only.
+ */
+function forClient(e: unknown, log: Logger | undefined): unknown {
+  if (!(e instanceof CvoptError) || e.code !== 'VIDEO_INVALID') return e;
+  log?.info({ reason: e.message }, 'video upload refused');
+  return new CvoptError('VIDEO_INVALID', 'the video is corrupt, truncated, or not in an accepted container (MP4/MOV, Matroska/WebM, AVI)', {
+    where: { field: 'body' },
+    hint: 'check that the file plays in a video player; re-encode it with ffmpeg -i in.mp4 -c:v libx264 out.mp4',
+  });
 }
 
 /**
@@ -116,7 +127,7 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
   try {
     info = await probeVideo(file);
   } catch (e) {
-    throw hidePath(e, file);
+    throw forClient(e, o.log);
   }
   if (info.durationS > limits.maxSeconds || info.frames > limits.maxFrames) {
     throw new CvoptError('VIDEO_TOO_LONG', `the video lasts ${info.durationS.toFixed(1)} s (${info.frames} frames); the limit is ${limits.maxSeconds} s and ${limits.maxFrames} frames`, {
@@ -128,12 +139,22 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
     throw new CvoptError('IMAGE_TOO_LARGE', `video frames are ${info.width}×${info.height}, above the limit of ${config.maxImagePixels} pixels`, { where: { field: 'body' } });
   }
   yield { model: model.manifest.name, task: model.manifest.task, video: { width: info.width, height: info.height, fps: info.fps, frames: info.frames, durationS: info.durationS } };
+  // Frames are scaled in ffmpeg to the model's input size: a 4K frame would cost 25 MB in the pipe and in node
+  // only to be letterboxed down again. Boxes are mapped back to the video's own pixels.
+  const [h, w] = model.manifest.preprocess.size;
+  const fit = { width: w, height: h };
+  const scaled = fitFrame(info.width, info.height, fit);
+  const sx = info.width / scaled.width;
+  const sy = info.height / scaled.height;
   try {
-    for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal })) {
+    for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal, fit, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) })) {
       const { model: _m, task: _t, image: _i, ...answer } = await predictImage(f.image, model, host, config, { signal: o.signal, ticket: o.ticket, deadlineMs: () => o.deadlineMs });
+      if (answer.detections && (sx !== 1 || sy !== 1)) {
+        for (const d of answer.detections) d.box = [d.box[0]! * sx, d.box[1]! * sy, d.box[2]! * sx, d.box[3]! * sy].map((v) => Math.round(v * 100) / 100);
+      }
       yield { frame: f.index, timeS: info.fps > 0 ? Math.round((f.index / info.fps) * 1000) / 1000 : null, ...answer };
     }
   } catch (e) {
-    throw hidePath(e, file);
+    throw forClient(e, o.log);
   }
 }

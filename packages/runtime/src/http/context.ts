@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { CvoptError, type Logger } from '@cvopt/core';
 import type { Permission, Principal } from '../auth.js';
 import type { RuntimeConfig } from '../config.js';
+import type { MemoryWatch } from '../memory.js';
 import type { RuntimeMetrics } from '../metrics.js';
 import type { ModelHost } from '../model.js';
 import type { Readiness } from '../readiness.js';
@@ -16,6 +17,10 @@ export interface RouteContext {
   metrics: RuntimeMetrics;
   log: Logger;
   gpu: Semaphore | undefined;
+  /** Node's RSS plus ffmpeg children's, for the soft cap. */
+  memory: MemoryWatch;
+  /** Videos being uploaded or decoded now (bounded by video.maxConcurrent at admission). */
+  videos: { active: number };
 }
 
 declare module 'fastify' {

@@ -21,13 +21,10 @@ export interface GateOptions {
  * handler that turns every failure into a catalogue body.
  */
 export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOptions): void {
-  const { config, host, readiness, metrics, log } = ctx;
+  const { config, host, readiness, metrics, log, memory } = ctx;
   const keys = new KeyStore(config.auth.keys);
   const needAuth = authEnabled(config);
-  let rss = process.memoryUsage.rss();
-  const rssTimer = setInterval(() => (rss = process.memoryUsage.rss()), 200);
-  rssTimer.unref();
-  app.addHook('onClose', async () => clearInterval(rssTimer));
+  app.addHook('onClose', async () => memory.close());
   const rssCap = config.rssSoftCapMb * 1024 * 1024;
 
   app.decorateRequest('startedAt', 0);
@@ -84,10 +81,19 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const client = req.principal?.name ?? req.ip;
     o.limiter.take(client);
     const watch = uploads.begin(req, reply, client);
+    const release = () => watch?.end();
+    const rss = memory.rss;
     if (rss > rssCap) {
-      throw new CvoptError('OVERLOADED', `memory use ${Math.round(rss / 2 ** 20)} MiB is above the soft cap of ${config.rssSoftCapMb} MiB`, {
+      throw new CvoptError('OVERLOADED', `memory use (with video decoders) ${Math.round(rss / 2 ** 20)} MiB is above the soft cap of ${config.rssSoftCapMb} MiB`, {
         hint: 'retry shortly; the service sheds load instead of running out of memory',
         retryAfterS: 1,
+      });
+    }
+    const video = req.routeOptions.url === '/v1/predict/video';
+    if (video && ctx.videos.active >= config.video.maxConcurrent) {
+      throw new CvoptError('QUEUE_FULL', `${ctx.videos.active} videos are being processed (the limit is ${config.video.maxConcurrent})`, {
+        hint: 'retry after the Retry-After delay, or raise video.maxConcurrent',
+        retryAfterS: 2,
       });
     }
     const deadline = requestDeadline(req, config.sloMs);
@@ -95,8 +101,12 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     try {
       ticket = host.current.scheduler.admit(deadline.ms, { strict: deadline.strict });
     } catch (e) {
-      watch?.end();
+      release();
       throw e;
+    }
+    if (video) {
+      ctx.videos.active++;
+      reply.raw.once('close', () => ctx.videos.active--);
     }
     req.deadlineAt = req.startedAt + deadline.ms;
     req.ticket = ticket;

@@ -14,7 +14,7 @@ import { runVideo } from '../pipeline.js';
 import * as S from '../schemas.js';
 
 /** POST /v1/predict/video: the upload streams to a temp folder, answers stream back as NDJSON, one line per frame. */
-export function videoRoutes(app: FastifyInstance, { config, host, log }: RouteContext): void {
+export function videoRoutes(app: FastifyInstance, { config, host, log, memory }: RouteContext): void {
   const tempRoot = config.video.tempDir ?? tmpdir();
   const swept = sweepStaleUploads(tempRoot);
   if (swept > 0) log.info({ swept, tempRoot }, 'removed video upload folders left by processes that are gone');
@@ -35,7 +35,7 @@ export function videoRoutes(app: FastifyInstance, { config, host, log }: RouteCo
       await saveCapped(req.body as Readable, file, config.video.maxBytes);
       const model = host.current;
       const signal = req.abort!.signal;
-      frames = runVideo(file, model, host, config, { signal, ticket: req.ticket!, deadlineMs: config.sloMs });
+      frames = runVideo(file, model, host, config, { signal, ticket: req.ticket!, deadlineMs: config.sloMs, log, onSpawn: (pid) => memory.track(pid) });
       const first = await frames.next();
       // Errors before the first frame (corrupt, too long) still get a proper status code and JSON body.
       reply.type('application/x-ndjson');
