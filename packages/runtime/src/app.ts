@@ -4,6 +4,7 @@ import type { RuntimeConfig } from './config.js';
 import { installGate } from './http/gate.js';
 import type { RouteContext } from './http/context.js';
 import { MemoryWatch } from './memory.js';
+import { Offload } from './offload.js';
 import { RuntimeMetrics } from './metrics.js';
 import type { ModelHost } from './model.js';
 import type { RequestLimiter } from './rate-limit.js';
@@ -46,6 +47,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     gpu: o.gpu,
     memory: new MemoryWatch(),
     videos: { active: 0 },
+    offload: new Offload(),
   };
   const app = Fastify({
     bodyLimit: config.bodyLimitBytes,
@@ -63,6 +65,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   modelRoutes(app, ctx);
   predictRoutes(app, ctx);
   videoRoutes(app, ctx);
-  kserveRoutes(app, ctx);
+  // KServe bodies are read as bytes (JSON or binary tensors) and decoded in the offload worker, not by Fastify's parser.
+  await app.register(async (v2) => {
+    v2.removeAllContentTypeParsers();
+    v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    kserveRoutes(v2, ctx);
+  });
+  app.addHook('onClose', async () => ctx.offload.close());
   return app;
 }

@@ -138,6 +138,15 @@ const RuntimeConfigObject = z
         maxConnections: z.number().int().min(0).default(2048),
       })
       .prefault({}),
+    /** Open Inference Protocol requests: samples in one request (each takes a queue place), JSON nesting depth. */
+    kserve: z
+      .object({
+        maxSamples: z.number().int().min(1).max(4096).default(64),
+        maxJsonDepth: z.number().int().min(4).max(1000).default(32),
+      })
+      .prefault({}),
+    /** Parts a multipart/form-data body may have (the parser stops at the first one past it). */
+    multipartMaxParts: z.number().int().min(1).max(10_000).default(16),
     /** Token bucket per API key (or per client address when auth is off); perSecond 0 disables it. */
     rateLimit: z
       .object({

@@ -4,6 +4,7 @@ import type { Permission, Principal } from '../auth.js';
 import type { RuntimeConfig } from '../config.js';
 import type { MemoryWatch } from '../memory.js';
 import type { RuntimeMetrics } from '../metrics.js';
+import type { Offload } from '../offload.js';
 import type { ModelHost } from '../model.js';
 import type { Readiness } from '../readiness.js';
 import type { Ticket } from '../scheduler.js';
@@ -21,6 +22,8 @@ export interface RouteContext {
   memory: MemoryWatch;
   /** Videos being uploaded or decoded now (bounded by video.maxConcurrent at admission). */
   videos: { active: number };
+  /** The worker thread for BMP decoding and KServe bodies. */
+  offload: Offload;
 }
 
 declare module 'fastify' {

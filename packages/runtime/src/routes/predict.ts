@@ -7,9 +7,9 @@ import { predictImage } from '../pipeline.js';
 import * as S from '../schemas.js';
 
 /** POST /v1/predict: one image (raw, multipart or base64 JSON) through the model. */
-export function predictRoutes(app: FastifyInstance, { config, host }: RouteContext): void {
+export function predictRoutes(app: FastifyInstance, { config, host, offload }: RouteContext): void {
   app.post('/v1/predict', { schema: S.predict, config: { permission: 'predict', admits: true } }, async (req) => {
-    const image = imageFromBody(req);
+    const image = imageFromBody(req, config.multipartMaxParts);
     const model = host.current;
     // Decoding waits for the next turn of the event loop: in a burst, every request already read gets its
     // admission answer (and refusals go out) before any admitted one spends the thread on its image.
@@ -17,6 +17,7 @@ export function predictRoutes(app: FastifyInstance, { config, host }: RouteConte
     return predictImage(image, model, host, config, {
       signal: req.abort!.signal,
       ticket: req.ticket!,
+      offload,
       deadlineMs: () => remainingMs(req),
       // The wait for a decode slot is queueing, which admission already estimates from the queue; only the
       // request's own work before the queue (body, decode, letterbox) is "prep".
@@ -26,11 +27,11 @@ export function predictRoutes(app: FastifyInstance, { config, host }: RouteConte
   });
 }
 
-function imageFromBody(req: FastifyRequest): Buffer {
+function imageFromBody(req: FastifyRequest, maxParts: number): Buffer {
   const type = mediaType(req);
   if (IMAGE_TYPES.includes(type)) return req.body as Buffer;
   if (type === 'multipart/form-data') {
-    const part = filePart(parseMultipart(req.body as Buffer, req.headers['content-type'] ?? ''));
+    const part = filePart(parseMultipart(req.body as Buffer, req.headers['content-type'] ?? '', maxParts));
     if (part.contentType && !IMAGE_TYPES.includes(part.contentType) && part.contentType !== 'application/octet-stream') {
       throw new CvoptError('UNSUPPORTED_MEDIA_TYPE', `the uploaded part has content type "${part.contentType}", not an image`, {
         where: { field: part.name ?? 'file' },
