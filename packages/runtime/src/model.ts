@@ -4,6 +4,7 @@ import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
 import { readManifest, type EngineInfo, type TensorOutput } from '@cvopt/engines';
 import { ENGINES } from '@cvopt/core';
 import { effectiveIntraOpThreads, providerOf, type RuntimeConfig } from './config.js';
+import { prepareImage, renderPrediction } from './pipeline.js';
 import { Readiness } from './readiness.js';
 import { Scheduler, type SubmitOptions } from './scheduler.js';
 import { Semaphore } from './semaphore.js';
@@ -119,6 +120,16 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
         hint: 're-export with `cvopt export --dynamic` or with batch 1',
       });
     }
+    // model.json must describe this model: a wrong size would be letterboxed to the wrong shape and every request
+    // blamed on the client. Class count and output format are checked by the pipeline warm-up below.
+    const [, , fh, fw] = info.inputDims;
+    const [mh, mw] = manifest.preprocess.size;
+    if ((typeof fh === 'number' && fh !== mh) || (typeof fw === 'number' && fw !== mw)) {
+      throw new CvoptError('MANIFEST_INVALID', `model.json says preprocess.size [${mh}, ${mw}] but ${basename(source.modelPath)} takes [${fh}, ${fw}]`, {
+        where: { file: join(source.artifactDir, 'model.json'), field: 'preprocess.size' },
+        hint: 'write the model’s input height and width into preprocess.size (or re-export to get a matching model.json)',
+      });
+    }
     const maxBatch = info.dynamicBatch ? Math.min(config.batchMax, info.maxBatch ?? config.batchMax) : 1;
     const perSample = sampleDims.reduce((a, b) => a * b, 1);
     const warm = new Float32Array(perSample).fill(0.5);
@@ -142,6 +153,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       warmupMs = performance.now() - t0;
     }
     if (maxBatch > 1) await engine.run(packBatch(Array.from({ length: maxBatch }, () => warm)), [maxBatch, ...sampleDims]);
+    await warmPipeline(source, manifest, engine, sampleDims, config);
     const scheduler = new Scheduler<Float32Array, ItemOutput>({
       queueMax: config.queueMax,
       concurrency: config.concurrency,
@@ -169,6 +181,27 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
   } catch (e) {
     await engine.close();
     throw e;
+  }
+}
+
+/**
+ * One synthetic image through decode-side preprocessing, the engine and postprocessing, exactly as a request goes.
+ * A model.json that contradicts the model (class count, output format, task) fails here, before the service
+ * reports ready, instead of failing every request later.
+ */
+async function warmPipeline(source: ModelSource, manifest: ModelManifest, engine: WorkerEngine, sampleDims: number[], config: RuntimeConfig): Promise<void> {
+  const image = { data: new Uint8Array(48 * 32 * 3).fill(128), width: 48, height: 32 };
+  try {
+    const prep = await prepareImage(image, manifest, config.maxImagePixels);
+    const out = await engine.run(prep.tensor, [1, ...sampleDims]);
+    renderPrediction(out, { manifest } as LoadedModel, prep, config);
+  } catch (e) {
+    const err = e instanceof CvoptError ? e : undefined;
+    throw new CvoptError('MANIFEST_INVALID', `model.json does not match ${basename(source.modelPath)}: ${(e as Error).message}`, {
+      where: { file: join(source.artifactDir, 'model.json'), ...(err?.where?.field ? { field: err.where.field } : {}) },
+      hint: 'make classNames, task and output (format, shape) describe the model’s real output, or re-export the model with `cvopt export`',
+      cause: e,
+    });
   }
 }
 
