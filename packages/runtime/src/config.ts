@@ -184,7 +184,8 @@ const RuntimeConfigObject = z
 export const RuntimeConfigSchema = z.preprocess(legacyProvider, RuntimeConfigObject);
 
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
-export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
+/** A config as written (every field optional); `provider` is the deprecated spelling of `engine`. */
+export type RuntimeConfigInput = z.input<typeof RuntimeConfigObject> & { provider?: 'cpu' | 'cuda' };
 
 export const CONFIG_FILE_NAMES = ['cvopt.runtime.json', 'cvopt.runtime.yaml', 'cvopt.runtime.yml'] as const;
 
@@ -273,7 +274,18 @@ export function parseRuntimeConfig(raw: unknown, file?: string): RuntimeConfig {
       hint: 'add at least one key with a role, or set auth.enabled to false for local use',
     });
   }
+  if (!isLoopback(cfg.host) && !authEnabled(cfg) && cfg.auth.enabled !== false) {
+    throw new CvoptError('INVALID_CONFIG', `host ${cfg.host} accepts connections from other machines, and no API keys are configured: anyone who can reach it could predict, read the model and reload it`, {
+      where: { field: 'auth', ...(file ? { file } : {}) },
+      hint: 'add auth.keys (at least an admin key), or set auth.enabled: false (CVOPT_AUTH_ENABLED=false) to serve the network without keys on purpose, or bind 127.0.0.1',
+    });
+  }
   return cfg;
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
