@@ -72,5 +72,6 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     kserveRoutes(v2, ctx);
   });
   app.addHook('onClose', async () => ctx.offload.close());
+  await ctx.offload.warm();
   return app;
 }

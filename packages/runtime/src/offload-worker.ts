@@ -9,7 +9,8 @@ import { decodeV2Request } from './v2-codec.js';
  */
 type Task =
   | { type: 'image'; id: number; bytes: Uint8Array; spec: PreprocessSpec; maxPixels: number; out?: Float32Array }
-  | { type: 'v2'; id: number; bytes: Uint8Array; headerLength?: number; limits: { maxDepth: number } };
+  | { type: 'v2'; id: number; bytes: Uint8Array; headerLength?: number; limits: { maxDepth: number } }
+  | { type: 'ping'; id: number };
 
 const port = parentPort;
 if (!port) throw new Error('offload-worker must run inside a worker thread');
@@ -22,7 +23,8 @@ const wire = (e: unknown) => {
 port.on('message', (t: Task) => {
   void (async () => {
     try {
-      if (t.type === 'image') {
+      if (t.type === 'ping') port.postMessage({ id: t.id });
+      else if (t.type === 'image') {
         const buf = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
         const r = await preprocess(buf, t.spec, { maxPixels: t.maxPixels, ...(t.out ? { out: t.out } : {}) });
         port.postMessage({ id: t.id, tensor: r.tensor, meta: r.meta }, [r.tensor.buffer as ArrayBuffer]);

@@ -80,6 +80,11 @@ export class Offload {
     return r.request;
   }
 
+  /** Start the worker now (it loads the image libraries), so the first BMP or KServe request does not wait for it. */
+  async warm(): Promise<void> {
+    await this.call({ type: 'ping' }, []);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const w = this.worker;

@@ -76,9 +76,9 @@ describe('memory cap counts children', () => {
   it('adds a tracked child’s resident memory to node’s', async () => {
     const m = new MemoryWatch(10_000);
     // A child that holds ~64 MB resident.
-    const child = spawn(process.execPath, ['-e', 'const b = Buffer.alloc(64 * 2 ** 20, 1); setTimeout(() => b.length, 5000)']);
+    const child = spawn(process.execPath, ['-e', 'const b = Buffer.alloc(64 * 2 ** 20, 1); console.log("ready"); setTimeout(() => b.length, 10000)']);
     try {
-      await sleep(400);
+      await new Promise((r) => child.stdout.once('data', r));
       const alone = process.memoryUsage.rss();
       m.track(child.pid!);
       expect(m.sample() - alone).toBeGreaterThan(60 * 2 ** 20);

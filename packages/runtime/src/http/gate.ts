@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CvoptError } from '@cvopt/core';
 import { KeyStore, authorize, keyFromHeaders } from '../auth.js';
 import { authEnabled } from '../config.js';
-import { errorBody, httpErrorToCvopt } from '../errors.js';
+import { errorBody, httpErrorToCvopt, isClientGone } from '../errors.js';
 import type { RequestLimiter } from '../rate-limit.js';
 import type { Ticket } from '../scheduler.js';
 import type { RuntimeConfig } from '../config.js';
@@ -133,6 +133,13 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
   });
 
   app.setErrorHandler(async (e, req, reply) => {
+    // A client that left (aborted upload, reset) is no failure of ours: one info line, no stack, nothing to send.
+    if (reply.raw.destroyed || req.raw.socket?.destroyed === true || (isClientGone(e) && reply.raw.writableEnded)) {
+      metrics.rejections.inc({ reason: 'CANCELLED' });
+      log.info({ url: req.url, reason: (e as Error).message }, 'client went away');
+      if (!reply.raw.destroyed) reply.raw.destroy();
+      return reply;
+    }
     const err = httpErrorToCvopt(e);
     const status = err.httpStatus;
     if (status === 429 || status === 503 || status === 499) metrics.rejections.inc({ reason: err.code });
