@@ -57,6 +57,19 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     keepAliveTimeout: 65_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Malformed HTTP (bad request line, oversized headers, header timeout) answered in the catalogue's shape too.
+    clientErrorHandler: (err, socket) => {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+      const [status, code, message] =
+        e.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'UPLOAD_TOO_SLOW', 'the request headers did not arrive in time']
+          : e.code === 'HPE_HEADER_OVERFLOW'
+            ? [431, 'INVALID_ARGUMENT', 'the request headers are too large']
+            : [400, 'INVALID_ARGUMENT', 'the request is not valid HTTP/1.1'];
+      const body = JSON.stringify({ error: { code, message, hint: 'use a standard HTTP client' } });
+      socket.end(`HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nConnection: close\r\nContent-Type: application/json\r\nX-Cvopt-Error-Code: ${code}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    },
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
   });
   installGate(app, ctx, { limiter: o.limiter });

@@ -91,6 +91,8 @@ export interface LoadOptions {
   generation?: number;
   /** Called when the engine is open and warm-up starts. */
   onWarming?: () => void;
+  /** Called when an engine worker thread dies unexpectedly. */
+  onEngineDeath?: (why: string) => void;
 }
 
 /** Open the engine, check the manifest against it, warm it up and measure one run to seed admission estimates. */
@@ -104,7 +106,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
     executionMode: 'sequential',
     maxBatch: Math.max(1, config.batchMax),
     spinning: config.intraOpSpinning,
-  }, config.concurrency, config.engineNice);
+  }, config.concurrency, config.engineNice, o.onEngineDeath);
   try {
     const info = engine.describe();
     const [, c, h, w] = info.inputDims;
@@ -234,7 +236,7 @@ export class ModelHost {
 
   async load(): Promise<LoadedModel> {
     try {
-      this.model = await loadModel(this.source, { ...this.o, onWarming: () => this.readiness.to('warming') });
+      this.model = await this.open(this.model?.generation ?? 0, () => this.readiness.to('warming'));
     } catch (e) {
       this.readiness.to('failed', (e as Error).message);
       throw e;
@@ -243,6 +245,56 @@ export class ModelHost {
     return this.model;
   }
 
+  /** Load a model whose engine reports its own death here. */
+  private async open(prevGeneration: number, onWarming?: () => void): Promise<LoadedModel> {
+    const self: { model?: LoadedModel } = {};
+    self.model = await loadModel(this.source, {
+      ...this.o,
+      generation: prevGeneration + 1,
+      ...(onWarming ? { onWarming } : {}),
+      onEngineDeath: (why) => {
+        if (self.model && self.model === this.model) this.engineDied(self.model, why);
+      },
+    });
+    return self.model;
+  }
+
+  /**
+   * An engine worker thread died (a native crash, an abort): readiness goes to failed at once (/readyz 503, new
+   * work refused with NOT_READY), queued work fails with ENGINE_FAILED, and the model is loaded again — retried
+   * with a growing pause while it keeps failing — until the service is ready or draining.
+   */
+  private engineDied(dead: LoadedModel, why: string): void {
+    if (this.readiness.draining) return;
+    this.o.log?.error({ why }, 'engine worker died; restarting the model');
+    this.readiness.to('failed', why);
+    dead.scheduler.close();
+    void dead.engine.close().catch(() => undefined);
+    this.restarts++;
+    void (async () => {
+      for (let attempt = 0; !this.readiness.draining; attempt++) {
+        try {
+          this.readiness.to('loading');
+          const next = await this.open(dead.generation, () => this.readiness.to('warming'));
+          if (this.readiness.draining) {
+            await retire(next);
+            return;
+          }
+          this.model = next;
+          this.readiness.to('ready');
+          this.o.log?.info({ generation: next.generation }, 'engine restarted');
+          return;
+        } catch (e) {
+          this.readiness.to('failed', (e as Error).message);
+          await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
+        }
+      }
+    })();
+  }
+
+  /** Engine restarts after a worker death since start. */
+  restarts = 0;
+
   /** Load and warm the model files again, then swap; concurrent reloads share one. */
   async reload(): Promise<LoadedModel> {
     if (this.reloading) return this.reloading;
@@ -250,7 +302,7 @@ export class ModelHost {
       this.readiness.to('reloading');
       let next: LoadedModel;
       try {
-        next = await loadModel(this.source, { ...this.o, generation: (this.model?.generation ?? 0) + 1 });
+        next = await this.open(this.model?.generation ?? 0);
       } catch (e) {
         this.readiness.to('ready'); // the old model keeps serving
         throw e;

@@ -76,6 +76,15 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
       authorize(req.principal, permission);
     }
     if (!cfg.admits) return;
+    // A declared length over the limit is refused from the headers: no 100 Continue, no body read.
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const limit = req.routeOptions.url === '/v1/predict/video' ? config.video.maxBytes : config.bodyLimitBytes;
+    if (declared > limit) {
+      throw new CvoptError('PAYLOAD_TOO_LARGE', `the request declares ${declared} bytes; the limit is ${limit}`, {
+        where: { field: 'content-length' },
+        hint: req.routeOptions.url === '/v1/predict/video' ? 'send a shorter clip, or raise video.maxBytes' : 'send a smaller file, or raise bodyLimitBytes',
+      });
+    }
     const refusal = readiness.refusal();
     if (refusal) throw refusal;
     const client = req.principal?.name ?? req.ip;

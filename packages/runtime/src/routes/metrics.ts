@@ -28,6 +28,7 @@ export function metricsRoutes(app: FastifyInstance, { config, host, readiness, m
   metrics.gauge('cvopt_gpu_slots_in_use', 'GPU tasks running now', () => gpu?.inUse ?? 0);
   metrics.gauge('cvopt_gpu_slots_max_observed', 'highest number of GPU tasks ever running at once', () => gpu?.maxObserved ?? 0);
   metrics.gauge('cvopt_ready', '1 when the model is loaded, warmed and the service takes work', () => (readiness.takesWork ? 1 : 0));
+  metrics.gauge('cvopt_engine_restarts', 'engine worker deaths the model was reloaded after, since start', () => host.restarts);
   metrics.gauge('cvopt_limit', 'configured limits', () => limitGauges(config));
 }
 

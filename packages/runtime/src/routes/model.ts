@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { authEnabled, type RuntimeConfig } from '../config.js';
 import type { RouteContext } from '../http/context.js';
@@ -16,8 +17,11 @@ export function modelRoutes(app: FastifyInstance, { config, host }: RouteContext
 
 function describeModel(host: ModelHost, config: RuntimeConfig) {
   const m = host.current;
+  // No server paths or secrets: provenance keeps hashes, dates and parity; the source is named by its file only.
+  const { provenance, ...manifest } = m.manifest;
+  const { source, trainingRun: _t, ...kept } = provenance;
   return {
-    manifest: m.manifest,
+    manifest: { ...manifest, provenance: { ...kept, ...(source ? { source: basename(source) } : {}) } },
     engine: m.info,
     generation: m.generation,
     loadedAt: m.loadedAt,
@@ -33,5 +37,7 @@ function describeModel(host: ModelHost, config: RuntimeConfig) {
 }
 
 export function redactedConfig(config: RuntimeConfig) {
-  return { ...config, auth: { enabled: authEnabled(config), keys: config.auth.keys.map((k) => ({ name: k.name, role: k.role, key: `${k.key.slice(0, 4)}…` })) } };
+  // Not one character of a key: a prefix narrows a guess and identifies the key across logs.
+  const { tempDir: _d, ...video } = config.video;
+  return { ...config, video, auth: { enabled: authEnabled(config), keys: config.auth.keys.map((k) => ({ name: k.name, role: k.role, key: '<redacted>' })) } };
 }
