@@ -48,8 +48,15 @@ const RuntimeConfigObject = z
     port: z.number().int().min(0).max(65535).default(8080),
     /** Pending TCP connections the kernel may hold (capped by net.core.somaxconn). Node's 511 makes a burst of 1000 clients retry SYNs for seconds. */
     listenBacklog: z.number().int().min(1).max(65535).default(2048),
-    /** Requests waiting for the model, beyond which new ones get 429 QUEUE_FULL at once. */
-    queueMax: z.number().int().min(1).max(100_000).default(64),
+    /**
+     * Requests admitted and not yet running, beyond which new ones get 429 QUEUE_FULL at once. 128: above the 100
+     * concurrent users the service is sized for, so clients with one request in flight each are never refused by
+     * the bound alone (at 64, a third of 100 closed-loop users were always refused); what cannot finish in time is
+     * refused by the deadline admission instead (queue × measured drain rate ≤ admissionTarget × SLO): the
+     * quickstart's 160-px model drains ≈ 2.6 ms per request here, so 128 queued finish in ≈ 0.35 s; YOLOv8n at
+     * 640 drains ≈ 75 ms, so about 22 fit in 1.7 s and admission, not this bound, refuses the rest.
+     */
+    queueMax: z.number().int().min(1).max(100_000).default(128),
     /**
      * Concurrent model executions, each on its own engine instance (a worker thread with its own session, so the
      * weights are loaded once per instance). 1 = one model shared by every request. On a CPU, N instances with
@@ -138,6 +145,13 @@ const RuntimeConfigObject = z
         maxConnections: z.number().int().min(0).default(2048),
       })
       .prefault({}),
+    /**
+     * After a refusal (429/503) the connection's next request is not read for min(Retry-After, this) ms: a client
+     * that honours Retry-After never notices, one that resends at once (most client libraries) is paced at the
+     * transport — its next request waits in the kernel's buffer, costing no CPU — instead of making the service
+     * parse, judge and answer thousands of refusals a second while the engine starves. 0 disables it.
+     */
+    refusalPauseMs: z.number().int().min(0).max(60_000).default(1000),
     /** Open Inference Protocol requests: samples in one request (each takes a queue place), JSON nesting depth. */
     kserve: z
       .object({

@@ -153,7 +153,11 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const status = err.httpStatus;
     if (status === 429 || status === 503 || status === 499) metrics.rejections.inc({ reason: err.code });
     if (status >= 500 && status !== 503) log.error({ err: e, url: req.url }, 'request failed');
-    if (err.retryAfterS !== undefined) void reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterS))));
+    if (err.retryAfterS !== undefined) {
+      const retryAfterS = Math.max(1, Math.ceil(err.retryAfterS));
+      void reply.header('retry-after', String(retryAfterS));
+      if ((status === 429 || status === 503) && config.refusalPauseMs > 0) paceConnection(reply, Math.min(config.refusalPauseMs, retryAfterS * 1000));
+    }
     // The Open Inference Protocol's error is a bare string; the catalogue code travels in a header for every route.
     void reply.header('x-cvopt-error-code', err.code);
     return reply.code(status).send(req.routeOptions.config?.v2 ? { error: err.message } : errorBody(err));
@@ -163,6 +167,26 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const err = new CvoptError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`, { hint: 'see /openapi.json for the endpoints' });
     void reply.header('x-cvopt-error-code', err.code);
     return reply.code(404).send(req.url.startsWith('/v2') ? { error: err.message } : errorBody(err));
+  });
+}
+
+/**
+ * Stop reading this connection for `ms` once the refusal is sent: its next request stays in the kernel's buffer
+ * until then. Node resumes a socket when a response finishes, so the pause is set after that, on the next turn.
+ */
+function paceConnection(reply: FastifyReply, ms: number): void {
+  const socket = reply.raw.socket;
+  if (!socket) return;
+  reply.raw.once('finish', () => {
+    setImmediate(() => {
+      if (socket.destroyed) return;
+      socket.pause();
+      const t = setTimeout(() => {
+        if (!socket.destroyed) socket.resume();
+      }, ms);
+      t.unref();
+      socket.once('close', () => clearTimeout(t));
+    });
   });
 }
 
