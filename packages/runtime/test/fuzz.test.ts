@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, testDataDir } from '@cvopt/core';
 import { fixtureModels, jpeg, post, startApp, type Running } from './helpers.js';
-import { mutant } from './mutate.js';
+import { mutate } from '../../../test/fuzz/mutate.js';
 
 const data = testDataDir();
 if (!data) console.warn('skipping the HTTP fuzz test: shared test data not found (set CVOPT_TEST_DATA)');
@@ -74,7 +74,7 @@ describe.skipIf(!data)('HTTP fuzz with mutated real files', () => {
       const video = seed.route.endsWith('/video');
       // Videos cost an ffmpeg run each: fewer of them.
       if (video && rng.float() < 0.85) return;
-      const m = mutant(seed.bytes, rng);
+      const m = mutate(seed.bytes, rng);
       const type = rng.float() < 0.05 ? seeds[rng.int(0, seeds.length - 1)]!.type : seed.type;
       const ctl = AbortSignal.timeout(30_000);
       try {
