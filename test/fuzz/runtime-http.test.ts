@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, testDataDir } from '@cvopt/core';
-import { fixtureModels, jpeg, post, startApp, type Running } from './helpers.js';
-import { mutate } from '../../../test/fuzz/mutate.js';
+import { fixtureModels, jpeg, post, startApp, type Running } from '../../packages/runtime/test/helpers.js';
+import { mutate } from './mutate.js';
 
 const data = testDataDir();
 if (!data) console.warn('skipping the HTTP fuzz test: shared test data not found (set CVOPT_TEST_DATA)');
