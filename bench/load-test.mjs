@@ -147,6 +147,13 @@ function cpuPerRequest(serverPid, before, after, clientBefore, clientAfter, answ
   return { engine: per(groups.engine), main: per(groups.main), other: per(groups.other), client: per(client) };
 }
 
+/** Sum and count of the engine's own run time inside the service (the worker's timing of session.run). */
+async function engineTime(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const v = (k) => Number(new RegExp(`^cvopt_engine_duration_seconds_${k} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { sum: v('sum'), count: v('count') };
+}
+
 async function lagOf(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const q = (k) => Number(new RegExp(`cvopt_event_loop_lag_seconds\\{quantile="${k}"\\} ([0-9.e+-]+)`).exec(text)?.[1]) * 1000;
@@ -169,13 +176,16 @@ async function runTarget(target, opts) {
     process.stderr.write(`   ${users} users for ${opts.seconds} s ...\n`);
     let peakRss = rssOf(server.child.pid);
     const before = await rejectBuckets(url);
+    const eng0 = await engineTime(url);
     const cpu0 = threadCpu(server.child.pid);
     const client0 = threadCpu(process.pid);
     const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', expectContinue: opts.expect === 'always' || (opts.expect === 'large' && image.length > 1 << 20), rampS: opts.rampS, impolite: opts.impolite, timeoutMs: opts.timeoutMs, onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
     const cpu = cpuPerRequest(server.child.pid, cpu0, threadCpu(server.child.pid), client0, threadCpu(process.pid), r.byStatus[200] ?? 0);
     const lag = await lagOf(url);
+    const eng1 = await engineTime(url);
+    const engineInServiceMs = eng1.count > eng0.count ? ((eng1.sum - eng0.sum) / (eng1.count - eng0.count)) * 1000 : NaN;
     const serverRejectP95Ms = serverRejectP95(before, await rejectBuckets(url));
-    levels.push({ ...r, peakRssMb: peakRss, lagP99Ms: lag.p99, lagMaxMs: lag.max, serverRejectP95Ms, cpu });
+    levels.push({ ...r, peakRssMb: peakRss, lagP99Ms: lag.p99, lagMaxMs: lag.max, serverRejectP95Ms, cpu, engineInServiceMs });
     await new Promise((res) => setTimeout(res, 500));
   }
   server.child.kill('SIGTERM');
@@ -241,9 +251,9 @@ function report(r) {
   lines.push('');
   lines.push('CPU per served (200) request, refusals included in the totals (ms; engine = inference threads, other = decoding and GC threads of the server, client = this load generator):');
   lines.push('');
-  lines.push('| users | engine | server main thread | server other threads | client |');
-  lines.push('|---:|---:|---:|---:|---:|');
-  for (const l of r.levels) lines.push(`| ${l.users} | ${fmt(l.cpu.engine, 2)} | ${fmt(l.cpu.main, 2)} | ${fmt(l.cpu.other, 2)} | ${fmt(l.cpu.client, 2)} |`);
+  lines.push('| users | engine | server main thread | server other threads | client | engine run inside the service, mean ms per batch |');
+  lines.push('|---:|---:|---:|---:|---:|---:|');
+  for (const l of r.levels) lines.push(`| ${l.users} | ${fmt(l.cpu.engine, 2)} | ${fmt(l.cpu.main, 2)} | ${fmt(l.cpu.other, 2)} | ${fmt(l.cpu.client, 2)} | ${fmt(l.engineInServiceMs, 2)} |`);
   lines.push('');
   const at = (u) => r.levels.find((l) => l.users === u);
   const checks = [];
