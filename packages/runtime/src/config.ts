@@ -146,6 +146,12 @@ const RuntimeConfigObject = z
     perClient: z
       .object({
         maxUploads: z.number().int().min(0).default(16),
+        /**
+         * Requests one key (or address) may have admitted at once — decoding, queued or running; beyond: 429. 0 = no
+         * cap beyond queueMax (the default: load tests and NAT put many users behind one address). Set it so one hot
+         * key cannot take the whole queue from the others.
+         */
+        maxAdmitted: z.number().int().min(0).default(0),
         maxConnections: z.number().int().min(0).default(2048),
       })
       .prefault({}),

@@ -110,3 +110,28 @@ describe('refusal pacing', () => {
     }
   });
 });
+
+describe('per-key fairness', () => {
+  it('caps the requests one key has admitted, so a hot key cannot take the queue from the others', async () => {
+    const keys = { hot: 'hot-key-0123456789abcdef', calm: 'calm-key-0123456789abcdef' };
+    const s = await startApp(fixtureModels().detStatic, {
+      queueMax: 64,
+      perClient: { maxAdmitted: 4 },
+      refusalPauseMs: 0,
+      auth: { keys: Object.entries(keys).map(([name, key]) => ({ name, key, role: 'viewer' as const })) },
+    });
+    try {
+      const img = await jpeg(640, 480);
+      const send = (key: string) => post(`${s.url}/v1/predict`, img, { 'content-type': 'image/jpeg', authorization: `Bearer ${key}` });
+      const hot = Array.from({ length: 30 }, () => send(keys.hot));
+      const calm = await send(keys.calm);
+      const statuses = (await Promise.all(hot)).map((r) => r.status);
+      expect(calm.status).toBe(200);
+      expect(statuses.filter((x) => x === 429).length).toBeGreaterThan(0);
+      expect(statuses.filter((x) => x !== 200 && x !== 429)).toEqual([]);
+      expect(s.host.current.scheduler.admitted).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -64,6 +64,7 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     });
   }
   const uploads = new UploadWatch(config, metrics);
+  const admittedBy = new Map<string, number>();
 
   const gate = (req: FastifyRequest, reply: FastifyReply): void => {
     req.startedAt = performance.now();
@@ -105,6 +106,14 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
         retryAfterS: 2,
       });
     }
+    const held = admittedBy.get(client) ?? 0;
+    if (config.perClient.maxAdmitted > 0 && held >= config.perClient.maxAdmitted) {
+      release();
+      throw new CvoptError('RATE_LIMITED', `this client already has ${held} requests admitted (the limit per client is ${config.perClient.maxAdmitted})`, {
+        hint: 'wait for answers before sending more, or raise perClient.maxAdmitted',
+        retryAfterS: 1,
+      });
+    }
     const deadline = requestDeadline(req, config.sloMs);
     let ticket: Ticket;
     try {
@@ -113,6 +122,12 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
       release();
       throw e;
     }
+    admittedBy.set(client, held + 1);
+    reply.raw.once('close', () => {
+      const left = (admittedBy.get(client) ?? 1) - 1;
+      if (left <= 0) admittedBy.delete(client);
+      else admittedBy.set(client, left);
+    });
     if (video) {
       ctx.videos.active++;
       reply.raw.once('close', () => ctx.videos.active--);
