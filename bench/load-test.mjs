@@ -9,8 +9,13 @@
 //
 //   npx tsc -b packages/runtime && node bench/load-test.mjs [--model DIR]... [--levels 1,10,100,1000]
 //        [--seconds 15] [--raw-seconds 5] [--no-yolo] [--no-small] [--yolo-int8] [--synthetic] [--image FILE] [--json OUT.json]
-//        [--slo-ms 2000] [--queue-max 64] [--rss-cap-mb 1024] [--expect large|always|never] [--set FIELD=JSON]...
-//        [--ramp SECONDS] [--client-nice N]
+//        [--slo-ms 2000] [--queue-max 128] [--rss-cap-mb 1024] [--expect large|always|never] [--set FIELD=JSON]...
+//        [--ramp SECONDS] [--client-nice N] [--impolite]
+//
+// --impolite: clients that never back off (closed loop, no think time, Retry-After ignored, no Expect header, the
+// way autocannon and most client libraries behave), at 100 and 1000 connections by default; the report gives the
+// goodput ratio (accepted req/s ÷ the engine's saturated req/s measured in the same run), socket errors, client
+// time-outs (no answer within --timeout-ms, default the SLO + 5 s) and the server-side refusal p95.
 //
 // Clients send `Expect: 100-continue` the way curl does, for bodies over 1 MiB (--expect large). The load
 // generator shares the 2 cores with the server, so it raises its own priority (nice −5, when allowed): it then
@@ -30,7 +35,7 @@ const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const MAIN = join(ROOT, 'packages/runtime/dist/main.js');
 
 function parseArgs(argv) {
-  const o = { models: [], levels: [1, 10, 100, 1000], seconds: 15, rawSeconds: 5, yolo: true, small: true, yoloInt8: false, synthetic: false, sloMs: 2000, queueMax: 64, rssCapMb: 1024, expect: 'large', rampS: 1, clientNice: -5 };
+  const o = { models: [], levels: [1, 10, 100, 1000], seconds: 15, rawSeconds: 5, yolo: true, small: true, yoloInt8: false, synthetic: false, sloMs: 2000, queueMax: 128, rssCapMb: 1024, expect: 'large', rampS: 1, clientNice: -5, impolite: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -50,6 +55,8 @@ function parseArgs(argv) {
     else if (a === '--expect') o.expect = next();
     else if (a === '--ramp') o.rampS = Number(next());
     else if (a === '--client-nice') o.clientNice = Number(next());
+    else if (a === '--impolite') o.impolite = true;
+    else if (a === '--timeout-ms') o.timeoutMs = Number(next());
     else if (a === '--set') {
       // Any runtime config field, e.g. --set engineNice=0 --set intraOpSpinning=true (values parsed as JSON).
       const [k, v] = next().split('=');
@@ -140,6 +147,13 @@ function cpuPerRequest(serverPid, before, after, clientBefore, clientAfter, answ
   return { engine: per(groups.engine), main: per(groups.main), other: per(groups.other), client: per(client) };
 }
 
+/** Sum and count of the engine's own run time inside the service (the worker's timing of session.run). */
+async function engineTime(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const v = (k) => Number(new RegExp(`^cvopt_engine_duration_seconds_${k} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { sum: v('sum'), count: v('count') };
+}
+
 async function lagOf(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const q = (k) => Number(new RegExp(`cvopt_event_loop_lag_seconds\\{quantile="${k}"\\} ([0-9.e+-]+)`).exec(text)?.[1]) * 1000;
@@ -162,13 +176,16 @@ async function runTarget(target, opts) {
     process.stderr.write(`   ${users} users for ${opts.seconds} s ...\n`);
     let peakRss = rssOf(server.child.pid);
     const before = await rejectBuckets(url);
+    const eng0 = await engineTime(url);
     const cpu0 = threadCpu(server.child.pid);
     const client0 = threadCpu(process.pid);
-    const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', expectContinue: opts.expect === 'always' || (opts.expect === 'large' && image.length > 1 << 20), rampS: opts.rampS, onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
+    const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', expectContinue: opts.expect === 'always' || (opts.expect === 'large' && image.length > 1 << 20), rampS: opts.rampS, impolite: opts.impolite, timeoutMs: opts.timeoutMs, onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
     const cpu = cpuPerRequest(server.child.pid, cpu0, threadCpu(server.child.pid), client0, threadCpu(process.pid), r.byStatus[200] ?? 0);
     const lag = await lagOf(url);
+    const eng1 = await engineTime(url);
+    const engineInServiceMs = eng1.count > eng0.count ? ((eng1.sum - eng0.sum) / (eng1.count - eng0.count)) * 1000 : NaN;
     const serverRejectP95Ms = serverRejectP95(before, await rejectBuckets(url));
-    levels.push({ ...r, peakRssMb: peakRss, lagP99Ms: lag.p99, lagMaxMs: lag.max, serverRejectP95Ms, cpu });
+    levels.push({ ...r, peakRssMb: peakRss, lagP99Ms: lag.p99, lagMaxMs: lag.max, serverRejectP95Ms, cpu, engineInServiceMs });
     await new Promise((res) => setTimeout(res, 500));
   }
   server.child.kill('SIGTERM');
@@ -184,7 +201,37 @@ async function runTarget(target, opts) {
   return { target: target.name, image: `${meta.width}×${meta.height} ${meta.format}, ${image.length} bytes`, config, raw, levels, exitCode };
 }
 
+function reportImpolite(r) {
+  const lines = [];
+  lines.push(`### ${r.target} — impolite clients`);
+  lines.push('');
+  lines.push(`image: ${r.image}; service config: ${JSON.stringify(r.config)}`);
+  lines.push('');
+  lines.push(`engine alone, saturated, same run (before / after the service): ${r.raw.runs.map((x) => fmt(x.saturatedRps)).join(' / ')} req/s; the ratio uses the higher, ${fmt(r.raw.saturatedRps)} req/s`);
+  lines.push('');
+  lines.push('| connections | accepted req/s | goodput ratio | p50 / p95 ms (200) | 200 | 429 | 503 | other 4xx | 5xx | socket errors | client time-outs | refusal p95 ms server side | peak RSS MiB |');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const l of r.levels) {
+    const s = l.byStatus;
+    const sum = (f) => Object.entries(s).filter(([k]) => f(Number(k))).reduce((a, [, v]) => a + v, 0);
+    lines.push(
+      `| ${l.users} | ${fmt(l.throughput)} | ${fmt(l.throughput / r.raw.saturatedRps, 2)} | ${fmt(l.ok.p50)} / ${fmt(l.ok.p95)} | ${s[200] ?? 0} | ${s[429] ?? 0} | ${s[503] ?? 0} | ${sum((k) => k >= 400 && k < 500 && k !== 429)} | ${sum((k) => k >= 500 && k !== 503)} | ${l.dropped} | ${l.timeouts} | ${Number.isNaN(l.serverRejectP95Ms) ? '-' : `≤ ${fmt(l.serverRejectP95Ms)}`} | ${fmt(l.peakRssMb, 0)} |`,
+    );
+  }
+  lines.push('');
+  const at = (u) => r.levels.find((l) => l.users === u);
+  const checks = [];
+  if (at(100)) checks.push([`accepted throughput at 100 connections ≥ 0.8 × engine saturated (${fmt(at(100).throughput)} vs ${fmt(0.8 * r.raw.saturatedRps)})`, at(100).throughput >= 0.8 * r.raw.saturatedRps]);
+  if (at(1000)) checks.push([`zero socket errors and client time-outs at 1000 connections (${at(1000).dropped} / ${at(1000).timeouts})`, at(1000).dropped === 0 && at(1000).timeouts === 0]);
+  const rej = r.levels.filter((l) => !Number.isNaN(l.serverRejectP95Ms));
+  checks.push([`refusals ≤ 10 ms p95 server side (${rej.map((l) => `${l.users} ≤ ${fmt(l.serverRejectP95Ms)}`).join(', ') || 'none refused'})`, rej.every((l) => l.serverRejectP95Ms <= 10)]);
+  checks.push([`RSS under the ${r.config.rssSoftCapMb} MiB cap`, r.levels.every((l) => l.peakRssMb < r.config.rssSoftCapMb)]);
+  for (const [what, ok] of checks) lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${what}`);
+  return lines.join('\n');
+}
+
 function report(r) {
+  if (r.levels.some((l) => l.impolite)) return reportImpolite(r);
   const lines = [];
   lines.push(`### ${r.target}`);
   lines.push('');
@@ -204,9 +251,9 @@ function report(r) {
   lines.push('');
   lines.push('CPU per served (200) request, refusals included in the totals (ms; engine = inference threads, other = decoding and GC threads of the server, client = this load generator):');
   lines.push('');
-  lines.push('| users | engine | server main thread | server other threads | client |');
-  lines.push('|---:|---:|---:|---:|---:|');
-  for (const l of r.levels) lines.push(`| ${l.users} | ${fmt(l.cpu.engine, 2)} | ${fmt(l.cpu.main, 2)} | ${fmt(l.cpu.other, 2)} | ${fmt(l.cpu.client, 2)} |`);
+  lines.push('| users | engine | server main thread | server other threads | client | engine run inside the service, mean ms per batch |');
+  lines.push('|---:|---:|---:|---:|---:|---:|');
+  for (const l of r.levels) lines.push(`| ${l.users} | ${fmt(l.cpu.engine, 2)} | ${fmt(l.cpu.main, 2)} | ${fmt(l.cpu.other, 2)} | ${fmt(l.cpu.client, 2)} | ${fmt(l.engineInServiceMs, 2)} |`);
   lines.push('');
   const at = (u) => r.levels.find((l) => l.users === u);
   const checks = [];
@@ -228,6 +275,11 @@ let clientNice = 0;
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.impolite) {
+    if (!process.argv.includes('--levels')) opts.levels = [100, 1000];
+    opts.expect = 'never';
+  }
+  opts.timeoutMs ??= opts.sloMs + 5000;
   try {
     if (opts.clientNice !== 0) setPriority(opts.clientNice);
     clientNice = opts.clientNice;
@@ -248,7 +300,7 @@ async function main() {
   for (const t of targets) results.push(await runTarget(t, opts));
   // The load average says how much of the machine this run really had (shared machines skew every figure).
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; load average at start ${startLoad}, at end ${loadavg().map((v) => v.toFixed(1)).join(' ')}`;
-  const text = [`machine: ${machine}`, `levels of ${opts.seconds} s after a ${opts.rampS} s ramp (users join evenly; latencies and throughput are the steady part's, the ramp's refusals have their own column); clients send Expect: 100-continue ${opts.expect === 'large' ? 'for bodies over 1 MiB' : opts.expect}; load generator nice ${clientNice}`, '', ...results.map(report)].join('\n\n');
+  const text = [`machine: ${machine}`, `levels of ${opts.seconds} s after a ${opts.rampS} s ramp (users join evenly; latencies and throughput are the steady part's, the ramp's refusals have their own column); ${opts.impolite ? 'impolite clients: Retry-After ignored, no think time, no Expect' : `clients send Expect: 100-continue ${opts.expect === 'large' ? 'for bodies over 1 MiB' : opts.expect}`}; load generator nice ${clientNice}`, '', ...results.map(report)].join('\n\n');
   process.stdout.write(`${text}\n`);
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ machine, results }, null, 2));
 }

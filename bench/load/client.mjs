@@ -6,13 +6,14 @@
 import http from 'node:http';
 import { summarize } from './stats.mjs';
 
-export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick, expectContinue = true, rampS = 1 }) {
+export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick, expectContinue = true, rampS = 1, impolite = false, timeoutMs = 30_000 }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: users, maxFreeSockets: users });
   const target = new URL(path, url);
   const byStatus = {};
   const okLat = [];
   const rejectLat = [];
   let dropped = 0;
+  let timeouts = 0;
   let completedInWindow = 0;
   const t0 = performance.now();
   const steady = t0 + rampS * 1000;
@@ -51,8 +52,16 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
           });
         },
       );
+      req.setTimeout(timeoutMs, () => {
+        if (answered) return;
+        answered = true;
+        timeouts++;
+        req.destroy();
+        resolve({ status: 0 });
+      });
       req.on('error', () => {
         if (answered) return;
+        answered = true;
         dropped++;
         resolve({ status: -1 });
       });
@@ -69,7 +78,7 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
     await new Promise((res) => setTimeout(res, (i / users) * rampS * 1000));
     while (performance.now() < end) {
       const r = await once();
-      if ((r.status === 429 || r.status === 503) && performance.now() < end) {
+      if (!impolite && (r.status === 429 || r.status === 503) && performance.now() < end) {
         const waitMs = Math.min(end - performance.now(), Math.max(1, r.retryAfter) * 1000 * (0.5 + Math.random()));
         await new Promise((res) => setTimeout(res, waitMs));
       }
@@ -79,5 +88,5 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
   clearInterval(tick);
   const elapsedS = (performance.now() - t0) / 1000;
   agent.destroy();
-  return { users, elapsedS, byStatus, dropped, throughput: completedInWindow / seconds, ok: summarize(okLat), rejected: summarize(rejectLat), rampRejected: summarize(rampRejectLat), rampS };
+  return { users, elapsedS, byStatus, dropped, timeouts, impolite, throughput: completedInWindow / seconds, ok: summarize(okLat), rejected: summarize(rejectLat), rampRejected: summarize(rampRejectLat), rampS };
 }

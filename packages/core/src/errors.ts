@@ -41,6 +41,7 @@ export const ERROR_CATALOGUE = {
   QUEUE_FULL: spec(429, 5, 'the queue is full; retry later'),
   DEADLINE_EXCEEDED: spec(429, 5, 'the request cannot finish within its deadline'),
   RATE_LIMITED: spec(429, 5, 'too many requests for this key'),
+  UPLOAD_TOO_SLOW: spec(408, 5, 'the request body arrived too slowly or not within its deadline'),
   SHUTTING_DOWN: spec(503, 5, 'the service is draining and accepts no new work'),
   OVERLOADED: spec(503, 5, 'the service is above its memory cap and sheds new work'),
   NOT_READY: spec(503, 4, 'the model is not loaded yet'),

@@ -14,8 +14,8 @@ export const DimSchema = z.union([z.number().int().positive(), z.string().min(1)
 export const PreprocessSchema = z.object({
   /** letterbox: keep aspect, pad to size; stretch: resize to size ignoring aspect; center-crop: resize short side then crop. */
   resize: z.enum(['letterbox', 'stretch', 'center-crop']),
-  /** Network input [height, width]. */
-  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  /** Network input [height, width]; at most 8192 each (a larger size is a hostile or broken manifest, not a model). */
+  size: z.tuple([z.number().int().positive().max(8192), z.number().int().positive().max(8192)]),
   padValue: z.number().int().min(0).max(255).default(114),
   /** Multiplier applied to 0..255 pixel values before mean/std (1/255 for 0..1 inputs, 1 for 0..255). */
   scale: z.number().positive(),
@@ -96,7 +96,7 @@ export const ModelManifestSchema = z.object({
   input: ManifestInputSchema,
   preprocess: PreprocessSchema,
   output: ManifestOutputSchema,
-  classNames: z.array(z.string()).min(1),
+  classNames: z.array(z.string().max(1000)).min(1).max(100_000),
   opset: z.number().int().positive(),
   precision: PrecisionSchema.default('fp32'),
   provenance: ProvenanceSchema.default({}),

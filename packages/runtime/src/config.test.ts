@@ -21,9 +21,12 @@ function errorOf(fn: () => unknown): CvoptError {
 describe('runtime config', () => {
   it('has a documented default for every limit', () => {
     const c = parseRuntimeConfig({});
-    expect(c).toMatchObject({ port: 8080, queueMax: 64, concurrency: 1, gpuSlots: 2, batchMax: 8, sloMs: 2000, gracePeriodMs: 10_000 });
+    expect(c).toMatchObject({ port: 8080, queueMax: 128, refusalPauseMs: 1000, concurrency: 1, gpuSlots: 2, batchMax: 8, sloMs: 2000, gracePeriodMs: 10_000 });
     expect(c).toMatchObject({ engineNice: 10, intraOpSpinning: false, admissionTarget: 0.85 });
-    expect(c.video).toEqual({ maxBytes: 200 * 1024 * 1024, maxSeconds: 120, maxFrames: 3600 });
+    expect(c.video).toEqual({ maxBytes: 200 * 1024 * 1024, maxSeconds: 120, maxFrames: 3600, maxConcurrent: 2, stallTimeoutMs: 30_000 });
+    expect(c.upload).toEqual({ timeoutMs: 10_000, minBytesPerSecond: 32 * 1024, graceMs: 2000, headersTimeoutMs: 10_000 });
+    expect(c.perClient).toEqual({ maxUploads: 16, maxConnections: 2048, maxAdmitted: 0 });
+    expect(c.kserve).toEqual({ maxSamples: 64, maxJsonDepth: 32 });
     expect(authEnabled(c)).toBe(false);
   });
 

@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
-import { CvoptError, parseWith } from '@cvopt/core';
+import { CvoptError, ENGINES, ORT_ENGINE_IDS, parseWith, type EngineId, type ExecutionProviderId } from '@cvopt/core';
 
 /**
  * Every limit of the service, with its default. One file (cvopt.runtime.json or .yaml), then CVOPT_* environment
@@ -20,14 +20,43 @@ export const ApiKeySchema = z.object({
   role: RoleSchema,
 });
 
-export const RuntimeConfigSchema = z
+/** Engine ids the service can run: ONNX Runtime engines marked servable in core's ENGINES. */
+export const SERVABLE_ENGINE_IDS = ORT_ENGINE_IDS.filter((id) => ENGINES[id].servable) as [EngineId, ...EngineId[]];
+
+/** The execution provider of a servable engine id (from core's ENGINES, never a second table). */
+export function providerOf(engine: EngineId): ExecutionProviderId {
+  return ENGINES[engine].provider ?? 'cpu';
+}
+
+/**
+ * The config key `provider: cpu|cuda` from before engine ids: mapped to ort-cpu / ort-cuda with a deprecation
+ * warning, so existing artifacts keep starting.
+ */
+function legacyProvider(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !('provider' in raw)) return raw;
+  const { provider, ...rest } = raw as Record<string, unknown>;
+  if (rest.engine === undefined && (provider === 'cpu' || provider === 'cuda')) {
+    process.emitWarning('runtime config: "provider" is deprecated; use "engine" with an engine id (ort-cpu, ort-cpu-int8, ort-cuda, …)', 'DeprecationWarning');
+    return { ...rest, engine: provider === 'cuda' ? 'ort-cuda' : 'ort-cpu' };
+  }
+  return raw; // let the strict schema name the unknown or conflicting key
+}
+
+const RuntimeConfigObject = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     /** Pending TCP connections the kernel may hold (capped by net.core.somaxconn). Node's 511 makes a burst of 1000 clients retry SYNs for seconds. */
     listenBacklog: z.number().int().min(1).max(65535).default(2048),
-    /** Requests waiting for the model, beyond which new ones get 429 QUEUE_FULL at once. */
-    queueMax: z.number().int().min(1).max(100_000).default(64),
+    /**
+     * Requests admitted and not yet running, beyond which new ones get 429 QUEUE_FULL at once. 128: above the 100
+     * concurrent users the service is sized for, so clients with one request in flight each are never refused by
+     * the bound alone (at 64, a third of 100 closed-loop users were always refused); what cannot finish in time is
+     * refused by the deadline admission instead (queue × measured drain rate ≤ admissionTarget × SLO): the
+     * quickstart's 160-px model drains ≈ 2.6 ms per request here, so 128 queued finish in ≈ 0.35 s; YOLOv8n at
+     * 640 drains ≈ 75 ms, so about 22 fit in 1.7 s and admission, not this bound, refuses the rest.
+     */
+    queueMax: z.number().int().min(1).max(100_000).default(128),
     /**
      * Concurrent model executions, each on its own engine instance (a worker thread with its own session, so the
      * weights are loaded once per instance). 1 = one model shared by every request. On a CPU, N instances with
@@ -39,8 +68,12 @@ export const RuntimeConfigSchema = z
     intraOpThreads: z.number().int().min(0).max(256).default(0),
     /**
      * Nice value of the inference thread and ONNX Runtime's intra-op threads (Linux, per thread): above 0 the HTTP
-     * thread and image decoding take the CPU first, so refusals and admission stay fast while inference saturates
-     * every core. 0 leaves them equal.
+     * thread and image decoding take the CPU first, so headers are read, refusals go out and admission stays fast
+     * while inference saturates every core. Measured on a busy 2-core host (bench/load-test.mjs, README): at 0 the
+     * engine's own run at one user is as fast as the engine alone (2.65 / 3.00 ms against 4.45 / 3.28 ms at 10 —
+     * nice is where the one-user difference goes when other processes want the CPU) and the 160-px model's
+     * impolite goodput rose (0.54× against 0.37×), but YOLOv8n at 1000 impolite connections left 1136 requests
+     * unanswered within the SLO + 5 s (0 at 10). 10 stays the default; 0 suits a host where the service is alone.
      */
     engineNice: z.number().int().min(0).max(19).default(10),
     /**
@@ -78,8 +111,66 @@ export const RuntimeConfigSchema = z
         maxBytes: z.number().int().min(1024).default(200 * 1024 * 1024),
         maxSeconds: z.number().positive().default(120),
         maxFrames: z.number().int().min(1).default(3600),
+        /**
+         * Videos uploaded or decoded at once; the next is refused (429, before its body is read). Each costs an
+         * ffmpeg process and its frames; two keep the engine fed from video while images still get through.
+         */
+        maxConcurrent: z.number().int().min(1).max(64).default(2),
+        /**
+         * A client that stops reading the NDJSON answer for this long is dropped (ffmpeg stopped, the upload's temp
+         * folder removed) instead of holding its slot and disk forever.
+         */
+        stallTimeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+        /** Where uploads are written while they are decoded (default: the OS temp folder). */
+        tempDir: z.string().min(1).optional(),
       })
       .prefault({}),
+    /**
+     * How a request body must arrive (slow uploads hold admitted slots): image, JSON and multipart bodies within
+     * `timeoutMs`; every body (video too) at `minBytesPerSecond` or faster once `graceMs` have passed. A body that
+     * falls behind is answered 408 UPLOAD_TOO_SLOW and its connection closed.
+     */
+    upload: z
+      .object({
+        timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+        minBytesPerSecond: z.number().int().min(0).default(32 * 1024),
+        graceMs: z.number().int().min(0).max(600_000).default(2000),
+        /** Node's limit for the request headers to arrive (slowloris). */
+        headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+      })
+      .prefault({}),
+    /**
+     * Fairness per client (its API key's name, or its address when auth is off): bodies still uploading at once
+     * (beyond: 429), and open TCP connections per address (beyond: the connection is closed at once). 0 = no cap.
+     */
+    perClient: z
+      .object({
+        maxUploads: z.number().int().min(0).default(16),
+        /**
+         * Requests one key (or address) may have admitted at once — decoding, queued or running; beyond: 429. 0 = no
+         * cap beyond queueMax (the default: load tests and NAT put many users behind one address). Set it so one hot
+         * key cannot take the whole queue from the others.
+         */
+        maxAdmitted: z.number().int().min(0).default(0),
+        maxConnections: z.number().int().min(0).default(2048),
+      })
+      .prefault({}),
+    /**
+     * After a refusal (429/503) the connection's next request is not read for min(Retry-After, this) ms: a client
+     * that honours Retry-After never notices, one that resends at once (most client libraries) is paced at the
+     * transport — its next request waits in the kernel's buffer, costing no CPU — instead of making the service
+     * parse, judge and answer thousands of refusals a second while the engine starves. 0 disables it.
+     */
+    refusalPauseMs: z.number().int().min(0).max(60_000).default(1000),
+    /** Open Inference Protocol requests: samples in one request (each takes a queue place), JSON nesting depth. */
+    kserve: z
+      .object({
+        maxSamples: z.number().int().min(1).max(4096).default(64),
+        maxJsonDepth: z.number().int().min(4).max(1000).default(32),
+      })
+      .prefault({}),
+    /** Parts a multipart/form-data body may have (the parser stops at the first one past it). */
+    multipartMaxParts: z.number().int().min(1).max(10_000).default(16),
     /** Token bucket per API key (or per client address when auth is off); perSecond 0 disables it. */
     rateLimit: z
       .object({
@@ -106,13 +197,19 @@ export const RuntimeConfigSchema = z
       })
       .prefault({}),
     classify: z.object({ topK: z.number().int().min(1).max(1000).default(5) }).prefault({}),
-    /** Model-provider: cpu or cuda (GPU needs an onnxruntime-node build with CUDA). */
-    provider: z.enum(['cpu', 'cuda']).default('cpu'),
+    /**
+     * The engine id (core's ENGINES, servable ids only): its execution provider comes from the engine's spec. The
+     * model file must already be the one the engine runs (the packager puts the INT8 / FP16 file in the artifact).
+     */
+    engine: z.enum(SERVABLE_ENGINE_IDS).default('ort-cpu'),
   })
   .strict();
 
+export const RuntimeConfigSchema = z.preprocess(legacyProvider, RuntimeConfigObject);
+
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
-export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
+/** A config as written (every field optional); `provider` is the deprecated spelling of `engine`. */
+export type RuntimeConfigInput = z.input<typeof RuntimeConfigObject> & { provider?: 'cpu' | 'cuda' };
 
 export const CONFIG_FILE_NAMES = ['cvopt.runtime.json', 'cvopt.runtime.yaml', 'cvopt.runtime.yml'] as const;
 
@@ -141,7 +238,7 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_AUTH_ENABLED: { path: ['auth', 'enabled'], kind: 'bool' },
   CVOPT_GRACE_PERIOD_MS: { path: ['gracePeriodMs'], kind: 'int' },
   CVOPT_RSS_SOFT_CAP_MB: { path: ['rssSoftCapMb'], kind: 'int' },
-  CVOPT_PROVIDER: { path: ['provider'], kind: 'string' },
+  CVOPT_ENGINE: { path: ['engine'], kind: 'string' },
 };
 
 function envValue(name: string, raw: string, kind: 'int' | 'number' | 'string' | 'bool'): unknown {
@@ -201,7 +298,18 @@ export function parseRuntimeConfig(raw: unknown, file?: string): RuntimeConfig {
       hint: 'add at least one key with a role, or set auth.enabled to false for local use',
     });
   }
+  if (!isLoopback(cfg.host) && !authEnabled(cfg) && cfg.auth.enabled !== false) {
+    throw new CvoptError('INVALID_CONFIG', `host ${cfg.host} accepts connections from other machines, and no API keys are configured: anyone who can reach it could predict, read the model and reload it`, {
+      where: { field: 'auth', ...(file ? { file } : {}) },
+      hint: 'add auth.keys (at least an admin key), or set auth.enabled: false (CVOPT_AUTH_ENABLED=false) to serve the network without keys on purpose, or bind 127.0.0.1',
+    });
+  }
   return cfg;
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

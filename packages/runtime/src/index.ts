@@ -1,4 +1,6 @@
-export { buildApp, Lifecycle, deadlineOf, redactedConfig, IMAGE_TYPES, VIDEO_TYPES, type AppOptions } from './app.js';
+export { buildApp, deadlineOf, redactedConfig, IMAGE_TYPES, VIDEO_TYPES, type AppOptions } from './app.js';
+export { Readiness, type ReadyState } from './readiness.js';
+export type { RouteContext } from './http/context.js';
 export {
   RuntimeConfigSchema,
   RoleSchema,
@@ -7,6 +9,8 @@ export {
   applyEnvOverrides,
   authEnabled,
   CONFIG_FILE_NAMES,
+  SERVABLE_ENGINE_IDS,
+  providerOf,
   type RuntimeConfig,
   type RuntimeConfigInput,
   type Role,
@@ -14,7 +18,7 @@ export {
 export { Scheduler, type SchedulerOptions, type SubmitOptions, type Ticket, type BatchRunner } from './scheduler.js';
 export { decideBatch, type BatchPolicy, type BatchDecision } from './batcher.js';
 export { Semaphore } from './semaphore.js';
-export { RateLimiter } from './rate-limit.js';
+export { RateLimiter, rateLimiterFor, type RequestLimiter } from './rate-limit.js';
 export { KeyStore, roleAllows, keyFromHeaders, authorize, type Permission, type Principal } from './auth.js';
 export { RuntimeMetrics, Counter, Gauge, Histogram } from './metrics.js';
 export { parseMultipart, filePart, type FormPart } from './multipart.js';

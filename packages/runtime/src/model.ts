@@ -2,7 +2,10 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
 import { readManifest, type EngineInfo, type TensorOutput } from '@cvopt/engines';
-import { effectiveIntraOpThreads, type RuntimeConfig } from './config.js';
+import { ENGINES } from '@cvopt/core';
+import { effectiveIntraOpThreads, providerOf, type RuntimeConfig } from './config.js';
+import { prepareImage, renderPrediction } from './pipeline.js';
+import { Readiness } from './readiness.js';
 import { Scheduler, type SubmitOptions } from './scheduler.js';
 import { Semaphore } from './semaphore.js';
 import type { RuntimeMetrics } from './metrics.js';
@@ -86,6 +89,10 @@ export interface LoadOptions {
   gpu?: Semaphore;
   log?: Logger;
   generation?: number;
+  /** Called when the engine is open and warm-up starts. */
+  onWarming?: () => void;
+  /** Called when an engine worker thread dies unexpectedly. */
+  onEngineDeath?: (why: string) => void;
 }
 
 /** Open the engine, check the manifest against it, warm it up and measure one run to seed admission estimates. */
@@ -94,12 +101,12 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
   const { config } = o;
   // One engine instance per concurrent execution (worker thread + session each); see createEnginePool.
   const engine = await createEnginePool(source.modelPath, manifest, {
-    provider: config.provider,
+    provider: providerOf(config.engine),
     intraOpNumThreads: effectiveIntraOpThreads(config),
     executionMode: 'sequential',
     maxBatch: Math.max(1, config.batchMax),
     spinning: config.intraOpSpinning,
-  }, config.concurrency, config.engineNice);
+  }, config.concurrency, config.engineNice, o.onEngineDeath);
   try {
     const info = engine.describe();
     const [, c, h, w] = info.inputDims;
@@ -113,6 +120,16 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       throw new CvoptError('MANIFEST_INVALID', `${basename(source.modelPath)} has a fixed batch of ${fixedBatch}; the service needs batch 1 or a dynamic batch`, {
         where: { file: source.modelPath, field: 'input.shape' },
         hint: 're-export with `cvopt export --dynamic` or with batch 1',
+      });
+    }
+    // model.json must describe this model: a wrong size would be letterboxed to the wrong shape and every request
+    // blamed on the client. Class count and output format are checked by the pipeline warm-up below.
+    const [, , fh, fw] = info.inputDims;
+    const [mh, mw] = manifest.preprocess.size;
+    if ((typeof fh === 'number' && fh !== mh) || (typeof fw === 'number' && fw !== mw)) {
+      throw new CvoptError('MANIFEST_INVALID', `model.json says preprocess.size [${mh}, ${mw}] but ${basename(source.modelPath)} takes [${fh}, ${fw}]`, {
+        where: { file: join(source.artifactDir, 'model.json'), field: 'preprocess.size' },
+        hint: 'write the model’s input height and width into preprocess.size (or re-export to get a matching model.json)',
       });
     }
     const maxBatch = info.dynamicBatch ? Math.min(config.batchMax, info.maxBatch ?? config.batchMax) : 1;
@@ -129,6 +146,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       o.metrics?.batchSize.observe(inputs.length);
       return splitBatch(out, inputs.length);
     };
+    o.onWarming?.();
     // The first runs allocate and pick kernels; the last one is the service time estimate admission starts from.
     let warmupMs = 0;
     for (let i = 0; i < 3; i++) {
@@ -137,6 +155,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       warmupMs = performance.now() - t0;
     }
     if (maxBatch > 1) await engine.run(packBatch(Array.from({ length: maxBatch }, () => warm)), [maxBatch, ...sampleDims]);
+    await warmPipeline(source, manifest, engine, sampleDims, config);
     const scheduler = new Scheduler<Float32Array, ItemOutput>({
       queueMax: config.queueMax,
       concurrency: config.concurrency,
@@ -144,7 +163,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       run: runBatch,
       admissionTarget: config.admissionTarget,
       prefetch: config.enginePrefetch,
-      ...(config.provider === 'cuda' && o.gpu ? { limiter: o.gpu } : {}),
+      ...(ENGINES[config.engine].gpu && o.gpu ? { limiter: o.gpu } : {}),
       initialBatchMs: warmupMs,
     });
     o.log?.info({ model: manifest.name, engine: info.id, maxBatch, warmupMs: Math.round(warmupMs * 10) / 10 }, 'model loaded and warmed');
@@ -168,20 +187,46 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
 }
 
 /**
- * Holds the current model. Requests take `current` once and keep it, so a reload swaps atomically: new requests
- * go to the new model while the old one drains its queue and then closes.
+ * One synthetic image through decode-side preprocessing, the engine and postprocessing, exactly as a request goes.
+ * A model.json that contradicts the model (class count, output format, task) fails here, before the service
+ * reports ready, instead of failing every request later.
+ */
+async function warmPipeline(source: ModelSource, manifest: ModelManifest, engine: WorkerEngine, sampleDims: number[], config: RuntimeConfig): Promise<void> {
+  const image = { data: new Uint8Array(48 * 32 * 3).fill(128), width: 48, height: 32 };
+  try {
+    const prep = await prepareImage(image, manifest, config.maxImagePixels);
+    const out = await engine.run(prep.tensor, [1, ...sampleDims]);
+    renderPrediction(out, { manifest } as LoadedModel, prep, config);
+  } catch (e) {
+    const err = e instanceof CvoptError ? e : undefined;
+    throw new CvoptError('MANIFEST_INVALID', `model.json does not match ${basename(source.modelPath)}: ${(e as Error).message}`, {
+      where: { file: join(source.artifactDir, 'model.json'), ...(err?.where?.field ? { field: err.where.field } : {}) },
+      hint: 'make classNames, task and output (format, shape) describe the model’s real output, or re-export the model with `cvopt export`',
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Holds the current model and drives the readiness state machine (loading → warming → ready ⇄ reloading; failed;
+ * draining → stopped). Requests take `current` once and keep it, so a reload swaps atomically: new requests go to
+ * the new model while the old one drains its queue and then closes.
  */
 export class ModelHost {
   private model: LoadedModel | undefined;
   private reloading: Promise<LoadedModel> | undefined;
+  readonly readiness: Readiness;
 
   constructor(
     private readonly source: ModelSource,
-    private readonly o: LoadOptions,
-  ) {}
+    private readonly o: LoadOptions & { readiness?: Readiness },
+  ) {
+    this.readiness = o.readiness ?? new Readiness();
+  }
 
+  /** A model is loaded and the service takes work (readiness ready or reloading). */
   get ready(): boolean {
-    return this.model !== undefined;
+    return this.model !== undefined && this.readiness.takesWork;
   }
 
   get current(): LoadedModel {
@@ -190,17 +235,81 @@ export class ModelHost {
   }
 
   async load(): Promise<LoadedModel> {
-    this.model = await loadModel(this.source, this.o);
+    try {
+      this.model = await this.open(this.model?.generation ?? 0, () => this.readiness.to('warming'));
+    } catch (e) {
+      this.readiness.to('failed', (e as Error).message);
+      throw e;
+    }
+    this.readiness.to('ready');
     return this.model;
   }
+
+  /** Load a model whose engine reports its own death here. */
+  private async open(prevGeneration: number, onWarming?: () => void): Promise<LoadedModel> {
+    const self: { model?: LoadedModel } = {};
+    self.model = await loadModel(this.source, {
+      ...this.o,
+      generation: prevGeneration + 1,
+      ...(onWarming ? { onWarming } : {}),
+      onEngineDeath: (why) => {
+        if (self.model && self.model === this.model) this.engineDied(self.model, why);
+      },
+    });
+    return self.model;
+  }
+
+  /**
+   * An engine worker thread died (a native crash, an abort): readiness goes to failed at once (/readyz 503, new
+   * work refused with NOT_READY), queued work fails with ENGINE_FAILED, and the model is loaded again — retried
+   * with a growing pause while it keeps failing — until the service is ready or draining.
+   */
+  private engineDied(dead: LoadedModel, why: string): void {
+    if (this.readiness.draining) return;
+    this.o.log?.error({ why }, 'engine worker died; restarting the model');
+    this.readiness.to('failed', why);
+    dead.scheduler.close();
+    void dead.engine.close().catch(() => undefined);
+    this.restarts++;
+    void (async () => {
+      for (let attempt = 0; !this.readiness.draining; attempt++) {
+        try {
+          this.readiness.to('loading');
+          const next = await this.open(dead.generation, () => this.readiness.to('warming'));
+          if (this.readiness.draining) {
+            await retire(next);
+            return;
+          }
+          this.model = next;
+          this.readiness.to('ready');
+          this.o.log?.info({ generation: next.generation }, 'engine restarted');
+          return;
+        } catch (e) {
+          this.readiness.to('failed', (e as Error).message);
+          await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
+        }
+      }
+    })();
+  }
+
+  /** Engine restarts after a worker death since start. */
+  restarts = 0;
 
   /** Load and warm the model files again, then swap; concurrent reloads share one. */
   async reload(): Promise<LoadedModel> {
     if (this.reloading) return this.reloading;
     this.reloading = (async () => {
-      const next = await loadModel(this.source, { ...this.o, generation: (this.model?.generation ?? 0) + 1 });
+      this.readiness.to('reloading');
+      let next: LoadedModel;
+      try {
+        next = await this.open(this.model?.generation ?? 0);
+      } catch (e) {
+        this.readiness.to('ready'); // the old model keeps serving
+        throw e;
+      }
       const old = this.model;
       this.model = next;
+      this.readiness.to('ready');
       if (old) void retire(old);
       return next;
     })();
@@ -218,11 +327,14 @@ export class ModelHost {
   /** Stop accepting, let queued and running work finish, release the engine. */
   async close(): Promise<void> {
     const m = this.model;
+    if (this.readiness.state === 'draining') this.readiness.to('stopped');
     if (!m) return;
     await retire(m);
   }
 
+  /** Readiness goes to draining; the scheduler refuses new work while accepted work finishes. */
   stopIntake(): void {
+    this.readiness.to('draining');
     this.model?.scheduler.close();
   }
 

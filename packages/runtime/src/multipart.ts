@@ -23,8 +23,9 @@ export function boundaryOf(contentType: string): string {
   return b;
 }
 
-export function parseMultipart(body: Buffer, contentType: string): FormPart[] {
+export function parseMultipart(body: Buffer, contentType: string, maxParts = 16): FormPart[] {
   const delimiter = Buffer.from(`--${boundaryOf(contentType)}`);
+  const next = Buffer.from(`\r\n--${boundaryOf(contentType)}`);
   const parts: FormPart[] = [];
   let pos = body.indexOf(delimiter);
   if (pos < 0) throw malformed('the boundary never appears in the body');
@@ -33,11 +34,12 @@ export function parseMultipart(body: Buffer, contentType: string): FormPart[] {
     if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break; // closing "--"
     if (body[pos] === 0x0d && body[pos + 1] === 0x0a) pos += 2;
     const headerEnd = body.indexOf('\r\n\r\n', pos);
+    if (headerEnd - pos > 8192) throw malformed('a part has more than 8 KiB of headers');
     if (headerEnd < 0) throw malformed('a part has no end of headers');
     const headers = body.subarray(pos, headerEnd).toString('latin1').split('\r\n');
-    const next = body.indexOf(Buffer.concat([Buffer.from('\r\n'), delimiter]), headerEnd + 4);
-    if (next < 0) throw malformed('the body ends without a closing boundary');
-    const part: FormPart = { name: undefined, filename: undefined, contentType: undefined, data: body.subarray(headerEnd + 4, next) };
+    const end = body.indexOf(next, headerEnd + 4);
+    if (end < 0) throw malformed('the body ends without a closing boundary');
+    const part: FormPart = { name: undefined, filename: undefined, contentType: undefined, data: body.subarray(headerEnd + 4, end) };
     for (const h of headers) {
       const [k, ...rest] = h.split(':');
       const v = rest.join(':').trim();
@@ -47,7 +49,10 @@ export function parseMultipart(body: Buffer, contentType: string): FormPart[] {
       } else if (k?.toLowerCase() === 'content-type') part.contentType = v.toLowerCase();
     }
     parts.push(part);
-    pos = next + 2;
+    if (parts.length > maxParts) {
+      throw new CvoptError('INVALID_ARGUMENT', `the multipart body has more than ${maxParts} parts`, { where: { field: 'body' }, hint: 'send one image part (curl -F image=@photo.jpg), or raise multipartMaxParts' });
+    }
+    pos = end + 2;
   }
   return parts;
 }

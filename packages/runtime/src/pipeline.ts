@@ -1,7 +1,8 @@
-import { CvoptError, type ModelManifest } from '@cvopt/core';
-import { postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
+import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
+import { fitFrame, postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
 import type { RuntimeConfig } from './config.js';
 import type { ItemOutput, LoadedModel, ModelHost } from './model.js';
+import type { Offload } from './offload.js';
 import type { Ticket } from './scheduler.js';
 
 /** The request side of a prediction: image bytes to tensor before the queue, tensor output to answer after. */
@@ -12,12 +13,17 @@ export interface PreparedImage {
 }
 
 /** Decode and letterbox into `out` when given (a pooled buffer of one sample's length), else a new tensor. */
-export async function prepareImage(input: Buffer | RgbImage, manifest: ModelManifest, maxPixels: number, out?: Float32Array): Promise<PreparedImage> {
+export async function prepareImage(input: Buffer | RgbImage, manifest: ModelManifest, maxPixels: number, out?: Float32Array, offload?: Offload): Promise<PreparedImage> {
   if (Buffer.isBuffer(input) && input.length === 0) {
     throw new CvoptError('IMAGE_INVALID', 'the request carries no image bytes', { where: { field: 'body' }, hint: 'send the image file as the body' });
   }
   const [h, w] = manifest.preprocess.size;
   const fits = out !== undefined && out.length === 3 * h * w;
+  // BMP is decoded and resampled in JS (libvips has no BMP loader): 650 ms for a 5 MB 1-bit file, so it runs in
+  // the offload worker and the HTTP thread keeps answering.
+  if (offload && Buffer.isBuffer(input) && input.length >= 2 && input[0] === 0x42 && input[1] === 0x4d) {
+    return offload.image(input, manifest.preprocess, maxPixels, fits ? out : undefined);
+  }
   const r = await preprocess(input, manifest.preprocess, { maxPixels, ...(fits ? { out } : {}) });
   return { tensor: r.tensor, meta: r.meta };
 }
@@ -71,6 +77,8 @@ export interface PredictImageOptions {
   onPrepared?: (slotWaitMs: number) => void;
   /** The answer's timeMs, read when it is rendered (omitted when absent). */
   timeMs?: () => number;
+  /** Where BMP images are decoded (off the HTTP thread). */
+  offload?: Offload;
 }
 
 /**
@@ -82,7 +90,7 @@ export async function predictImage(input: Buffer | RgbImage, model: LoadedModel,
   await model.prep.acquire(o.signal);
   try {
     const slotWaitMs = performance.now() - beforeSlot;
-    const prep = await prepareImage(input, model.manifest, config.maxImagePixels, model.engine.takeInput(sampleLength(model)));
+    const prep = await prepareImage(input, model.manifest, config.maxImagePixels, model.engine.takeInput(sampleLength(model)), o.offload);
     o.onPrepared?.(slotWaitMs);
     const out = await host.run(prep.tensor, { deadlineMs: o.deadlineMs(), signal: o.signal, ticket: o.ticket }, model);
     const answer = renderPrediction(out, model, prep, config, o.timeMs?.());
@@ -97,12 +105,23 @@ export interface VideoRunOptions {
   signal: AbortSignal;
   ticket: Ticket;
   deadlineMs: number;
+  /** Told each ffmpeg child's pid (the memory cap counts it). */
+  onSpawn?: (pid: number) => void;
+  /** Where ffmpeg's own words go (they hold server paths and heap addresses: never to the client). */
+  log?: Logger;
 }
 
-/** Paths of temporary uploads are server internals: a client sees "upload" instead. */
-function hidePath(e: unknown, file: string): unknown {
-  if (!(e instanceof CvoptError)) return e;
-  return new CvoptError(e.code, e.message.split(file).join('upload'), { ...(e.hint ? { hint: e.hint } : {}), ...(e.retryAfterS !== undefined ? { retryAfterS: e.retryAfterS } : {}), cause: e });
+/**
+ * What a client may learn of a failed video: the catalogue code and a fixed sentence. ffmpeg's stderr (server
+ * paths, heap addresses, library versions) goes to the log only.
+ */
+function forClient(e: unknown, log: Logger | undefined): unknown {
+  if (!(e instanceof CvoptError) || e.code !== 'VIDEO_INVALID') return e;
+  log?.info({ reason: e.message }, 'video upload refused');
+  return new CvoptError('VIDEO_INVALID', 'the video is corrupt, truncated, or not in an accepted container (MP4/MOV, Matroska/WebM, AVI)', {
+    where: { field: 'body' },
+    hint: 'check that the file plays in a video player; re-encode it with ffmpeg -i in.mp4 -c:v libx264 out.mp4',
+  });
 }
 
 /**
@@ -116,7 +135,7 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
   try {
     info = await probeVideo(file);
   } catch (e) {
-    throw hidePath(e, file);
+    throw forClient(e, o.log);
   }
   if (info.durationS > limits.maxSeconds || info.frames > limits.maxFrames) {
     throw new CvoptError('VIDEO_TOO_LONG', `the video lasts ${info.durationS.toFixed(1)} s (${info.frames} frames); the limit is ${limits.maxSeconds} s and ${limits.maxFrames} frames`, {
@@ -128,12 +147,22 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
     throw new CvoptError('IMAGE_TOO_LARGE', `video frames are ${info.width}×${info.height}, above the limit of ${config.maxImagePixels} pixels`, { where: { field: 'body' } });
   }
   yield { model: model.manifest.name, task: model.manifest.task, video: { width: info.width, height: info.height, fps: info.fps, frames: info.frames, durationS: info.durationS } };
+  // Frames are scaled in ffmpeg to the model's input size: a 4K frame would cost 25 MB in the pipe and in node
+  // only to be letterboxed down again. Boxes are mapped back to the video's own pixels.
+  const [h, w] = model.manifest.preprocess.size;
+  const fit = { width: w, height: h };
+  const scaled = fitFrame(info.width, info.height, fit);
+  const sx = info.width / scaled.width;
+  const sy = info.height / scaled.height;
   try {
-    for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal })) {
+    for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal, fit, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) })) {
       const { model: _m, task: _t, image: _i, ...answer } = await predictImage(f.image, model, host, config, { signal: o.signal, ticket: o.ticket, deadlineMs: () => o.deadlineMs });
+      if (answer.detections && (sx !== 1 || sy !== 1)) {
+        for (const d of answer.detections) d.box = [d.box[0]! * sx, d.box[1]! * sy, d.box[2]! * sx, d.box[3]! * sy].map((v) => Math.round(v * 100) / 100);
+      }
       yield { frame: f.index, timeS: info.fps > 0 ? Math.round((f.index / info.fps) * 1000) / 1000 : null, ...answer };
     }
   } catch (e) {
-    throw hidePath(e, file);
+    throw forClient(e, o.log);
   }
 }

@@ -1,10 +1,16 @@
 import { CvoptError } from '@cvopt/core';
 
+/** What the admission gate asks before taking work from a client (key name, or address when auth is off). */
+export interface RequestLimiter {
+  /** Take one request's worth for `client`, or throw a catalogue error (RATE_LIMITED) with retryAfterS. */
+  take(client: string): void;
+}
+
 /**
  * Token bucket per client key: `burst` requests at once, refilled at `perSecond`. perSecond 0 disables it.
  * Buckets idle long enough to be full again are forgotten, so memory stays bounded by active clients.
  */
-export class RateLimiter {
+export class RateLimiter implements RequestLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private lastSweep = 0;
 
@@ -44,4 +50,9 @@ export class RateLimiter {
     const fullAfterMs = (this.burst / this.perSecond) * 1000;
     for (const [k, b] of this.buckets) if (t - b.at > fullAfterMs) this.buckets.delete(k);
   }
+}
+
+/** The default limiter for a config: token buckets of rateLimit.perSecond / rateLimit.burst per client. */
+export function rateLimiterFor(c: { rateLimit: { perSecond: number; burst: number } }): RateLimiter {
+  return new RateLimiter(c.rateLimit.perSecond, c.rateLimit.burst);
 }

@@ -113,7 +113,7 @@ export const reload = {
   },
 } as const;
 
-const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } as const;
+const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string' }, version: { type: 'string' } } } as const;
 const tensorMeta = {
   type: 'object',
   properties: { name: { type: 'string' }, datatype: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } } },
@@ -156,42 +156,15 @@ export const v2modelReady = {
   },
 } as const;
 
-export interface V2InferRequest {
-  id?: string;
-  inputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[];
-}
-
 export const v2infer = {
-  summary: 'Open Inference Protocol: run the model on a preprocessed FP32 tensor [N, C, H, W]',
+  summary: 'Open Inference Protocol: run the model on preprocessed FP32 tensors [N, C, H, W] (JSON, or the binary tensor data extension)',
+  description:
+    'JSON body per the Open Inference Protocol, or a JSON header of Inference-Header-Content-Length bytes followed by the raw little-endian tensors of the inputs that declare parameters.binary_data_size. Outputs asked for with parameters.binary_data (or request parameters.binary_data_output) come back binary the same way. Errors: {"error": "<message>"}.',
   tags: ['v2'],
   params: nameParams,
   querystring: deadlineQuery,
   headers: deadlineHeaders,
-  body: {
-    type: 'object',
-    required: ['inputs'],
-    properties: {
-      id: { type: 'string' },
-      parameters: { type: 'object' },
-      inputs: {
-        type: 'array',
-        minItems: 1,
-        maxItems: 1,
-        items: {
-          type: 'object',
-          required: ['name', 'shape', 'datatype', 'data'],
-          properties: {
-            name: { type: 'string' },
-            shape: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 4, maxItems: 4 },
-            datatype: { type: 'string' },
-            parameters: { type: 'object' },
-            data: { type: 'array' },
-          },
-        },
-      },
-      outputs: { type: 'array' },
-    },
-  },
+  consumes: ['application/json', 'application/octet-stream'],
   response: {
     200: {
       type: 'object',
@@ -207,6 +180,23 @@ export const v2infer = {
           },
         },
       },
+    },
+  },
+} as const;
+
+export const v2server = {
+  summary: 'Open Inference Protocol: server metadata (name, version, extensions)',
+  tags: ['v2'],
+  response: { 200: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, extensions: { type: 'array', items: { type: 'string' } } } } },
+} as const;
+
+export const v2repository = {
+  summary: 'Open Inference Protocol model repository extension: the index of models',
+  tags: ['v2'],
+  response: {
+    200: {
+      type: 'array',
+      items: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' } } },
     },
   },
 } as const;

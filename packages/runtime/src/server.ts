@@ -1,10 +1,12 @@
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createLogger, type Logger } from '@cvopt/core';
 import { readManifest } from '@cvopt/engines';
-import { buildApp, Lifecycle } from './app.js';
-import { loadRuntimeConfig, type RuntimeConfig } from './config.js';
+import { buildApp } from './app.js';
+import { authEnabled, loadRuntimeConfig, type RuntimeConfig, type RuntimeConfigInput } from './config.js';
 import { RuntimeMetrics } from './metrics.js';
 import { ModelHost, resolveModelSource } from './model.js';
+import { rateLimiterFor } from './rate-limit.js';
 import { Semaphore } from './semaphore.js';
 
 export interface StartOptions {
@@ -12,14 +14,17 @@ export interface StartOptions {
   target: string;
   configFile?: string;
   /** Highest-precedence settings (command-line flags). */
-  overrides?: Partial<Pick<RuntimeConfig, 'port' | 'host'>>;
+  overrides?: RuntimeConfigInput;
   log?: Logger;
   /** Install SIGTERM/SIGINT handlers that drain and exit (the serve entry does; embedding code may not want it). */
   handleSignals?: boolean;
 }
 
 export interface ServerHandle {
+  /** A URL that reaches the service from this machine (127.0.0.1 when bound to every interface). */
   url: string;
+  /** The address and port really bound, e.g. http://0.0.0.0:8080. */
+  listening: string;
   app: FastifyInstance;
   host: ModelHost;
   config: RuntimeConfig;
@@ -34,15 +39,20 @@ export interface ServerHandle {
 export async function startServer(o: StartOptions): Promise<ServerHandle> {
   const log = o.log ?? createLogger('cvopt-serve');
   const source = resolveModelSource(o.target);
-  const config = loadRuntimeConfig({ ...(o.configFile ? { file: o.configFile } : {}), artifactDir: source.artifactDir, overrides: o.overrides ?? {} });
+  const config = loadRuntimeConfig({ ...(o.configFile ? { file: o.configFile } : {}), artifactDir: source.artifactDir, overrides: (o.overrides ?? {}) as Record<string, unknown> });
   readManifest(source.modelPath); // fail before opening a port when model.json is missing or wrong
   const metrics = new RuntimeMetrics();
   const gpu = new Semaphore(config.gpuSlots);
   const host = new ModelHost(source, { config, metrics, gpu, log });
-  const lifecycle = new Lifecycle();
-  const app = await buildApp({ config, host, metrics, lifecycle, gpu, log });
-  const address = await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
-  const url = address.replace('[::1]', 'localhost');
+  const app = await buildApp({ config, host, metrics, gpu, log, limiter: rateLimiterFor(config) });
+  await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
+  // The address really bound (the port too, when 0 asked for any), and a URL a client on this machine can use.
+  const bound = app.server.address() as AddressInfo;
+  const hostPart = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  const listening = `http://${hostPart(bound.address)}:${bound.port}`;
+  const local = bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address === '::' ? '::1' : bound.address;
+  const url = `http://${hostPart(local)}:${bound.port}`.replace('[::1]', 'localhost');
+  log.info({ listening, auth: authEnabled(config) }, `listening on ${listening}${authEnabled(config) ? '' : ' without API keys'}`);
   try {
     await host.load();
   } catch (e) {
@@ -54,7 +64,6 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   let shuttingDown: Promise<boolean> | undefined;
   const shutdown = (): Promise<boolean> =>
     (shuttingDown ??= (async () => {
-      lifecycle.draining = true;
       host.stopIntake();
       log.info({ gracePeriodMs: config.gracePeriodMs }, 'draining: no new work, finishing accepted requests');
       let timer: NodeJS.Timeout | undefined;
@@ -82,5 +91,5 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
     process.once('SIGINT', () => onSignal('SIGINT'));
   }
   log.info({ url, model: host.current.manifest.name, engine: host.current.info.id }, 'serving');
-  return { url, app, host, config, shutdown };
+  return { url, listening, app, host, config, shutdown };
 }

@@ -37,6 +37,8 @@ export interface WorkerEngine extends Engine {
   recycle(buffer: Float32Array): void;
   /** Hand a run's output back once read, to carry a later result (the caller must not touch it again). */
   recycleOutput(output: Float32Array): void;
+  /** Stop the worker thread(s) at once, as a crash would (runs in flight fail with ENGINE_FAILED). */
+  terminate(): Promise<void>;
 }
 
 export interface WorkerEngineOptions {
@@ -44,6 +46,8 @@ export interface WorkerEngineOptions {
   nice?: number;
   /** Where returned input buffers go (shared by the instances of one model). */
   pool?: BufferPool;
+  /** Called when the worker thread ends without close() (a crash, an abort in native code, terminate()). */
+  onDeath?: (why: string) => void;
 }
 
 export async function createWorkerEngine(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, wo: WorkerEngineOptions = {}): Promise<WorkerEngine> {
@@ -73,9 +77,11 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
     else p.resolve({ data: m.data as Float32Array, dims: m.dims as number[], outputs: {}, ...(m.ms !== undefined ? { runMs: m.ms } : {}) });
   });
   worker.on('error', (e) => failAll(new CvoptError('ENGINE_FAILED', `engine worker crashed: ${e.message}`, { cause: e })));
-  worker.on('exit', () => {
+  worker.on('exit', (code) => {
+    const unexpected = !closed;
     closed = true;
     failAll(new CvoptError('ENGINE_FAILED', 'engine worker exited'));
+    if (unexpected) wo.onDeath?.(`the engine worker thread exited (code ${code})`);
   });
 
   const send = (data: Float32Array, dims: readonly number[]): Promise<EngineOutput> => {
@@ -104,6 +110,9 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
       if (closed || output.byteOffset !== 0 || output.byteLength !== output.buffer.byteLength || output.length === 0) return;
       worker.postMessage({ type: 'give', data: output }, [output.buffer as ArrayBuffer]);
     },
+    async terminate(): Promise<void> {
+      await worker.terminate();
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
@@ -121,10 +130,10 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
  * instances side by side lose nothing to each other, whereas one multi-threaded session stalls at every
  * operator's barrier whenever decoding or HTTP takes one of its cores.
  */
-export async function createEnginePool(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, count: number, nice = 0): Promise<WorkerEngine> {
+export async function createEnginePool(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, count: number, nice = 0, onDeath?: (why: string) => void): Promise<WorkerEngine> {
   if (!Number.isInteger(count) || count < 1) throw new CvoptError('INVALID_ARGUMENT', `engine instances must be a whole number ≥ 1, got ${count}`);
   const pool = new BufferPool();
-  const settled = await Promise.allSettled(Array.from({ length: count }, () => createWorkerEngine(modelPath, manifest, options, { nice, pool })));
+  const settled = await Promise.allSettled(Array.from({ length: count }, () => createWorkerEngine(modelPath, manifest, options, { nice, pool, ...(onDeath ? { onDeath } : {}) })));
   const engines = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -155,6 +164,9 @@ export async function createEnginePool(modelPath: string, manifest: ModelManifes
     recycleOutput: (output) => {
       // Whichever instance is least busy gets it; all of one model produce outputs of the same lengths.
       (engines[pick()] as WorkerEngine).recycleOutput(output);
+    },
+    terminate: async () => {
+      await Promise.all(engines.map((e) => e.terminate()));
     },
     close: async () => {
       await Promise.all(engines.map((e) => e.close()));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, Lifecycle, ModelHost, RuntimeMetrics, Semaphore, parseRuntimeConfig, resolveModelSource, type RuntimeConfigInput } from '../src/index.js';
+import { buildApp, ModelHost, RuntimeMetrics, Semaphore, parseRuntimeConfig, rateLimiterFor, resolveModelSource, type Readiness, type RuntimeConfigInput } from '../src/index.js';
 
 const SCRIPT = new URL('./fixtures/make_models.py', import.meta.url).pathname;
 
@@ -33,7 +33,7 @@ export interface Running {
   url: string;
   app: FastifyInstance;
   host: ModelHost;
-  lifecycle: Lifecycle;
+  readiness: Readiness;
   close(): Promise<void>;
 }
 
@@ -44,14 +44,13 @@ export async function startApp(target: string, cfg: RuntimeConfigInput = {}): Pr
   const gpu = new Semaphore(config.gpuSlots);
   const host = new ModelHost(resolveModelSource(target), { config, metrics, gpu });
   await host.load();
-  const lifecycle = new Lifecycle();
-  const app = await buildApp({ config, host, metrics, lifecycle, gpu });
+  const app = await buildApp({ config, host, metrics, gpu, limiter: rateLimiterFor(config) });
   const address = await app.listen({ port: 0, host: '127.0.0.1', backlog: config.listenBacklog });
   return {
     url: address,
     app,
     host,
-    lifecycle,
+    readiness: host.readiness,
     close: async () => {
       await app.close();
       await host.close();

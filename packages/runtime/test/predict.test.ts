@@ -94,7 +94,7 @@ describe('POST /v1/predict over real HTTP with a real ONNX model', () => {
     expect(model.scheduling.maxBatch).toBe(8);
     const metrics = await (await fetch(`${det.url}/metrics`)).text();
     expect(metrics).toMatch(/cvopt_http_requests_total\{route="\/v1\/predict",method="POST",status="200"\} \d+/);
-    expect(metrics).toMatch(/cvopt_limit\{name="queue_max"\} 64/);
+    expect(metrics).toMatch(/cvopt_limit\{name="queue_max"\} 128/);
     expect(metrics).toContain('cvopt_event_loop_lag_seconds');
     expect(metrics).toContain('cvopt_batch_size_bucket');
     const doc = (await (await fetch(`${det.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };

@@ -38,13 +38,17 @@ describe('roles on every route (real HTTP)', () => {
         if (r.allowed.includes(role)) expect(res.status, `${role}: ${JSON.stringify(body)}`).toBe(200);
         else {
           expect(res.status, role).toBe(403);
-          expect(body.error.code).toBe('FORBIDDEN');
+          expect(res.headers.get('x-cvopt-error-code')).toBe('FORBIDDEN');
+          // The Open Inference Protocol's errors are strings; the product API's are catalogue objects.
+          if (r.name.includes('/v2/')) expect(typeof body.error).toBe('string');
+          else expect(body.error.code).toBe('FORBIDDEN');
         }
       }
       for (const headers of [{}, { authorization: 'Bearer not-a-real-key-at-all' }]) {
         const res = await r.call(headers);
         expect(res.status).toBe(401);
-        expect(((await res.json()) as Json).error.code).toBe('UNAUTHENTICATED');
+        expect(res.headers.get('x-cvopt-error-code')).toBe('UNAUTHENTICATED');
+        expect(((await res.json()) as Json).error).toBeTruthy();
       }
     });
   }
@@ -164,7 +168,8 @@ describe('dynamic batching', () => {
       'content-type': 'application/json',
     });
     expect(bad.status).toBe(400);
-    expect(bad.json.error.code).toBe('TENSOR_SHAPE');
+    expect(bad.headers.get('x-cvopt-error-code')).toBe('TENSOR_SHAPE');
+    expect(typeof bad.json.error).toBe('string');
     expect((await fetch(`${s.url}/v2/models/nope`)).status).toBe(404);
   });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { CvoptError, type Logger } from '@cvopt/core';
-import { buildApp, Lifecycle, loadRuntimeConfig, ModelHost, resolveModelSource, RuntimeMetrics, Semaphore } from '@cvopt/runtime';
+import { buildApp, loadRuntimeConfig, ModelHost, rateLimiterFor, resolveModelSource, RuntimeMetrics, Semaphore } from '@cvopt/runtime';
 
 interface Loaded {
   app: FastifyInstance;
@@ -33,7 +33,7 @@ export class Deployments {
     const metrics = new RuntimeMetrics();
     const gpu = new Semaphore(config.gpuSlots);
     const host = new ModelHost(source, { config, metrics, gpu, log: this.log });
-    const app = await buildApp({ config, host, metrics, lifecycle: new Lifecycle(), gpu, log: this.log });
+    const app = await buildApp({ config, host, metrics, gpu, log: this.log, limiter: rateLimiterFor(config) });
     try {
       await host.load();
     } catch (e) {

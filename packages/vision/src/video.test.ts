@@ -106,3 +106,25 @@ describe.skipIf(!dataDir)('missing ffmpeg while reading', () => {
     expect(e.code).toBe('DEPENDENCY_MISSING');
   });
 });
+
+describe.skipIf(!dataDir)('hostile and large videos', () => {
+  const video = join(dataDir ?? '', 'video/car-detection.mp4');
+
+  it('refuses a playlist naming a file on this machine (allow-listed demuxers and protocols only)', async () => {
+    const evil = join(tmp, 'evil.mp4');
+    writeFileSync(evil, `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://${video}\n#EXT-X-ENDLIST\n`);
+    expect((await failure(probeVideo(evil))).code).toBe('VIDEO_INVALID');
+    expect((await failure(drain(evil))).code).toBe('VIDEO_INVALID');
+    const concat = join(tmp, 'list.mp4');
+    writeFileSync(concat, `ffconcat version 1.0\nfile '${video}'\n`);
+    expect((await failure(probeVideo(concat))).code).toBe('VIDEO_INVALID');
+  });
+
+  it('scales frames in ffmpeg to fit the model size, aspect kept', async () => {
+    let pid = 0;
+    for await (const f of readVideoFrames(video, { fit: { width: 160, height: 160 }, maxFrames: 2, onSpawn: (p) => (pid = p) })) {
+      expect([f.image.width, f.image.height, f.image.data.length]).toEqual([160, 90, 160 * 90 * 3]);
+    }
+    expect(pid).toBeGreaterThan(0);
+  });
+});

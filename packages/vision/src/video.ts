@@ -161,6 +161,20 @@ export interface ReadVideoOptions extends VideoToolOptions {
   /** Refuse videos whose frames have more pixels than this, judged from ffprobe before decoding. Default 50 MP. */
   maxPixels?: number;
   signal?: AbortSignal;
+  /**
+   * Downscale in ffmpeg so each frame fits within this size (aspect kept, never upscaled): a 4K video read for a
+   * 640-px model then costs 640-px frames in the pipe and in memory, not 25 MB RGB frames.
+   */
+  fit?: { width: number; height: number };
+  /** Told the ffmpeg child's pid once it runs (a service counts its memory against its own cap). */
+  onSpawn?: (pid: number) => void;
+}
+
+/** The size ffmpeg scales a `width`×`height` frame to under `fit` (aspect kept, never larger than the source). */
+export function fitFrame(width: number, height: number, fit?: { width: number; height: number }): { width: number; height: number } {
+  if (!fit) return { width, height };
+  const r = Math.min(1, fit.width / width, fit.height / height);
+  return { width: Math.max(1, Math.round(width * r)), height: Math.max(1, Math.round(height * r)) };
 }
 
 /**
@@ -174,22 +188,25 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
   const { signal } = opts;
   const cancelled = () => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
   if (signal?.aborted) throw cancelled();
-  const { width, height } = info;
+  const { width: srcW, height: srcH } = info;
   // the header's frame size sets every buffer (node's and ffmpeg's): a forged 60 000×60 000 is refused here
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (width * height > maxPixels) {
-    throw new CvoptError('IMAGE_TOO_LARGE', `${file}: video frames are ${width}x${height}, ${((width * height) / 1e6).toFixed(1)} MP, over the limit of ${(maxPixels / 1e6).toFixed(1)} MP`, {
+  if (srcW * srcH > maxPixels) {
+    throw new CvoptError('IMAGE_TOO_LARGE', `${file}: video frames are ${srcW}x${srcH}, ${((srcW * srcH) / 1e6).toFixed(1)} MP, over the limit of ${(maxPixels / 1e6).toFixed(1)} MP`, {
       where: { file },
       hint: 'scale the video down (ffmpeg -vf scale=1920:-2), or raise maxPixels if such videos are expected',
-      details: { width, height, maxPixels },
+      details: { width: srcW, height: srcH, maxPixels },
     });
   }
+  const { width, height } = fitFrame(srcW, srcH, opts.fit);
   const frameBytes = width * height * 3;
   const ffmpeg = opts.ffmpegPath ?? process.env.CVOPT_FFMPEG ?? 'ffmpeg';
   const args = ['-v', 'error', '-nostdin', ...videoInputArgs(file), '-map', '0:v:0'];
   if (opts.maxFrames !== undefined) args.push('-frames:v', String(Math.max(0, Math.floor(opts.maxFrames))));
+  if (width !== info.width || height !== info.height) args.push('-vf', `scale=${width}:${height}:flags=area`);
   args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
   const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < STDERR_CAP) stderr += d;

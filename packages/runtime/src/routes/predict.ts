@@ -1,0 +1,58 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
+import { CvoptError } from '@cvopt/core';
+import { IMAGE_TYPES, mediaType, remainingMs, type RouteContext } from '../http/context.js';
+import { filePart, parseMultipart } from '../multipart.js';
+import { predictImage } from '../pipeline.js';
+import * as S from '../schemas.js';
+
+/** POST /v1/predict: one image (raw, multipart or base64 JSON) through the model. */
+export function predictRoutes(app: FastifyInstance, { config, host, offload }: RouteContext): void {
+  app.post('/v1/predict', { schema: S.predict, config: { permission: 'predict', admits: true } }, async (req) => {
+    const image = imageFromBody(req, config.multipartMaxParts);
+    const model = host.current;
+    // Decoding waits for the next turn of the event loop: in a burst, every request already read gets its
+    // admission answer (and refusals go out) before any admitted one spends the thread on its image.
+    await yieldToIo();
+    return predictImage(image, model, host, config, {
+      signal: req.abort!.signal,
+      ticket: req.ticket!,
+      offload,
+      deadlineMs: () => remainingMs(req),
+      // The wait for a decode slot is queueing, which admission already estimates from the queue; only the
+      // request's own work before the queue (body, decode, letterbox) is "prep".
+      onPrepared: (slotWaitMs) => model.scheduler.observePrep(performance.now() - req.startedAt - slotWaitMs),
+      timeMs: () => performance.now() - req.startedAt,
+    });
+  });
+}
+
+function imageFromBody(req: FastifyRequest, maxParts: number): Buffer {
+  const type = mediaType(req);
+  if (IMAGE_TYPES.includes(type)) return req.body as Buffer;
+  if (type === 'multipart/form-data') {
+    const part = filePart(parseMultipart(req.body as Buffer, req.headers['content-type'] ?? '', maxParts));
+    if (part.contentType && !IMAGE_TYPES.includes(part.contentType) && part.contentType !== 'application/octet-stream') {
+      throw new CvoptError('UNSUPPORTED_MEDIA_TYPE', `the uploaded part has content type "${part.contentType}", not an image`, {
+        where: { field: part.name ?? 'file' },
+        hint: 'upload a JPEG, PNG, WebP or BMP image',
+      });
+    }
+    return part.data;
+  }
+  if (type === 'application/json') {
+    const body = req.body as { image?: unknown } | null;
+    if (!body || typeof body.image !== 'string' || body.image.length === 0) {
+      throw new CvoptError('INVALID_ARGUMENT', 'the JSON body needs "image": a base64-encoded image', { where: { field: 'body.image' } });
+    }
+    const b64 = body.image.replace(/^data:[^;]+;base64,/, '');
+    if (!/^[A-Za-z0-9+/=\s_-]+$/.test(b64)) {
+      throw new CvoptError('INVALID_ARGUMENT', '"image" is not valid base64', { where: { field: 'body.image' }, hint: 'encode the file bytes with base64' });
+    }
+    return Buffer.from(b64, 'base64');
+  }
+  throw new CvoptError('UNSUPPORTED_MEDIA_TYPE', `content type "${type || '(none)'}" is not accepted by /v1/predict`, {
+    where: { field: 'content-type' },
+    hint: `send one of ${IMAGE_TYPES.join(', ')}, multipart/form-data or application/json {"image": "<base64>"}`,
+  });
+}
