@@ -27,6 +27,8 @@ export class VideoWriter {
   private failed: Error | undefined;
   private frames = 0;
   private closing: Promise<void> | undefined;
+  /** Settles with ffmpeg's exit code once it has exited. */
+  private readonly exited: Promise<number | null>;
 
   constructor(
     readonly file: string,
@@ -49,6 +51,7 @@ export class VideoWriter {
       file,
     ];
     this.child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       if (this.stderr.length < 16_384) this.stderr += d;
     });
@@ -85,7 +88,7 @@ export class VideoWriter {
     this.frames++;
     const stdin = this.child.stdin!;
     if (!stdin.write(image.data)) {
-      await Promise.race([once(stdin, 'drain'), once(this.child, 'close')]);
+      await Promise.race([once(stdin, 'drain'), this.exited]);
     }
     if (this.failed) throw this.failed;
   }
@@ -93,9 +96,8 @@ export class VideoWriter {
   /** Finish the file: every frame written so far ends up in it. Safe to call twice. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const closed = this.child.exitCode !== null || this.child.signalCode !== null ? Promise.resolve([this.child.exitCode]) : once(this.child, 'close');
       this.child.stdin!.end();
-      const [code] = (await closed) as [number | null];
+      const code = await this.exited;
       if (this.failed) throw this.failed;
       if (code !== 0) throw this.encodeError();
     })();

@@ -71,6 +71,8 @@ function reasonFrom(stderr: string, file: string): string {
 }
 
 async function mustExist(file: string): Promise<void> {
+  // A stream URL (rtsp://, http://, …) is ffmpeg's to open.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(file)) return;
   let regular: boolean;
   try {
     regular = (await stat(file)).isFile();

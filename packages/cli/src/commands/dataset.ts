@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { Command } from 'commander';
 import { CvoptError, exitCodeOf } from '@cvopt/core';
-import { checkDataset, synthClassification, synthDetection, type CheckReport, type DatasetTask, type Problem } from '@cvopt/datasets';
+import { checkDataset, synthClassification, synthDetection, synthTrack, type CheckReport, type DatasetTask, type Problem } from '@cvopt/datasets';
 import { action, numberFlag } from '../action.js';
 import { emit, ProgressLine, table } from '../output.js';
 
@@ -12,14 +12,41 @@ export function register(program: Command): void {
   const synth = dataset
     .command('synth')
     .description('write a deterministic synthetic dataset of coloured shapes (class = shape)')
-    .requiredOption('--task <task>', 'detect (Ultralytics layout with data.yaml) or classify (folder per class)')
+    .requiredOption('--task <task>', 'detect (Ultralytics layout with data.yaml), classify (folder per class) or track (a video of moving shapes with MOT ground truth)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--images <n>', 'detect: total images; classify: images per class (default 300 / 60)')
     .option('--seed <n>', 'random seed: the same seed gives byte-identical files', '0')
     .option('--imgsz <n>', 'square image side in pixels (default 256 / 64)')
     .option('--classes <n>', 'number of shape classes, 1..8 (2..8 for classify)', '3')
-    .option('--val-fraction <x>', 'share of images in val (default 0.2 / 0.25)');
+    .option('--val-fraction <x>', 'share of images in val (default 0.2 / 0.25)')
+    .option('--frames <n>', 'track: frames in the video', '150')
+    .option('--objects <n>', 'track: moving objects', '8')
+    .option('--occluders <n>', 'track: static bars objects pass behind', '2')
+    .option('--size <WxH>', 'track: frame size', '320x240')
+    .option('--dataset-every <n>', 'track: also write every n-th frame as a YOLO detection dataset (for training a detector)');
   action<[]>(synth, async (opts) => {
+    if (opts.task === 'track') {
+      const size = /^(\d+)x(\d+)$/.exec(String(opts.size));
+      if (!size) throw new CvoptError('INVALID_ARGUMENT', `--size must be WIDTHxHEIGHT, got "${String(opts.size)}"`, { where: { field: '--size' } });
+      const progress = new ProgressLine('synth', Boolean(opts.json));
+      const r = await synthTrack({
+        out: String(opts.out),
+        seed: numberFlag('seed', opts.seed, { int: true, min: 0 }),
+        classes: numberFlag('classes', opts.classes, { int: true, min: 1, max: 8 }),
+        frames: numberFlag('frames', opts.frames, { int: true, min: 1 }),
+        objects: numberFlag('objects', opts.objects, { int: true, min: 1, max: 1000 }),
+        occluders: numberFlag('occluders', opts.occluders, { int: true, min: 0, max: 16 }),
+        width: Number(size[1]),
+        height: Number(size[2]),
+        ...(opts.datasetEvery !== undefined ? { datasetEvery: numberFlag('dataset-every', opts.datasetEvery, { int: true, min: 1 }) } : {}),
+        onProgress: (d, t) => progress.update(d, t),
+      });
+      progress.done();
+      emit(opts, { task: 'track', ...r }, (x) =>
+        [`wrote ${x.frames} frames with ${x.objects} objects to ${x.video}`, `ground truth: ${x.gt} (${x.rows} rows, ${x.occludedRows} under half visible)`, ...(x.dataYaml ? [`frame dataset: ${x.dataYaml}`] : [])].join('\n'),
+      );
+      return;
+    }
     const task = taskFlag(opts.task);
     const common = {
       out: String(opts.out),
@@ -70,7 +97,7 @@ Examples:
 
 function taskFlag(value: unknown): DatasetTask {
   if (value === 'detect' || value === 'classify') return value;
-  throw new CvoptError('INVALID_ARGUMENT', `--task must be detect or classify, got "${String(value)}"`, { where: { field: '--task' } });
+  throw new CvoptError('INVALID_ARGUMENT', `--task must be detect or classify (synth: or track), got "${String(value)}"`, { where: { field: '--task' } });
 }
 
 function renderReport(r: CheckReport): string {

@@ -124,8 +124,14 @@ export function assign(pb: AssignProblem): Assignment {
   let total = 0;
   for (const { r, c } of groups.values()) {
     if (r.length === 0 || c.length === 0) {
-      for (const i of r) (unmatchedRows.push(i), (total += pb.rowUnmatched(i)));
-      for (const j of c) (unmatchedCols.push(j), (total += pb.colUnmatched(j)));
+      for (const i of r) {
+        unmatchedRows.push(i);
+        total += pb.rowUnmatched(i);
+      }
+      for (const j of c) {
+        unmatchedCols.push(j);
+        total += pb.colUnmatched(j);
+      }
       continue;
     }
     if (r.length === 1 && c.length === 1) {

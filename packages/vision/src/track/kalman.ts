@@ -54,8 +54,12 @@ export class BoxKalman {
       this.vv[k] = this.vv[k]! + qv;
     }
     // A shrinking box must not turn itself inside out while it coasts through an occlusion.
-    if (this.x[2]! < 1) ((this.x[2] = 1), (this.v[2] = 0));
-    if (this.x[3]! < 1) ((this.x[3] = 1), (this.v[3] = 0));
+    for (const k of [2, 3]) {
+      if (this.x[k]! < 1) {
+        this.x[k] = 1;
+        this.v[k] = 0;
+      }
+    }
   }
 
   /** Fold in a measured box. */

@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { evaluateTracks, type EvalTrackResult } from '@cvopt/platform';
+import { action, numberFlag } from '../action.js';
+import { emit, table } from '../output.js';
+
+function render(m: EvalTrackResult): string {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  return [
+    `${m.predFile} against ${m.gtFile}: ${m.frames} frames, ${m.gtIds} ground-truth ids, ${m.hypIds} predicted ids`,
+    '',
+    table(
+      ['MOTA', 'MOTP', 'IDF1', 'IDP', 'IDR', 'IDSW', 'Frag', 'FP', 'FN', 'MT', 'ML'],
+      [[pct(m.mota), pct(m.motp), pct(m.idf1), pct(m.idp), pct(m.idr), m.idsw, m.frag, m.fp, m.fn, m.mostlyTracked, m.mostlyLost]],
+    ),
+    '',
+    'CLEAR-MOT per Bernardin & Stiefelhagen 2008 (MOTP as mean IoU of matches); IDF1/IDP/IDR per Ristani et al. 2016.',
+  ].join('\n');
+}
+
+/** `cvopt eval-track --gt gt.txt --pred pred.txt`: CLEAR-MOT and identity metrics of MOTChallenge files. */
+export function register(program: Command): void {
+  const cmd = program
+    .command('eval-track')
+    .description('score tracker output against ground truth (MOTChallenge files): MOTA, MOTP, IDF1, IDP, IDR, ID switches, fragmentations')
+    .requiredOption('--gt <file>', 'ground truth: frame,id,left,top,width,height,consider,class,visibility')
+    .requiredOption('--pred <file>', 'tracker output: frame,id,left,top,width,height[,score,...]')
+    .option('--iou <x>', 'least IoU for a match', '0.5')
+    .option('--min-visibility <x>', 'drop ground-truth boxes less visible than this', '0');
+  action<[]>(cmd, (opts) => {
+    const m = evaluateTracks({ gt: String(opts.gt), pred: String(opts.pred), iou: numberFlag('iou', opts.iou, { min: 0, max: 1 }), minVisibility: numberFlag('min-visibility', opts.minVisibility, { min: 0, max: 1 }) });
+    emit(opts, m, render);
+  });
+}

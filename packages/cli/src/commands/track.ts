@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { TRACKER_DEFAULTS } from '@cvopt/platform';
+import { action, numberFlag } from '../action.js';
+import { emit } from '../output.js';
+import { predictOptions, predictPayload, renderPredict, runLocal } from './predict.js';
+
+/** `cvopt track`: predict with persistent ids (ByteTrack-style), MOT files on request. */
+export function register(program: Command): void {
+  const d = TRACKER_DEFAULTS;
+  const cmd = predictOptions(program.command('track').description('detect and track objects in videos or streams: persistent ids in every output (ByteTrack-style tracker)'), 'runs/track/exp')
+    .option('--save-mot', 'write MOTChallenge rows (frame,id,x,y,w,h,score,class,-1) per video under mot/')
+    .option('--track-high-thresh <x>', 'score for the first association and for new tracks', String(d.highThresh))
+    .option('--track-low-thresh <x>', 'least score for the second association (keeps tracks alive)', String(d.lowThresh))
+    .option('--new-track-thresh <x>', 'least score for a detection to start a track', String(d.newTrackThresh))
+    .option('--match-iou <x>', 'least IoU between a predicted track box and a detection', String(d.matchIou))
+    .option('--track-buffer <n>', 'frames a lost track is kept before it is dropped', String(d.trackBuffer))
+    .option('--confirm-hits <n>', 'matched frames before a new track is reported', String(d.confirmHits))
+    .option('--class-aware', 'never match a track to a detection of another class')
+    .option('--verbose', 'one line per frame on stderr');
+  action<[string]>(cmd, async (model, opts) => {
+    const payload = predictPayload(model, opts, true);
+    // A tracker wants the low-score detections too: the second association lives on them.
+    if (cmd.getOptionValueSource('conf') === 'default') payload.conf = numberFlag('track-low-thresh', opts.trackLowThresh, { min: 0, max: 1 });
+    payload.tracker = {
+      highThresh: numberFlag('track-high-thresh', opts.trackHighThresh, { min: 0, max: 1 }),
+      lowThresh: numberFlag('track-low-thresh', opts.trackLowThresh, { min: 0, max: 1 }),
+      newTrackThresh: numberFlag('new-track-thresh', opts.newTrackThresh, { min: 0, max: 1 }),
+      matchIou: numberFlag('match-iou', opts.matchIou, { min: 0, max: 1 }),
+      trackBuffer: numberFlag('track-buffer', opts.trackBuffer, { int: true, min: 0 }),
+      confirmHits: numberFlag('confirm-hits', opts.confirmHits, { int: true, min: 1 }),
+      classAware: opts.classAware === true,
+    };
+    const result = await runLocal(payload, { json: opts.json === true, verbose: opts.verbose === true });
+    emit(opts, result, renderPredict);
+  });
+}
