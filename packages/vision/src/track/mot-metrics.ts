@@ -5,7 +5,7 @@ import type { MotRow } from './mot-file.js';
 export interface MotMetricsOptions {
   /** Least IoU for a ground-truth box and a hypothesis to correspond (default 0.5, MOTChallenge's). */
   iouThreshold?: number;
-  /** Ground-truth rows with visibility below this are dropped (default 0: all). */
+  /** Ground-truth rows with a known visibility below this are dropped (default 0: all). */
   minVisibility?: number;
 }
 
@@ -63,7 +63,8 @@ function byFrame(rows: readonly MotRow[]): Map<number, MotRow[]> {
 export function motMetrics(gtRows: readonly MotRow[], hypRows: readonly MotRow[], opts: MotMetricsOptions = {}): MotMetrics {
   const thr = opts.iouThreshold ?? 0.5;
   const minVis = opts.minVisibility ?? 0;
-  const gtKept = gtRows.filter((r) => r.conf !== 0 && r.visibility >= minVis);
+  // Visibility -1 (MOTChallenge's "unknown", what trackers write) is kept.
+  const gtKept = gtRows.filter((r) => r.conf !== 0 && (r.visibility < 0 || r.visibility >= minVis));
   const gtF = byFrame(gtKept);
   const hypF = byFrame(hypRows);
   const frames = [...new Set([...gtF.keys(), ...hypF.keys()])].sort((a, b) => a - b);
