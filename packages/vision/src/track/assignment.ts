@@ -82,8 +82,23 @@ export interface Assignment {
 
 /** Minimum-total-cost assignment with per-side unmatched costs (exact). */
 export function assign(pb: AssignProblem): Assignment {
-  const { rows, cols } = pb;
-  // Union-find over rows (0..rows-1) and columns (rows..rows+cols-1), joined by feasible pairs.
+  const edges: number[] = [];
+  for (let i = 0; i < pb.rows; i++) {
+    for (let j = 0; j < pb.cols; j++) {
+      const c = pb.cost(i, j);
+      if (Number.isFinite(c)) edges.push(i, j, c);
+    }
+  }
+  return assignSparse(pb.rows, pb.cols, edges, pb.rowUnmatched, pb.colUnmatched);
+}
+
+/**
+ * The same problem given by its allowed pairs only: `edges` holds (row, col, cost) triplets, each pair at most once.
+ * What trackers call, since most track–detection pairs do not overlap at all.
+ */
+export function assignSparse(rows: number, cols: number, edges: ArrayLike<number>, rowUnmatched: (i: number) => number, colUnmatched: (j: number) => number): Assignment {
+  const pb = { rows, cols, rowUnmatched, colUnmatched };
+  // Union-find over rows (0..rows-1) and columns (rows..rows+cols-1), joined by useful pairs.
   const parent = new Int32Array(rows + cols);
   for (let k = 0; k < parent.length; k++) parent[k] = k;
   const find = (k: number): number => {
@@ -94,16 +109,16 @@ export function assign(pb: AssignProblem): Assignment {
     return k;
   };
   const feasible: number[] = [];
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const c = pb.cost(i, j);
-      // A pair costing at least what leaving both alone costs can never improve a solution.
-      if (Number.isFinite(c) && c < pb.rowUnmatched(i) + pb.colUnmatched(j)) {
-        feasible.push(i, j, c);
-        const a = find(i);
-        const b = find(rows + j);
-        if (a !== b) parent[a] = b;
-      }
+  for (let k = 0; k + 2 < edges.length; k += 3) {
+    const i = edges[k]!;
+    const j = edges[k + 1]!;
+    const c = edges[k + 2]!;
+    // A pair costing at least what leaving both alone costs can never improve a solution.
+    if (Number.isFinite(c) && c < rowUnmatched(i) + colUnmatched(j)) {
+      feasible.push(i, j, c);
+      const a = find(i);
+      const b = find(rows + j);
+      if (a !== b) parent[a] = b;
     }
   }
   const groups = new Map<number, { r: number[]; c: number[] }>();

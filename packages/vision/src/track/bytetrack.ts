@@ -1,6 +1,7 @@
 import { CvoptError, type Detection } from '@cvopt/core';
-import { iou } from '../boxes.js';
-import { assignGated } from './assignment.js';
+import { assignSparse } from './assignment.js';
+
+const HALF = () => 0.5 + 1e-9;
 import { BoxKalman, DEFAULT_KALMAN_NOISE, type KalmanNoise } from './kalman.js';
 
 /** A detection with the persistent id its track carries. */
@@ -157,18 +158,31 @@ export class ByteTracker implements Tracker {
   }
 
   private match(tracks: readonly Track[], detIdx: readonly number[], dets: readonly Detection[], minIou: number, fuse: boolean) {
-    const boxes = tracks.map((t) => t.kf.box());
-    const cost = boxes.map((b, ti) => {
-      const row = new Float64Array(detIdx.length);
-      for (let k = 0; k < detIdx.length; k++) {
+    const D = detIdx.length;
+    const db = new Float64Array(4 * D);
+    for (let k = 0; k < D; k++) db.set(dets[detIdx[k]!]!.box, 4 * k);
+    // Only overlapping pairs become edges: most tracks and detections are nowhere near each other.
+    const edges: number[] = [];
+    for (let ti = 0; ti < tracks.length; ti++) {
+      const t = tracks[ti]!;
+      const [x1, y1, x2, y2] = t.kf.box();
+      const area = (x2 - x1) * (y2 - y1);
+      for (let k = 0; k < D; k++) {
+        const iw = Math.min(x2, db[4 * k + 2]!) - Math.max(x1, db[4 * k]!);
+        if (iw <= 0) continue;
+        const ih = Math.min(y2, db[4 * k + 3]!) - Math.max(y1, db[4 * k + 1]!);
+        if (ih <= 0) continue;
+        const inter = iw * ih;
+        const ov = inter / (area + (db[4 * k + 2]! - db[4 * k]!) * (db[4 * k + 3]! - db[4 * k + 1]!) - inter);
+        if (ov < minIou) continue;
         const d = dets[detIdx[k]!]!;
-        const ov = iou(b, d.box);
-        // Gate on geometry first; the score only reorders pairs that pass it.
-        row[k] = ov < minIou || (this.o.classAware && tracks[ti]!.classId !== d.classId) ? Infinity : 1 - (fuse ? ov * d.score : ov);
+        if (this.o.classAware && t.classId !== d.classId) continue;
+        // Gate on geometry; the score only reorders the pairs that pass it.
+        edges.push(ti, k, 1 - (fuse ? ov * d.score : ov));
       }
-      return row;
-    });
-    // Every gated pair costs at most 1, so the assignment maximises the summed (score-weighted) IoU.
-    return assignGated(cost, detIdx.length, 1 + 1e-9);
+    }
+    // Every allowed pair costs at most 1 and leaving a pair unmatched costs 1, so the assignment maximises the
+    // summed (score-weighted) IoU.
+    return assignSparse(tracks.length, D, edges, HALF, HALF);
   }
 }
