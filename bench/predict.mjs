@@ -64,7 +64,10 @@ for (const model of models) {
     size = e.size;
     best.engine = Math.max(best.engine, e.fps);
     const p = await endToEnd(model, false);
-    if (p.fps > best.e2e) ((best.e2e = p.fps), (speed = p.speed));
+    if (p.fps > best.e2e) {
+      best.e2e = p.fps;
+      speed = p.speed;
+    }
     best.save = Math.max(best.save, (await endToEnd(model, true)).fps);
   }
   rows.push({ model, size, ...best, speed });
