@@ -11,7 +11,8 @@ export interface TrackedDetection extends Detection {
 
 /** Anything that turns each frame's detections into tracked ones: ByteTrack below, and the IoU baseline. */
 export interface Tracker {
-  update(dets: readonly Detection[]): TrackedDetection[];
+  /** Each frame's detections in, the tracked ones out with their ids (and every other field a detection carries). */
+  update<D extends Detection>(dets: readonly D[]): (D & { trackId: number })[];
 }
 
 export interface ByteTrackOptions {
@@ -103,7 +104,7 @@ export class ByteTracker implements Tracker {
     return this.tracks.length;
   }
 
-  update(dets: readonly Detection[]): TrackedDetection[] {
+  update<D extends Detection>(dets: readonly D[]): (D & { trackId: number })[] {
     const o = this.o;
     this.frame++;
     for (const t of this.tracks) t.kf.predict();
@@ -113,8 +114,8 @@ export class ByteTracker implements Tracker {
       if (d.score >= o.highThresh) high.push(k);
       else if (d.score >= o.lowThresh) low.push(k);
     });
-    const out: TrackedDetection[] = [];
-    const emit = (t: Track, d: Detection) => {
+    const out: (D & { trackId: number })[] = [];
+    const emit = (t: Track, d: D) => {
       t.kf.update(d.box);
       t.hits++;
       t.lastFrame = this.frame;

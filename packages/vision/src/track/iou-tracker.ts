@@ -1,6 +1,6 @@
 import { CvoptError, type Detection } from '@cvopt/core';
 import { iou } from '../boxes.js';
-import type { TrackedDetection, Tracker } from './bytetrack.js';
+import type { Tracker } from './bytetrack.js';
 
 export interface IouTrackerOptions {
   /** Detections under this score are ignored (default 0.5, ByteTrack's high threshold). */
@@ -29,7 +29,7 @@ export class IouTracker implements Tracker {
     if (!(this.o.minIou >= 0 && this.o.minIou <= 1)) throw new CvoptError('INVALID_ARGUMENT', `minIou must be in [0, 1], got ${this.o.minIou}`, { where: { field: 'minIou' } });
   }
 
-  update(dets: readonly Detection[]): TrackedDetection[] {
+  update<D extends Detection>(dets: readonly D[]): (D & { trackId: number })[] {
     this.frame++;
     const kept = dets.filter((d) => d.score >= this.o.minScore);
     const pairs: [number, number, number][] = [];
@@ -42,7 +42,7 @@ export class IouTracker implements Tracker {
     pairs.sort((a, b) => b[0] - a[0] || a[1] - b[1] || a[2] - b[2]);
     const usedT = new Set<number>();
     const usedD = new Set<number>();
-    const out: TrackedDetection[] = [];
+    const out: (D & { trackId: number })[] = [];
     for (const [, ti, di] of pairs) {
       if (usedT.has(ti) || usedD.has(di)) continue;
       usedT.add(ti);
