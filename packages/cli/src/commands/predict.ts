@@ -105,7 +105,7 @@ export async function runLocal(payload: PredictPayload, opts: { json?: boolean; 
     progress: (p) => {
       if (opts.json) return;
       const now = performance.now();
-      if (now - lastProgress < 1000) return;
+      if (now - lastProgress < (process.stderr.isTTY ? 500 : 5000)) return;
       lastProgress = now;
       process.stderr.write(`${process.stderr.isTTY ? '\r' : ''}${p.stage} ${p.step} frames, ${p.message ?? ''}${process.stderr.isTTY ? '   ' : '\n'}`);
     },
