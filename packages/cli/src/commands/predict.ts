@@ -84,20 +84,14 @@ export function predictPayload(model: string, opts: Record<string, unknown>, tra
 }
 
 /**
- * Run a predict payload in this process with a job context whose signal Ctrl-C aborts: the pipeline stops
- * reading, finishes the frames in flight and closes every file. A second Ctrl-C exits at once.
+ * Run a predict payload in this process. Ctrl-C (the CLI's one interrupt signal) stops the pipeline reading: it
+ * finishes the frames in flight and closes every file, so the outputs hold every frame processed; the command then
+ * prints its result and exits 130.
  */
-export async function runLocal(payload: PredictPayload, opts: { json?: boolean; verbose?: boolean }): Promise<PredictResult> {
-  const abort = new AbortController();
-  const onSigint = () => {
-    if (abort.signal.aborted) process.exit(130);
-    process.stderr.write('\ninterrupted: finishing the frames in flight and closing files (Ctrl-C again to quit at once)\n');
-    abort.abort();
-  };
-  process.on('SIGINT', onSigint);
+export async function runLocal(payload: PredictPayload, opts: { json?: boolean; verbose?: boolean; signal?: AbortSignal }): Promise<PredictResult> {
   let lastProgress = 0;
   const ctx: JobContext = {
-    signal: abort.signal,
+    signal: opts.signal ?? new AbortController().signal,
     workdir: process.cwd(),
     log: (_level, message) => {
       if (!opts.json && opts.verbose) process.stderr.write(`${message}\n`);
@@ -113,7 +107,6 @@ export async function runLocal(payload: PredictPayload, opts: { json?: boolean; 
   try {
     return await runPredict(payload, ctx);
   } finally {
-    process.off('SIGINT', onSigint);
     if (!opts.json && process.stderr.isTTY) process.stderr.write('\n');
   }
 }
@@ -152,7 +145,7 @@ export function register(program: Command): void {
     .option('--save-mot', 'with --track: write MOTChallenge rows per video under mot/')
     .option('--verbose', 'one line per image or frame on stderr');
   action<[string]>(cmd, async (model, opts) => {
-    const result = await runLocal(predictPayload(model, opts, opts.track === true), { json: opts.json === true, verbose: opts.verbose === true });
+    const result = await runLocal(predictPayload(model, opts, opts.track === true), { json: opts.json === true, verbose: opts.verbose === true, ...(opts.signal ? { signal: opts.signal } : {}) });
     emit(opts, result, renderPredict);
   });
 }

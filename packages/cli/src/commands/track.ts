@@ -30,7 +30,7 @@ export function register(program: Command): void {
       confirmHits: numberFlag('confirm-hits', opts.confirmHits, { int: true, min: 1 }),
       classAware: opts.classAware === true,
     };
-    const result = await runLocal(payload, { json: opts.json === true, verbose: opts.verbose === true });
+    const result = await runLocal(payload, { json: opts.json === true, verbose: opts.verbose === true, ...(opts.signal ? { signal: opts.signal } : {}) });
     emit(opts, result, renderPredict);
   });
 }
