@@ -115,12 +115,12 @@ export function renderPredict(r: PredictResult): string {
   const out: string[] = [`${r.model} on ${r.engine} (${r.task})`, ...r.notes.map((n) => `  note: ${n}`), ''];
   out.push(
     table(
-      ['source', 'size', 'frames', r.task === 'detect' ? 'detections' : 'top-1', ...(r.sources.some((s) => s.tracks !== undefined) ? ['track ids'] : []), 'saved'],
+      ['source', 'size', 'frames', r.task === 'detect' ? 'detections' : 'top-k', ...(r.sources.some((s) => s.tracks !== undefined) ? ['track ids'] : []), 'saved'],
       r.sources.map((s) => [
         s.source,
         `${s.width}x${s.height}`,
         s.frames,
-        r.task === 'detect' ? s.detections : s.topk?.[0] ? `${s.topk[0].name} ${s.topk[0].score.toFixed(2)}` : '-',
+        r.task === 'detect' ? s.detections : (s.topk ?? []).map((t) => `${t.name} ${t.score.toFixed(2)}`).join(', ') || '-',
         ...(r.sources.some((x) => x.tracks !== undefined) ? [s.tracks ?? '-'] : []),
         s.saved ?? '-',
       ]),

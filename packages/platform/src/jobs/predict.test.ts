@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CvoptError, testDataDir, type JobContext } from '@cvopt/core';
 import { parseMot } from '@cvopt/vision';
 import { evaluateModel } from './eval.js';
-import { runPredict, type PredictPayload } from './predict.js';
+import { resolvePredictModel, runPredict, type PredictPayload } from './predict.js';
 import { incrementRunDir, resolveSources } from '../predict/sources.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-predict-'));
@@ -124,6 +124,21 @@ describe.skipIf(!D)('predict on the real models and videos (needs the shared tes
     expect(r.task).toBe('classify');
     expect(r.sources[0]!.topk).toHaveLength(3);
     expect(readFileSync(join(r.labels!, `${first.replace(/\.jpg$/, '')}.txt`), 'utf8').trim().split('\n')).toHaveLength(3);
+  });
+
+  it('resolves an artifact folder, its engine, and the INT8 model beside it', async () => {
+    const art = join(tmp, 'artifact');
+    mkdirSync(art, { recursive: true });
+    copyFileSync(yolo, join(art, 'model.onnx'));
+    writeFileSync(join(art, 'artifact.json'), JSON.stringify({ engine: 'ort-cpu-int8' }));
+    expect(() => resolvePredictModel(art)).toThrow(/needs the INT8 model beside/);
+    copyFileSync(yolo, join(art, 'model.int8.onnx'));
+    const r = resolvePredictModel(art);
+    expect(r.engine).toBe('ort-cpu-int8');
+    expect(r.modelPath).toBe(join(art, 'model.int8.onnx'));
+    expect(resolvePredictModel(art, 'ort-cpu').modelPath).toBe(join(art, 'model.onnx'));
+    // A model that is itself INT8 (by its name) runs as it is.
+    expect(resolvePredictModel(yolo, 'ort-cpu-int8').modelPath).toBe(yolo);
   });
 
   it('says what is wrong with a fixed-size model asked for another size, or a non-ONNX engine', async () => {
