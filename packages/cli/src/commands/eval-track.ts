@@ -25,7 +25,15 @@ export function register(program: Command): void {
     .requiredOption('--gt <file>', 'ground truth: frame,id,left,top,width,height,consider,class,visibility')
     .requiredOption('--pred <file>', 'tracker output: frame,id,left,top,width,height[,score,...]')
     .option('--iou <x>', 'least IoU for a match', '0.5')
-    .option('--min-visibility <x>', 'drop ground-truth boxes less visible than this', '0');
+    .option('--min-visibility <x>', 'drop ground-truth boxes less visible than this', '0')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cvopt dataset synth --task track --out seq && cvopt track det.onnx --source seq/video.mp4 --save-mot
+  cvopt eval-track --gt seq/gt/gt.txt --pred runs/track/exp/mot/video.txt
+  cvopt eval-track --gt gt.txt --pred pred.txt --min-visibility 0.25 --json | jq '{mota, idf1, idsw}'`,
+    );
   action<[]>(cmd, (opts) => {
     const m = evaluateTracks({ gt: String(opts.gt), pred: String(opts.pred), iou: numberFlag('iou', opts.iou, { min: 0, max: 1 }), minVisibility: numberFlag('min-visibility', opts.minVisibility, { min: 0, max: 1 }) });
     emit(opts, m, render);

@@ -143,7 +143,17 @@ export function register(program: Command): void {
   const cmd = predictOptions(program.command('predict').description('run a model on images, folders, globs, lists, videos or streams; annotated outputs and result files'), 'runs/predict/exp')
     .option('--track', 'add persistent ids with the ByteTrack-style tracker (see `cvopt track`)')
     .option('--save-mot', 'with --track: write MOTChallenge rows per video under mot/')
-    .option('--verbose', 'one line per image or frame on stderr');
+    .option('--verbose', 'one line per image or frame on stderr')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cvopt predict model.onnx --source bus.jpg --save
+  cvopt predict model.onnx --source "images/*.jpg" --save-txt --save-conf --save-json --conf 0.4
+  cvopt predict model.onnx --source traffic.mp4 --save --vid-stride 2 --classes 2,7
+  cvopt predict artifact/ --source rtsp://camera.local/stream --save --max-frames 1000
+  cvopt predict model.onnx --source traffic.mp4 --track --save --save-mot`,
+    );
   action<[string]>(cmd, async (model, opts) => {
     const result = await runLocal(predictPayload(model, opts, opts.track === true), { json: opts.json === true, verbose: opts.verbose === true, ...(opts.signal ? { signal: opts.signal } : {}) });
     emit(opts, result, renderPredict);

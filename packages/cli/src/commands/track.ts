@@ -16,7 +16,15 @@ export function register(program: Command): void {
     .option('--track-buffer <n>', 'frames a lost track is kept before it is dropped', String(d.trackBuffer))
     .option('--confirm-hits <n>', 'matched frames before a new track is reported', String(d.confirmHits))
     .option('--class-aware', 'never match a track to a detection of another class')
-    .option('--verbose', 'one line per frame on stderr');
+    .option('--verbose', 'one line per frame on stderr')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cvopt track model.onnx --source traffic.mp4 --save --save-mot
+  cvopt track model.onnx --source traffic.mp4 --save-txt --save-json --track-buffer 60 --class-aware
+  cvopt eval-track --gt seq/gt/gt.txt --pred runs/track/exp/mot/video.txt`,
+    );
   action<[string]>(cmd, async (model, opts) => {
     const payload = predictPayload(model, opts, true);
     // A tracker wants the low-score detections too: the second association lives on them.
