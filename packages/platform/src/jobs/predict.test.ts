@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -95,6 +97,22 @@ describe.skipIf(!D)('predict on the real models and videos (needs the shared tes
     expect(mot.length).toBe(json.length);
     expect(json.every((d) => Number.isInteger(d.track_id) && d.frame >= 1 && d.frame <= 12)).toBe(true);
     expect(new Set(mot.map((m) => m.id)).size).toBe(s.tracks);
+  });
+
+  it('reads a stream URL through ffmpeg (a real HTTP server serving the video)', async () => {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'video/mp4' });
+      createReadStream(car).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const r = await runPredict({ model: yolo, source: `http://127.0.0.1:${port}/car.mp4`, maxFrames: 3, saveTxt: true, out: join(tmp, 'runs/url') }, context());
+      expect(r.sources[0]).toMatchObject({ kind: 'video', frames: 3, width: 768, height: 432 });
+      expect(readdirSync(r.labels!).sort()).toEqual(['stream_1.txt', 'stream_2.txt', 'stream_3.txt']);
+    } finally {
+      server.close();
+    }
   });
 
   it('--vid-stride keeps every n-th frame, in order', async () => {
