@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Video fps of `cvopt predict` end to end (decode → preprocess → inference → postprocess [→ annotate → encode])
 // against the engine alone on the very same frames (decoded and preprocessed beforehand, so only engine.run is
-// timed), in one run, rounds interleaved so machine noise hits both alike; the best round of each is reported.
+// timed), in one run, rounds interleaved so machine noise hits both alike. Reported: the best round of each, and the
+// median over rounds of each round's own ratio (engine and predict measured back to back), which a shared machine's
+// load swings disturb least.
 // Build first: npx tsc -b
 // Usage: node bench/predict.mjs [--model M.onnx]... [--video FILE] [--frames 120] [--rounds 2] [--threads 0]
 // Default models: YOLOv8n (shared data) on car-detection.mp4; add the quickstart model with --model DIR/model.onnx.
@@ -57,6 +59,8 @@ console.log(`bench/predict: ${video}, first ${frames} frames, ${cpus().length} C
 const rows = [];
 for (const model of models) {
   const best = { engine: 0, e2e: 0, save: 0 };
+  const ratios = [];
+  const saveRatios = [];
   let size = '';
   let speed;
   for (let k = 0; k < Number(a.rounds); k++) {
@@ -68,14 +72,19 @@ for (const model of models) {
       best.e2e = p.fps;
       speed = p.speed;
     }
-    best.save = Math.max(best.save, (await endToEnd(model, true)).fps);
+    const sv = await endToEnd(model, true);
+    best.save = Math.max(best.save, sv.fps);
+    ratios.push(p.fps / e.fps);
+    saveRatios.push(sv.fps / e.fps);
+    console.log(`  round ${k + 1} ${model.slice(-40)}: engine ${e.fps.toFixed(1)} fps, predict ${p.fps.toFixed(1)} fps (${(p.fps / e.fps).toFixed(2)}), +save ${sv.fps.toFixed(1)} fps (${(sv.fps / e.fps).toFixed(2)})`);
   }
-  rows.push({ model, size, ...best, speed });
+  const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  rows.push({ model, size, ...best, speed, ratio: median(ratios), saveRatio: median(saveRatios) });
 }
 const pad = (s, n) => String(s).padStart(n);
-console.log(`${'model'.padEnd(46)} ${pad('input', 8)} ${pad('engine fps', 11)} ${pad('predict fps', 12)} ${pad('ratio', 6)} ${pad('+save fps', 10)} ${pad('ratio', 6)}`);
+console.log(`${'model'.padEnd(46)} ${pad('input', 8)} ${pad('engine fps', 11)} ${pad('predict fps', 12)} ${pad('+save fps', 10)} ${pad('ratio (median of rounds)', 25)} ${pad('+save ratio', 12)}`);
 for (const r of rows) {
-  console.log(`${r.model.slice(-46).padEnd(46)} ${pad(r.size, 8)} ${pad(r.engine.toFixed(1), 11)} ${pad(r.e2e.toFixed(1), 12)} ${pad((r.e2e / r.engine).toFixed(2), 6)} ${pad(r.save.toFixed(1), 10)} ${pad((r.save / r.engine).toFixed(2), 6)}`);
+  console.log(`${r.model.slice(-46).padEnd(46)} ${pad(r.size, 8)} ${pad(r.engine.toFixed(1), 11)} ${pad(r.e2e.toFixed(1), 12)} ${pad(r.save.toFixed(1), 10)} ${pad(r.ratio.toFixed(2), 25)} ${pad(r.saveRatio.toFixed(2), 12)}`);
   console.log(`  predict stage times per frame (overlapping): ${r.speed.preprocess.toFixed(1)} ms decode+preprocess, ${r.speed.inference.toFixed(1)} ms inference, ${r.speed.postprocess.toFixed(1)} ms postprocess`);
 }
 rmSync(tmp, { recursive: true, force: true });
