@@ -94,6 +94,11 @@ export const PredictPayloadSchema = z.object({
   /** x264 quality of annotated video (default 23). */
   crf: z.number().int().min(0).max(51).default(23),
   intraOpNumThreads: z.number().int().min(0).optional(),
+  /**
+   * Whether ONNX Runtime's idle threads busy-wait between runs (its own default). Off by default, as in the runtime
+   * service: spinning threads hold the cores the decode and preprocess of the next frame need.
+   */
+  spinning: z.boolean().default(false),
 });
 export type PredictPayload = z.input<typeof PredictPayloadSchema>;
 type Payload = z.output<typeof PredictPayloadSchema>;
@@ -236,7 +241,7 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
     throw new CvoptError('INVALID_ARGUMENT', 'tracking needs a detector; this model is a classifier', { where: { field: '--track' } });
   }
   const spec = ENGINES[resolved.engine];
-  const engine: Engine = await createOrtEngine(resolved.modelPath, manifest, { provider: spec.provider ?? 'cpu', ...(o.intraOpNumThreads ? { intraOpNumThreads: o.intraOpNumThreads } : {}) });
+  const engine: Engine = await createOrtEngine(resolved.modelPath, manifest, { provider: spec.provider ?? 'cpu', spinning: o.spinning, ...(o.intraOpNumThreads ? { intraOpNumThreads: o.intraOpNumThreads } : {}) });
   const info = engine.describe();
   try {
     if (o.imgsz !== undefined && (o.imgsz !== manifest.preprocess.size[0] || o.imgsz !== manifest.preprocess.size[1])) {
