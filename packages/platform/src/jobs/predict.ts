@@ -290,11 +290,11 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
           await decoded.push({ type: 'end', item, index });
           continue;
         }
-        const vi: VideoInfo = await probeVideo(item.path);
+        const vi: VideoInfo = await probeVideo(item.path, { allowStreams: true });
         await decoded.push({ type: 'begin', item, index, width: vi.width, height: vi.height, fps: vi.fps / o.vidStride, frames: Math.ceil(vi.frames / o.vidStride) });
         try {
           let s = performance.now();
-          for await (const f of readVideoFrames(item.path, { signal: stop.signal, ...(o.maxFrames ? { maxFrames: o.maxFrames } : {}) })) {
+          for await (const f of readVideoFrames(item.path, { signal: stop.signal, allowStreams: true, ...(o.maxFrames ? { maxFrames: o.maxFrames } : {}) })) {
             if (f.index % o.vidStride === 0) {
               const pre = await preprocess(f.image, manifest.preprocess);
               await decoded.push({ type: 'frame', item, index, frame: f.index, pre, image: f.image, preMs: performance.now() - s });
