@@ -241,7 +241,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       await saveCapped(req.body as Readable, file, config.video.maxBytes);
       const model = host.current;
       const signal = req.abort!.signal;
-      const frames = runVideo(file, model, host, config, { signal, ticket: req.ticket!, deadlineMs: config.sloMs });
+      const track = (req.query as { track?: boolean } | undefined)?.track === true;
+      const frames = runVideo(file, model, host, config, { signal, ticket: req.ticket!, deadlineMs: config.sloMs, track });
       const first = await frames.next();
       // Errors before the first frame (corrupt, too long) still get a proper status code and JSON body.
       reply.type('application/x-ndjson');

@@ -1,5 +1,5 @@
-import { CvoptError, type ModelManifest } from '@cvopt/core';
-import { postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
+import { CvoptError, type Detection, type ModelManifest } from '@cvopt/core';
+import { ByteTracker, postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
 import type { RuntimeConfig } from './config.js';
 import type { ItemOutput, LoadedModel, ModelHost } from './model.js';
 import type { Ticket } from './scheduler.js';
@@ -29,7 +29,7 @@ export interface Prediction {
   model: string;
   task: 'detect' | 'classify';
   image: { width: number; height: number };
-  detections?: { box: number[]; score: number; classId: number; className: string }[];
+  detections?: { box: number[]; score: number; classId: number; className: string; trackId?: number }[];
   top?: { classId: number; className: string; score: number }[];
   timeMs?: number;
 }
@@ -97,6 +97,8 @@ export interface VideoRunOptions {
   signal: AbortSignal;
   ticket: Ticket;
   deadlineMs: number;
+  /** Give detections persistent ids across frames (ByteTrack-style tracker, default options). */
+  track?: boolean;
 }
 
 /** Paths of temporary uploads are server internals: a client sees "upload" instead. */
@@ -128,9 +130,11 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
     throw new CvoptError('IMAGE_TOO_LARGE', `video frames are ${info.width}×${info.height}, above the limit of ${config.maxImagePixels} pixels`, { where: { field: 'body' } });
   }
   yield { model: model.manifest.name, task: model.manifest.task, video: { width: info.width, height: info.height, fps: info.fps, frames: info.frames, durationS: info.durationS } };
+  const tracker = o.track && model.manifest.task === 'detect' ? new ByteTracker() : undefined;
   try {
     for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal })) {
       const { model: _m, task: _t, image: _i, ...answer } = await predictImage(f.image, model, host, config, { signal: o.signal, ticket: o.ticket, deadlineMs: () => o.deadlineMs });
+      if (tracker && answer.detections) answer.detections = tracker.update(answer.detections.map((d) => ({ ...d, box: d.box as Detection['box'] })));
       yield { frame: f.index, timeS: info.fps > 0 ? Math.round((f.index / info.fps) * 1000) / 1000 : null, ...answer };
     }
   } catch (e) {
