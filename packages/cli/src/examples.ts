@@ -8,7 +8,11 @@ export const EXAMPLES: Record<string, string[]> = {
     'cvopt bench model.onnx --data data.yaml --video traffic.mp4 --engines ort-cpu,ort-cpu-int8 --out bench/report.json',
   ],
   dataset: ['cvopt dataset synth --task detect --out shapes --images 300', 'cvopt dataset check shapes/data.yaml'],
-  'dataset synth': ['cvopt dataset synth --task detect --out shapes --images 300 --seed 0', 'cvopt dataset synth --task classify --out shapes-cls --images 60'],
+  'dataset synth': [
+    'cvopt dataset synth --task detect --out shapes --images 300 --seed 0',
+    'cvopt dataset synth --task classify --out shapes-cls --images 60',
+    'cvopt dataset synth --task track --out seq --frames 200 --objects 10',
+  ],
   doctor: ['cvopt doctor', 'cvopt doctor --json | jq ".items[] | select(.status != \\"ok\\")"', 'cvopt doctor --quick'],
   eval: [
     'cvopt eval runs/exp1/model.onnx --data data.yaml',

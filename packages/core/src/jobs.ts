@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConstraintsSchema } from './selection.js';
 import { EngineIdSchema } from './engines.js';
-import { EvalProtocolSchema } from './eval-protocol.js';
+import { DEFAULT_EVAL_PROTOCOL, EvalProtocolSchema } from './eval-protocol.js';
 import type { QueueName } from './job-contract.js';
 
 /**
@@ -245,6 +245,92 @@ export type PackageJob = z.infer<typeof PackageJobSchema>;
 export const JobPayloadSchema = z.discriminatedUnion('kind', [TrainJobSchema, ExportJobSchema, BenchJobSchema, TuneJobSchema, PackageJobSchema]);
 export type JobPayload = z.infer<typeof JobPayloadSchema>;
 
+// ---------------------------------------------------------------- predict / track
+/**
+ * `cvopt predict` / `cvopt track` (platform jobs/predict.ts): a model on images, folders, videos or streams. The
+ * detection options share the evaluation protocol's defaults (conf aside: 0.25 for prediction).
+ */
+export const PredictPayloadSchema = z.object({
+  model: z.string().min(1),
+  source: z.string().min(1),
+  /** Engine id; default: the artifact's engine, else ort-cpu. */
+  engine: EngineIdSchema.optional(),
+  conf: z.number().min(0).max(1).default(0.25),
+  /** NMS IoU, max detections and multi-label default to the evaluation protocol's (DEFAULT_EVAL_PROTOCOL), so
+   * predict at --conf 0.001 gives exactly `cvopt eval`'s detections. */
+  iou: z.number().min(0).max(1).default(DEFAULT_EVAL_PROTOCOL.iou),
+  /** Keep only these class ids. */
+  classes: z.array(z.number().int().nonnegative()).optional(),
+  maxDet: z.number().int().min(1).max(100_000).default(DEFAULT_EVAL_PROTOCOL.maxDetections),
+  /** One candidate per class above conf instead of the best class only (the evaluation protocol's default). */
+  multiLabel: z.boolean().default(DEFAULT_EVAL_PROTOCOL.multiLabel),
+  /** Dataset to calibrate on when an INT8 engine's model has to be built (the shared engine-variant cache). */
+  data: z.string().min(1).optional(),
+  /** Root of the model cache (default: CVOPT_CACHE_DIR or ~/.cache/cvopt/models). */
+  cacheDir: z.string().min(1).optional(),
+  /** Square network input size; only for models whose input size is dynamic. */
+  imgsz: z.number().int().min(32).max(8192).optional(),
+  /** Images or frames per engine run (models with a dynamic batch dimension). */
+  batch: z.number().int().min(1).max(256).default(1),
+  /** Classification: how many classes to report. */
+  topk: z.number().int().min(1).max(100).default(5),
+  save: z.boolean().default(false),
+  saveTxt: z.boolean().default(false),
+  saveConf: z.boolean().default(false),
+  saveJson: z.boolean().default(false),
+  saveCrop: z.boolean().default(false),
+  saveMot: z.boolean().default(false),
+  showLabels: z.boolean().default(true),
+  showConf: z.boolean().default(true),
+  lineWidth: z.number().int().min(1).max(64).optional(),
+  /** Use every n-th video frame. */
+  vidStride: z.number().int().min(1).max(1000).default(1),
+  /** Stop each video after this many frames read (before the stride). */
+  maxFrames: z.number().int().min(1).optional(),
+  /** Run folder; `exp` becomes `exp2`, `exp3`, … when it exists, unless existOk. */
+  out: z.string().default('runs/predict/exp'),
+  existOk: z.boolean().default(false),
+  track: z.boolean().default(false),
+  tracker: z
+    .object({
+      highThresh: z.number(),
+      lowThresh: z.number(),
+      newTrackThresh: z.number(),
+      matchIou: z.number(),
+      lowMatchIou: z.number(),
+      unconfirmedMatchIou: z.number(),
+      confirmHits: z.number().int(),
+      trackBuffer: z.number().int(),
+      fuseScore: z.boolean(),
+      classAware: z.boolean(),
+    })
+    .partial()
+    .optional(),
+  /** Items held between two pipeline stages (default 4): bounds memory, keeps every stage busy. */
+  queueDepth: z.number().int().min(1).max(256).default(4),
+  /** x264 quality of annotated video (default 23). */
+  crf: z.number().int().min(0).max(51).default(23),
+  intraOpNumThreads: z.number().int().min(0).optional(),
+  /**
+   * Whether ONNX Runtime's idle threads busy-wait between runs (its own default). Off by default, as in the runtime
+   * service: spinning threads hold the cores the decode and preprocess of the next frame need.
+   */
+  spinning: z.boolean().default(false),
+});
+export type PredictPayload = z.input<typeof PredictPayloadSchema>;
+
+// ---------------------------------------------------------------- eval-track
+/** `cvopt eval-track`: a tracker's MOTChallenge file scored against ground truth. */
+export const EvalTrackPayloadSchema = z.object({
+  gt: z.string().min(1),
+  pred: z.string().min(1),
+  /** Least IoU for a ground-truth box and a prediction to correspond (default 0.5). */
+  iou: z.number().min(0).max(1).default(0.5),
+  /** Ground-truth boxes less visible than this are dropped (default 0). */
+  minVisibility: z.number().min(0).max(1).default(0),
+});
+export type EvalTrackPayload = z.input<typeof EvalTrackPayloadSchema>;
+
 /** Every job kind, its payload schema and its queue: what the API server validates a submission against. */
 export const JOB_PAYLOAD_SCHEMAS = {
   train: TrainPayloadSchema,
@@ -256,6 +342,8 @@ export const JOB_PAYLOAD_SCHEMAS = {
   check: CheckPayloadSchema,
   select: SelectPayloadSchema,
   quickstart: QuickstartPayloadSchema,
+  predict: PredictPayloadSchema,
+  'eval-track': EvalTrackPayloadSchema,
 } as const;
 export type JobKind = keyof typeof JOB_PAYLOAD_SCHEMAS;
 
@@ -271,4 +359,6 @@ export const QUEUE_OF: Record<JobKind | 'package', QueueName> = {
   quantize: 'packaging',
   check: 'inference',
   select: 'inference',
+  predict: 'inference',
+  'eval-track': 'inference',
 };

@@ -7,3 +7,4 @@ export { SHAPE_KINDS, type ShapeKind } from './raster.js';
 export * from './classification.js';
 export * from './check.js';
 export { DEFAULT_READ_LIMITS, readLimits, readTextBounded, type DatasetReadLimits, type TextRead } from './read.js';
+export * from './synth-track.js';

@@ -90,6 +90,14 @@ export interface AccuracyResult {
  * Accumulates one model's raw outputs over labelled images and scores them: the postprocessing (decode + NMS under the
  * protocol) and the metric are here and nowhere else. `add` returns what it decoded, for callers that save detections.
  */
+/**
+ * A detector's raw output → detections under an evaluation protocol: the one decode that `cvopt eval` (AccuracyMeter)
+ * and `cvopt predict` share, so the same image under the same protocol gives the same boxes.
+ */
+export function protocolDetections(out: { data: Float32Array; dims: readonly number[] }, manifest: ModelManifest, meta: LetterboxMeta, p: EvalProtocol, batchIndex = 0): Detection[] {
+  return postprocessDetections(out.data, out.dims, manifest, meta, { confThreshold: p.conf, iouThreshold: p.iou, maxDetections: p.maxDetections, multiLabel: p.multiLabel, classAware: true }, batchIndex);
+}
+
 export class AccuracyMeter {
   readonly protocol: EvalProtocol;
   private readonly evalImages: EvalImage[] = [];
@@ -111,8 +119,7 @@ export class AccuracyMeter {
 
   add(out: { data: Float32Array; dims: readonly number[] }, meta: LetterboxMeta, image: LabelledImage, imageId: number | string = this.count, batchIndex = 0): Detection[] | ClassScore[] {
     if (this.manifest.task === 'detect') {
-      const p = this.protocol;
-      const dets = postprocessDetections(out.data, out.dims, this.manifest, meta, { confThreshold: p.conf, iouThreshold: p.iou, maxDetections: p.maxDetections, multiLabel: p.multiLabel, classAware: true }, batchIndex);
+      const dets = protocolDetections(out, this.manifest, meta, this.protocol, batchIndex);
       const gts = groundTruth(String(image.label), this.manifest.classNames.length, meta.origWidth, meta.origHeight);
       this.evalImages.push({ imageId, gts, dets });
       return dets;

@@ -10,6 +10,6 @@ export { checkOnnx, knownTargets, DEFAULT_TARGETS, type CheckReport, type Target
 export { quantizeQdq, quantizableTensors, defaultReduceRange, activationParams, withExtraOutputs, type QdqOptions, type QdqResult, type Range, type ActivationType } from './qdq.js';
 export { calibrate, percentileThreshold, entropyThreshold, CALIBRATION_METHODS, type CalibrationMethod, type CalibrateOptions, type Sample } from './calibrate.js';
 export { convertFp16, type Fp16Options, type Fp16Result } from './fp16.js';
-export { AccuracyMeter, datasetImages, calibrationSamples, evaluateEngine, evaluateOnnx, groundTruth, spread, headline, type LabelledImage, type AccuracyResult, type ClassAccuracy, type EvaluateOptions, type SplitPurpose } from './evaluate.js';
+export { AccuracyMeter, datasetImages, calibrationSamples, evaluateEngine, evaluateOnnx, groundTruth, protocolDetections, spread, headline, type LabelledImage, type AccuracyResult, type ClassAccuracy, type EvaluateOptions, type SplitPurpose } from './evaluate.js';
 export { quantizeOnnx, rankSensitivity, quantLayers, type QuantizeOptions, type QuantizeReport, type ClassDelta, type GuardRound } from './quantize.js';
 export { compareOnnx, type ParityReport, type OutputParity, type DetectionParity, type ParityOptions } from './parity.js';

@@ -29,7 +29,9 @@ import { selectEngine } from '@cvopt/bench';
 import { checkOnnx, quantizeOnnx, type CheckReport, type QuantizeReport } from '@cvopt/onnx';
 import { benchModel, readBenchmarkReport, type BenchModelResult } from './jobs/bench.js';
 import { evaluateModel, type EvalResult } from './jobs/eval.js';
+import { evalTrackJob } from './jobs/eval-track.js';
 import { exportModel, type ExportResult } from './jobs/export.js';
+import { predictJob } from './jobs/predict.js';
 import { quickstart, type QuickstartResult } from './jobs/quickstart.js';
 import { trainModel, type TrainResult } from './jobs/train.js';
 import { tune } from './jobs/tune/index.js';
@@ -203,6 +205,8 @@ export const PLATFORM_HANDLERS = {
   check: checkHandler,
   select: selectHandler,
   quickstart: quickstartHandler,
+  predict: predictJob,
+  'eval-track': evalTrackJob,
 } as const satisfies Record<JobKind, JobHandler<any, unknown>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** The registry as the job system takes it. */

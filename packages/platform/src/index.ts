@@ -10,3 +10,5 @@ export * from './jobs/export.js';
 export * from './jobs/train.js';
 export * from './jobs/tune/index.js';
 export * from './jobs/quickstart.js';
+export * from './jobs/predict.js';
+export * from './jobs/eval-track.js';

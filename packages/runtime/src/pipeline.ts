@@ -1,5 +1,5 @@
-import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
-import { fitFrame, postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
+import { CvoptError, type Detection, type Logger, type ModelManifest } from '@cvopt/core';
+import { ByteTracker, fitFrame, postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
 import type { RuntimeConfig } from './config.js';
 import type { ItemOutput, LoadedModel, ModelHost } from './model.js';
 import type { Offload } from './offload.js';
@@ -35,7 +35,7 @@ export interface Prediction {
   model: string;
   task: 'detect' | 'classify';
   image: { width: number; height: number };
-  detections?: { box: number[]; score: number; classId: number; className: string }[];
+  detections?: { box: number[]; score: number; classId: number; className: string; trackId?: number }[];
   top?: { classId: number; className: string; score: number }[];
   timeMs?: number;
 }
@@ -109,6 +109,8 @@ export interface VideoRunOptions {
   onSpawn?: (pid: number) => void;
   /** Where ffmpeg's own words go (they hold server paths and heap addresses: never to the client). */
   log?: Logger;
+  /** Give detections persistent ids across frames (ByteTrack-style tracker, default options). */
+  track?: boolean;
 }
 
 /**
@@ -154,12 +156,15 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
   const scaled = fitFrame(info.width, info.height, fit);
   const sx = info.width / scaled.width;
   const sy = info.height / scaled.height;
+  const tracker = o.track && model.manifest.task === 'detect' ? new ByteTracker() : undefined;
   try {
     for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal, fit, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) })) {
       const { model: _m, task: _t, image: _i, ...answer } = await predictImage(f.image, model, host, config, { signal: o.signal, ticket: o.ticket, deadlineMs: () => o.deadlineMs });
       if (answer.detections && (sx !== 1 || sy !== 1)) {
         for (const d of answer.detections) d.box = [d.box[0]! * sx, d.box[1]! * sy, d.box[2]! * sx, d.box[3]! * sy].map((v) => Math.round(v * 100) / 100);
       }
+      // Tracking runs in the video's own pixels, after the boxes are mapped back.
+      if (tracker && answer.detections) answer.detections = tracker.update(answer.detections.map((d) => ({ ...d, box: d.box as Detection['box'] })));
       yield { frame: f.index, timeS: info.fps > 0 ? Math.round((f.index / info.fps) * 1000) / 1000 : null, ...answer };
     }
   } catch (e) {

@@ -57,7 +57,13 @@ export const predictVideo = {
   tags: ['predict'],
   consumes: ['video/mp4', 'video/webm', 'video/quicktime', 'video/x-msvideo', 'video/x-matroska', 'application/octet-stream'],
   produces: 'application/x-ndjson',
-  querystring: deadlineQuery,
+  querystring: {
+    type: 'object',
+    properties: {
+      ...deadlineQuery.properties,
+      track: { type: 'boolean', description: 'follow objects across frames (ByteTrack-style): each detection gets a persistent trackId; only tracked detections are listed' },
+    },
+  },
   headers: deadlineHeaders,
 } as const;
 

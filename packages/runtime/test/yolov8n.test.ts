@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,5 +50,21 @@ describe.skipIf(!dataDir)('the real YOLOv8n behind the service', () => {
     const r = await post(`${s.url}/v1/predict/video`, video, { 'content-type': 'video/mp4' });
     expect(r.status).toBe(413);
     expect(r.json.error.code).toBe('VIDEO_TOO_LONG');
+  });
+
+  it('streams persistent track ids with ?track=true', async () => {
+    // The first 8 frames of the real bottle video, cut without re-encoding the frames' content.
+    const clip = join(mkdtempSync(join(tmpdir(), 'cvopt-track-')), 'clip.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-i', join(dataDir!, 'video/bottle-detection.mp4'), '-frames:v', '8', '-an', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', clip]);
+    const r = await fetch(`${s.url}/v1/predict/video?track=true`, { method: 'POST', body: readFileSync(clip), headers: { 'content-type': 'video/mp4' } });
+    expect(r.status).toBe(200);
+    const frames = (await r.text()).trim().split('\n').map((l) => JSON.parse(l) as Json).slice(1, -1);
+    expect(frames).toHaveLength(8);
+    const ids = frames.flatMap((f) => (f.detections as { trackId: number }[]).map((d) => d.trackId));
+    expect(ids.length).toBeGreaterThan(8);
+    expect(ids.every((id) => Number.isInteger(id) && id >= 1)).toBe(true);
+    // The bottles stand still: the ids of the last frame were already there in the first.
+    const first = new Set((frames[0]!.detections as { trackId: number }[]).map((d) => d.trackId));
+    expect((frames[7]!.detections as { trackId: number }[]).filter((d) => first.has(d.trackId)).length).toBeGreaterThan(0);
   });
 });

@@ -8,3 +8,7 @@ export * from './cocoeval.js';
 export * from './coco.js';
 export * from './evaluate.js';
 export * from './video.js';
+export * from './video-writer.js';
+export * from './font.js';
+export * from './draw.js';
+export * from './track/index.js';

@@ -8,7 +8,18 @@ export interface VideoToolOptions {
   /** ffmpeg / ffprobe executables; default from CVOPT_FFMPEG / CVOPT_FFPROBE, else found on PATH. */
   ffmpegPath?: string;
   ffprobePath?: string;
+  /**
+   * Accept a stream URL (rtsp://, http(s)://, udp://, …) as the source, opened with the network protocols in
+   * STREAM_PROTOCOLS and any demuxer. Only for a source the user named themselves (`cvopt predict --source URL`),
+   * never for uploads, which stay on files and the accepted demuxers.
+   */
+  allowStreams?: boolean;
 }
+
+/** Protocols a stream URL may use when allowStreams is set. */
+export const STREAM_PROTOCOLS = ['file', 'pipe', 'http', 'https', 'tcp', 'tls', 'udp', 'rtp', 'rtsp', 'rtmp', 'srtp', 'crypto', 'httpproxy'] as const;
+
+const STREAM_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 export interface VideoInfo {
   /** Frame size as decoded (display rotation applied, as ffmpeg applies it). */
@@ -40,7 +51,8 @@ export const VIDEO_PROTOCOLS: readonly string[] = Object.freeze(['file', 'pipe']
  * like `http:`/`concat:`/`subfile:` is still just a file. `pipe:0` reads standard input. Put it before any output
  * options; ffprobe accepts the same arguments.
  */
-export function videoInputArgs(source: string): string[] {
+export function videoInputArgs(source: string, opts: Pick<VideoToolOptions, 'allowStreams'> = {}): string[] {
+  if (opts.allowStreams && STREAM_URL.test(source)) return ['-protocol_whitelist', STREAM_PROTOCOLS.join(','), '-i', source];
   const input = source === 'pipe:0' ? source : `file:${resolve(source)}`;
   return ['-protocol_whitelist', VIDEO_PROTOCOLS.join(','), '-format_whitelist', VIDEO_DEMUXERS.join(','), '-i', input];
 }
@@ -70,7 +82,9 @@ function reasonFrom(stderr: string, file: string): string {
   return unique.slice(0, 3).join('; ') + (unique.length > 3 ? ` (and ${unique.length - 3} more)` : '') || 'unknown error';
 }
 
-async function mustExist(file: string): Promise<void> {
+async function mustExist(file: string, allowStreams = false): Promise<void> {
+  // A stream URL (rtsp://, http://, …) is ffmpeg's to open.
+  if (allowStreams && STREAM_URL.test(file)) return;
   let regular: boolean;
   try {
     regular = (await stat(file)).isFile();
@@ -116,11 +130,11 @@ interface FfprobeStream {
 
 /** Size, rate, length and codec of the first video stream, from ffprobe's JSON. */
 export async function probeVideo(file: string, opts: VideoToolOptions = {}): Promise<VideoInfo> {
-  await mustExist(file);
+  await mustExist(file, opts.allowStreams);
   const ffprobe = opts.ffprobePath ?? process.env.CVOPT_FFPROBE ?? 'ffprobe';
   let r: Awaited<ReturnType<typeof run>>;
   try {
-    r = await run(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', '-select_streams', 'v:0', ...videoInputArgs(file)]);
+    r = await run(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', '-select_streams', 'v:0', ...videoInputArgs(file, opts)]);
   } catch (e) {
     throw missingTool('ffprobe', ffprobe, e);
   }
@@ -201,7 +215,7 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
   const { width, height } = fitFrame(srcW, srcH, opts.fit);
   const frameBytes = width * height * 3;
   const ffmpeg = opts.ffmpegPath ?? process.env.CVOPT_FFMPEG ?? 'ffmpeg';
-  const args = ['-v', 'error', '-nostdin', ...videoInputArgs(file), '-map', '0:v:0'];
+  const args = ['-v', 'error', '-nostdin', ...videoInputArgs(file, opts), '-map', '0:v:0'];
   if (opts.maxFrames !== undefined) args.push('-frames:v', String(Math.max(0, Math.floor(opts.maxFrames))));
   if (width !== info.width || height !== info.height) args.push('-vf', `scale=${width}:${height}:flags=area`);
   args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');

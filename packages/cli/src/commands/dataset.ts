@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { Command } from 'commander';
-import { exitCodeOf } from '@cvopt/core';
-import { checkDataset, synthClassification, synthDetection, type CheckReport, type DatasetTask, type Problem } from '@cvopt/datasets';
+import { CvoptError, exitCodeOf } from '@cvopt/core';
+import { checkDataset, synthClassification, synthDetection, synthTrack, type CheckReport, type DatasetTask, type Problem } from '@cvopt/datasets';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
@@ -13,14 +13,55 @@ export function register(program: Command): void {
   const synth = dataset
     .command('synth')
     .description('write a deterministic synthetic dataset of coloured shapes (class = shape)')
-    .requiredOption('--task <task>', 'detect (Ultralytics layout with data.yaml) or classify (folder per class)')
+    .requiredOption('--task <task>', 'detect (Ultralytics layout with data.yaml), classify (folder per class) or track (a video of moving shapes with MOT ground truth)')
     .requiredOption('--out <dir>', 'output directory')
     .option('--images <n>', 'detect: total images; classify: images per class (default 300 / 60)')
     .option('--seed <n>', 'random seed: the same seed gives byte-identical files', '0')
     .option('--imgsz <n>', 'square image side in pixels (default 256 / 64)')
     .option('--classes <n>', 'number of shape classes, 1..8 (2..8 for classify)', '3')
-    .option('--val-fraction <x>', 'share of images in val (default 0.2 / 0.25)');
+    .option('--val-fraction <x>', 'share of images in val (default 0.2 / 0.25)')
+    .option('--frames <n>', 'track: frames in the video', '150')
+    .option('--objects <n>', 'track: moving objects', '8')
+    .option('--occluders <n>', 'track: static bars objects pass behind', '2')
+    .option('--size <WxH>', 'track: frame size', '320x240')
+    .option('--dataset-every <n>', 'track: also write every n-th frame as a YOLO detection dataset (for training a detector)');
   action<[]>(synth, async (opts) => {
+    const { task: synthTask } = parseFlags({ task: SYNTH_TASK }, opts);
+    if (synthTask === 'track') {
+      const t = parseFlags(
+        {
+          out: flag.string(),
+          seed: flag.int({ min: 0 }),
+          classes: flag.int({ min: 1, max: 8 }),
+          frames: flag.int({ min: 1 }),
+          objects: flag.int({ min: 1, max: 1000 }),
+          occluders: flag.int({ min: 0, max: 16 }),
+          size: flag.string(),
+          datasetEvery: flag.int({ min: 1 }).optional(),
+        },
+        opts,
+      );
+      const size = /^(\d+)x(\d+)$/.exec(t.size);
+      if (!size) throw new CvoptError('INVALID_ARGUMENT', `--size must be WIDTHxHEIGHT, got "${t.size}"`, { where: { field: '--size' } });
+      const progress = new ProgressLine('synth', Boolean(opts.json));
+      const r = await synthTrack({
+        out: t.out,
+        seed: t.seed,
+        classes: t.classes,
+        frames: t.frames,
+        objects: t.objects,
+        occluders: t.occluders,
+        width: Number(size[1]),
+        height: Number(size[2]),
+        ...(t.datasetEvery !== undefined ? { datasetEvery: t.datasetEvery } : {}),
+        onProgress: (d, n) => progress.update(d, n),
+      });
+      progress.done();
+      emit(opts, { task: 'track', ...r }, (x) =>
+        [`wrote ${x.frames} frames with ${x.objects} objects to ${x.video}`, `ground truth: ${x.gt} (${x.rows} rows, ${x.occludedRows} under half visible)`, ...(x.dataYaml ? [`frame dataset: ${x.dataYaml}`] : [])].join('\n'),
+      );
+      return;
+    }
     const f = parseFlags(
       {
         task: TASK,
@@ -80,6 +121,8 @@ Examples:
 }
 
 const TASK = flag.oneOf(['detect', 'classify'] as const satisfies readonly DatasetTask[]);
+/** synth also makes tracking videos; check only knows the dataset layouts. */
+const SYNTH_TASK = flag.oneOf(['detect', 'classify', 'track'] as const);
 
 function renderReport(r: CheckReport): string {
   const s = r.stats;

@@ -35,7 +35,8 @@ export function videoRoutes(app: FastifyInstance, { config, host, log, memory }:
       await saveCapped(req.body as Readable, file, config.video.maxBytes);
       const model = host.current;
       const signal = req.abort!.signal;
-      frames = runVideo(file, model, host, config, { signal, ticket: req.ticket!, deadlineMs: config.sloMs, log, onSpawn: (pid) => memory.track(pid) });
+      const track = (req.query as { track?: boolean } | undefined)?.track === true;
+      frames = runVideo(file, model, host, config, { signal, ticket: req.ticket!, deadlineMs: config.sloMs, log, onSpawn: (pid) => memory.track(pid), track });
       const first = await frames.next();
       // Errors before the first frame (corrupt, too long) still get a proper status code and JSON body.
       reply.type('application/x-ndjson');

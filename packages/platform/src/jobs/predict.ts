@@ -1,0 +1,508 @@
+import { mkdirSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { z } from 'zod';
+import { CvoptError, ENGINES, EngineIdSchema, PredictPayloadSchema, QUEUE_OF, type ClassScore, type Detection, type EngineId, type JobContext, type JobHandler, type ModelManifest, type PredictPayload } from '@cvopt/core';
+import { createOrtEngine, type Engine } from '@cvopt/engines';
+import { COCO80, protocolDetections } from '@cvopt/onnx';
+import {
+  ByteTracker,
+  VideoWriter,
+  annotate,
+  byteTrackOptions,
+  decodeImage,
+  drawText,
+  fillRect,
+  formatMotRow,
+  postprocessClassification,
+  preprocess,
+  probeVideo,
+  readVideoFrames,
+  type ByteTrackOptions,
+  type PreprocessResult,
+  type RgbImage,
+  type TrackedDetection,
+  type VideoInfo,
+} from '@cvopt/vision';
+import { COCO80_TO_91 } from './eval.js';
+import { resolveModel } from '../models/resolve.js';
+import { assertEngineAvailable, engineModel } from '../models/variants.js';
+import { BoundedQueue } from '../predict/queue.js';
+import { incrementRunDir, resolveSources, type SourceItem } from '../predict/sources.js';
+
+/**
+ * `cvopt predict` / `cvopt track`: a model on images, folders, globs, lists, videos and streams, with annotated
+ * images and video, YOLO label files, COCO JSON, crops and MOT files out. Preprocess and postprocess are the very
+ * functions `cvopt eval` uses, so the same image under the same protocol gives the same detections.
+ *
+ * Video runs as a pipeline of three stages joined by bounded queues: decode + preprocess (ffmpeg in its own
+ * process, packing on the main thread), inference (ONNX Runtime's threads) and postprocess + track + annotate +
+ * encode (ffmpeg again). Each stage works on a different frame at once; frames stay in order and none is dropped
+ * except by --vid-stride.
+ */
+
+type Payload = z.output<typeof PredictPayloadSchema>;
+
+const SourceResultSchema = z.object({
+  source: z.string(),
+  kind: z.enum(['image', 'video']),
+  width: z.number(),
+  height: z.number(),
+  /** Frames (or 1 for an image) that went through the model. */
+  frames: z.number(),
+  detections: z.number(),
+  /** Distinct track ids seen (tracking only). */
+  tracks: z.number().optional(),
+  fps: z.number().optional(),
+  /** Annotated image or video written. */
+  saved: z.string().optional(),
+  mot: z.string().optional(),
+  /** Classification: the top-k of the (last) frame. */
+  topk: z.array(z.object({ classId: z.number(), name: z.string(), score: z.number() })).optional(),
+});
+
+export const PredictResultSchema = z.object({
+  runDir: z.string(),
+  model: z.string(),
+  engine: z.string(),
+  task: z.enum(['detect', 'classify']),
+  sources: z.array(SourceResultSchema),
+  frames: z.number(),
+  detections: z.number(),
+  seconds: z.number(),
+  /** Frames (or images) per second end to end, wall clock. */
+  fps: z.number(),
+  /** Milliseconds per frame in each stage (they overlap, so the wall time per frame is less than the sum). */
+  speed: z.object({ preprocess: z.number(), inference: z.number(), postprocess: z.number() }),
+  labels: z.string().optional(),
+  json: z.string().optional(),
+  crops: z.string().optional(),
+  /** Ctrl-C / cancel: the files hold everything up to the last frame processed. */
+  interrupted: z.boolean(),
+  notes: z.array(z.string()),
+});
+export type PredictResult = z.infer<typeof PredictResultSchema>;
+
+export { PredictPayloadSchema, type PredictPayload };
+
+export interface PredictModel {
+  /** The file the engine runs (the FP32 model, or its engine variant from the model cache). */
+  modelPath: string;
+  manifest: ModelManifest;
+  engine: EngineId;
+  notes: string[];
+}
+
+/** The artifact's engine when it records one (`artifact.json` / `config.json` with an `engine` field). */
+function artifactEngine(dir: string): EngineId | undefined {
+  for (const name of ['artifact.json', 'config.json', 'runtime.json']) {
+    const f = join(dir, name);
+    if (!existsSync(f)) continue;
+    try {
+      const e = (JSON.parse(readFileSync(f, 'utf8')) as { engine?: unknown }).engine;
+      const parsed = EngineIdSchema.safeParse(e);
+      if (parsed.success) return parsed.data;
+    } catch {
+      // Not JSON we understand: fall back to the default engine.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * MODEL (a preset, checkpoint or ONNX file, resolved by the one model resolver) or ARTIFACT (a folder with
+ * model.onnx, whose recorded engine is the default), and the file the engine id runs: the shared engine-variant
+ * lookup (models/variants.ts) builds or reuses the INT8 / FP16 model, exactly what `cvopt eval` and bench run.
+ */
+export async function resolvePredictModel(model: string, o: { engine?: EngineId; data?: string; cacheDir?: string; signal?: AbortSignal; onStage?: (m: string) => void } = {}): Promise<PredictModel> {
+  if (!existsSync(model) && !/^[\w.-]+$/.test(model)) {
+    throw new CvoptError('NOT_FOUND', `model ${model} does not exist`, { where: { file: model }, hint: 'pass an .onnx file, a checkpoint, a preset name or an artifact folder written by `cvopt package`' });
+  }
+  let source = model;
+  let chosen = o.engine;
+  if (existsSync(model) && statSync(model).isDirectory()) {
+    const base = resolve(model);
+    const inDir = [join(base, 'model.onnx'), join(base, 'model', 'model.onnx')].find((p) => existsSync(p));
+    if (!inDir) throw new CvoptError('MODEL_INVALID', `artifact folder ${model} has no model.onnx`, { where: { file: model }, hint: 'pass the .onnx file itself, or a folder written by `cvopt package`' });
+    chosen ??= artifactEngine(base);
+    source = inDir;
+  }
+  const id: EngineId = chosen ?? 'ort-cpu';
+  if (ENGINES[id].runtime !== 'onnxruntime') {
+    throw new CvoptError('ENGINE_UNAVAILABLE', `predict runs ONNX Runtime engines; ${id} is ${ENGINES[id].summary}`, { where: { field: '--engine' }, hint: 'choose ort-cpu, ort-cpu-int8, ort-cuda, ort-cuda-fp16, tensorrt-fp16 or tensorrt-int8' });
+  }
+  await assertEngineAvailable(id);
+  const resolved = await resolveModel(source, { ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onStage ? { onStage: o.onStage } : {}) });
+  const variant = await engineModel(id, { onnx: resolved.onnx, manifest: resolved.manifest, describe: basename(resolved.onnx) }, {
+    cacheDir: resolved.cacheDir,
+    ...(o.data ? { data: o.data } : {}),
+    ...(o.onStage ? { onStage: o.onStage } : {}),
+  });
+  const notes = [...resolved.notes];
+  if (variant.onnx !== resolved.onnx) notes.push(`${variant.describe} (${variant.onnx})`);
+  return { modelPath: variant.onnx, manifest: variant.manifest, engine: id, notes };
+}
+
+type Work =
+  | { type: 'begin'; item: SourceItem; index: number; width: number; height: number; fps: number; frames: number }
+  | { type: 'end'; item: SourceItem; index: number }
+  | { type: 'frame'; item: SourceItem; index: number; frame: number; pre: PreprocessResult; image?: RgbImage; preMs: number };
+
+type Inferred = Exclude<Work, { type: 'frame' }> | { type: 'frame'; work: Extract<Work, { type: 'frame' }>; data: Float32Array; dims: number[]; b: number; inferMs: number };
+
+interface SourceState {
+  result: z.infer<typeof SourceResultSchema>;
+  writer?: VideoWriter;
+  tracker?: ByteTracker;
+  ids: Set<number>;
+  mot: string[];
+  t0: number;
+}
+
+function cancelled(): CvoptError {
+  return new CvoptError('CANCELLED', 'prediction was cancelled');
+}
+
+export async function runPredict(input: PredictPayload, ctx: JobContext): Promise<PredictResult> {
+  const o: Payload = PredictPayloadSchema.parse(input);
+  const trackOpts: Partial<ByteTrackOptions> = o.tracker ?? {};
+  if (o.track) byteTrackOptions(trackOpts); // fail on bad options before any work
+  const items = resolveSources(o.source);
+  const resolved = await resolvePredictModel(o.model, {
+    ...(o.engine ? { engine: o.engine } : {}),
+    ...(o.data ? { data: o.data } : {}),
+    ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+    signal: ctx.signal,
+    onStage: (m) => ctx.log('info', m),
+  });
+  const manifest: ModelManifest = structuredClone(resolved.manifest);
+  const notes = [...resolved.notes];
+  const task = manifest.task;
+  if (task === 'classify' && (o.track || o.saveMot)) {
+    throw new CvoptError('INVALID_ARGUMENT', 'tracking needs a detector; this model is a classifier', { where: { field: '--track' } });
+  }
+  const engine: Engine = await createOrtEngine(resolved.modelPath, manifest, { engine: resolved.engine, spinning: o.spinning, ...(o.intraOpNumThreads ? { intraOpNumThreads: o.intraOpNumThreads } : {}) });
+  const info = engine.describe();
+  try {
+    if (o.imgsz !== undefined && (o.imgsz !== manifest.preprocess.size[0] || o.imgsz !== manifest.preprocess.size[1])) {
+      const dynamicHw = typeof info.inputDims[2] === 'string' && typeof info.inputDims[3] === 'string';
+      if (!dynamicHw) {
+        throw new CvoptError('INVALID_ARGUMENT', `--imgsz ${o.imgsz}: this model's input is fixed at ${manifest.preprocess.size.join('x')}`, { where: { field: '--imgsz' }, hint: `omit --imgsz, or export the model with --dynamic` });
+      }
+      manifest.preprocess.size = [o.imgsz, o.imgsz];
+    }
+    if (o.batch > 1 && !info.dynamicBatch && info.maxBatch !== o.batch) {
+      throw new CvoptError('INVALID_ARGUMENT', `--batch ${o.batch}: this model runs a fixed batch of ${info.maxBatch ?? 1}`, { where: { field: '--batch' }, hint: 'omit --batch, or export the model with --dynamic' });
+    }
+    const batch = Math.min(o.batch, info.maxBatch ?? o.batch);
+
+    const runDir = incrementRunDir(o.out, o.existOk);
+    mkdirSync(runDir, { recursive: true });
+    const labelsDir = o.saveTxt ? join(runDir, 'labels') : undefined;
+    if (labelsDir) mkdirSync(labelsDir, { recursive: true });
+    const cropsDir = o.saveCrop && task === 'detect' ? join(runDir, 'crops') : undefined;
+    const names = manifest.classNames;
+    const coco = names.length === 80 && names.every((n, i) => n === COCO80[i]);
+    const jsonRows: Record<string, unknown>[] = [];
+    const needImage = o.save || (o.saveCrop && task === 'detect');
+    const states = new Map<number, SourceState>();
+    const results: z.infer<typeof SourceResultSchema>[] = [];
+    let totalFrames = 0;
+    let totalDets = 0;
+    const ms = { pre: 0, infer: 0, post: 0 };
+    const t0 = performance.now();
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    if (ctx.signal.aborted) stop.abort();
+    const decoded = new BoundedQueue<Work>(o.queueDepth);
+    const inferred = new BoundedQueue<Inferred>(o.queueDepth);
+
+    // Stage 1: read sources in order; decode and preprocess.
+    const produce = async () => {
+      for (let index = 0; index < items.length && !stop.signal.aborted; index++) {
+        const item = items[index]!;
+        if (item.kind === 'image') {
+          const s = performance.now();
+          const [pre, image] = await Promise.all([preprocess(item.path, manifest.preprocess), needImage ? decodeImage(item.path) : undefined]);
+          await decoded.push({ type: 'begin', item, index, width: pre.meta.origWidth, height: pre.meta.origHeight, fps: 0, frames: 1 });
+          await decoded.push({ type: 'frame', item, index, frame: 0, pre, ...(image ? { image } : {}), preMs: performance.now() - s });
+          await decoded.push({ type: 'end', item, index });
+          continue;
+        }
+        const vi: VideoInfo = await probeVideo(item.path, { allowStreams: true });
+        await decoded.push({ type: 'begin', item, index, width: vi.width, height: vi.height, fps: vi.fps / o.vidStride, frames: Math.ceil(vi.frames / o.vidStride) });
+        try {
+          let s = performance.now();
+          for await (const f of readVideoFrames(item.path, { signal: stop.signal, allowStreams: true, ...(o.maxFrames ? { maxFrames: o.maxFrames } : {}) })) {
+            if (f.index % o.vidStride === 0) {
+              const pre = await preprocess(f.image, manifest.preprocess);
+              await decoded.push({ type: 'frame', item, index, frame: f.index, pre, image: f.image, preMs: performance.now() - s });
+            }
+            s = performance.now();
+          }
+        } catch (e) {
+          if (!(stop.signal.aborted && e instanceof CvoptError && e.code === 'CANCELLED')) throw e;
+        }
+        await decoded.push({ type: 'end', item, index });
+      }
+    };
+
+    // Stage 2: inference, `batch` frames at a time (a source boundary flushes a partial batch).
+    const infer = async () => {
+      const pending: Extract<Work, { type: 'frame' }>[] = [];
+      const flush = async () => {
+        if (!pending.length) return;
+        const n = pending.length;
+        const [, c, h, w] = pending[0]!.pre.dims;
+        let tensor = pending[0]!.pre.tensor;
+        if (n > 1) {
+          tensor = new Float32Array(n * c * h * w);
+          pending.forEach((p, k) => tensor.set(p.pre.tensor, k * c * h * w));
+        }
+        const s = performance.now();
+        const out = await engine.run(tensor, [n, c, h, w]);
+        const inferMs = (performance.now() - s) / n;
+        for (let b = 0; b < n; b++) await inferred.push({ type: 'frame', work: pending[b]!, data: out.data, dims: out.dims, b, inferMs });
+        pending.length = 0;
+      };
+      for (;;) {
+        const w = await decoded.pop();
+        if (w === undefined) break;
+        if (w.type === 'frame') {
+          pending.push(w);
+          if (pending.length >= batch) await flush();
+        } else {
+          await flush();
+          await inferred.push(w);
+        }
+      }
+      await flush();
+    };
+
+    // Stage 3: postprocess, track, write every output, annotate and encode.
+    const post = async () => {
+      for (;;) {
+        const r = await inferred.pop();
+        if (r === undefined) break;
+        if (r.type === 'begin') {
+          const result: SourceState['result'] = { source: r.item.path, kind: r.item.kind, width: r.width, height: r.height, frames: 0, detections: 0 };
+          const st: SourceState = { result, ids: new Set(), mot: [], t0: performance.now() };
+          if (o.track) st.tracker = new ByteTracker(trackOpts);
+          if (o.save && r.item.kind === 'video') {
+            result.saved = join(runDir, `${r.item.stem}.mp4`);
+            st.writer = new VideoWriter(result.saved, { width: r.width, height: r.height, fps: r.fps > 0 ? r.fps : 25, crf: o.crf });
+          }
+          states.set(r.index, st);
+          continue;
+        }
+        if (r.type === 'end') {
+          const st = states.get(r.index)!;
+          await finishSource(st, r.item);
+          results.push(st.result);
+          states.delete(r.index);
+          continue;
+        }
+        const s = performance.now();
+        const { work } = r;
+        const st = states.get(work.index)!;
+        const isVideo = work.item.kind === 'video';
+        const tag = isVideo ? `${work.item.stem}_${work.frame + 1}` : work.item.stem;
+        ms.pre += work.preMs;
+        ms.infer += r.inferMs;
+        if (task === 'classify') {
+          const top = postprocessClassification(r.data, r.dims, manifest, o.topk, r.b);
+          st.result.topk = top.map((t) => ({ classId: t.classId, name: names[t.classId] ?? String(t.classId), score: t.score }));
+          if (labelsDir) writeFileSync(join(labelsDir, `${tag}.txt`), top.map((t) => `${t.score.toFixed(4)} ${names[t.classId] ?? t.classId}\n`).join(''));
+          if (o.saveJson) jsonRows.push({ image_id: imageId(tag), ...(isVideo ? { frame: work.frame + 1 } : {}), topk: st.result.topk });
+          if (work.image && o.save) drawTopk(work.image, top, names);
+          logLine(ctx, work, st, top.slice(0, 3).map((t) => `${names[t.classId] ?? t.classId} ${t.score.toFixed(2)}`).join(', '), r.inferMs);
+        } else {
+          let dets: Detection[] = protocolDetections(r, manifest, work.pre.meta, { conf: o.conf, iou: o.iou, maxDetections: o.classes ? 100_000 : o.maxDet, multiLabel: o.multiLabel }, r.b);
+          if (o.classes) {
+            const keep = new Set(o.classes);
+            dets = dets.filter((d) => keep.has(d.classId)).slice(0, o.maxDet);
+          }
+          const shown: (Detection & { trackId?: number })[] = st.tracker ? st.tracker.update(dets) : dets;
+          for (const d of shown) if ('trackId' in d && d.trackId !== undefined) st.ids.add(d.trackId);
+          st.result.detections += shown.length;
+          totalDets += shown.length;
+          const W = work.pre.meta.origWidth;
+          const H = work.pre.meta.origHeight;
+          if (labelsDir) writeFileSync(join(labelsDir, `${tag}.txt`), shown.map((d) => yoloLine(d, W, H, o.saveConf)).join(''));
+          if (o.saveJson) {
+            for (const d of shown) {
+              const [x1, y1, x2, y2] = d.box;
+              jsonRows.push({
+                image_id: imageId(tag),
+                ...(isVideo ? { frame: work.frame + 1 } : {}),
+                category_id: coco ? (COCO80_TO_91[d.classId] ?? d.classId) : d.classId,
+                bbox: [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                score: d.score, // full precision, as `cvopt eval --save-json` writes it
+                ...(d.trackId !== undefined ? { track_id: d.trackId } : {}),
+              });
+            }
+          }
+          if (o.saveMot && st.tracker) {
+            for (const d of shown as TrackedDetection[]) st.mot.push(formatMotRow({ frame: work.frame + 1, id: d.trackId, box: d.box, conf: d.score, classId: d.classId, visibility: -1 }));
+          }
+          if (cropsDir && work.image) await saveCrops(work.image, shown, names, cropsDir, tag);
+          if (work.image && o.save) annotate(work.image, shown, { names, showLabels: o.showLabels, showConf: o.showConf, ...(o.lineWidth ? { lineWidth: o.lineWidth } : {}) });
+          logLine(ctx, work, st, summarise(shown, names), r.inferMs);
+        }
+        if (work.image && o.save) {
+          if (st.writer) await st.writer.write(work.image);
+          else st.result.saved = await saveImage(work.image, join(runDir, `${work.item.stem}${extname(work.item.path)}`));
+        }
+        st.result.frames++;
+        totalFrames++;
+        ms.post += performance.now() - s;
+        const elapsed = (performance.now() - t0) / 1000;
+        ctx.progress({ stage: 'predict', step: totalFrames, total: 0, message: `${(totalFrames / elapsed).toFixed(1)} fps`, metrics: { fps: totalFrames / elapsed, detections: totalDets } });
+      }
+    };
+
+    const finishSource = async (st: SourceState, item: SourceItem) => {
+      const secs = (performance.now() - st.t0) / 1000;
+      if (item.kind === 'video') st.result.fps = secs > 0 ? st.result.frames / secs : 0;
+      if (st.tracker) st.result.tracks = st.ids.size;
+      if (st.writer) await st.writer.close();
+      if (o.saveMot && st.tracker && item.kind === 'video') {
+        mkdirSync(join(runDir, 'mot'), { recursive: true });
+        st.result.mot = join(runDir, 'mot', `${item.stem}.txt`);
+        writeFileSync(st.result.mot, st.mot.length ? `${st.mot.join('\n')}\n` : '');
+      }
+    };
+
+    // Each stage failing stops the ones before it (abort) and after it (fail the queue it feeds).
+    const guard = (p: Promise<void>, next: BoundedQueue<never> | BoundedQueue<Work> | BoundedQueue<Inferred> | undefined, prev: BoundedQueue<Work> | BoundedQueue<Inferred> | undefined) =>
+      p.then(
+        () => next?.close(),
+        (e: unknown) => {
+          stop.abort();
+          next?.fail(e);
+          prev?.close();
+          throw e;
+        },
+      );
+    const settled = await Promise.allSettled([guard(produce(), decoded, undefined), guard(infer(), inferred, decoded), guard(post(), undefined, inferred)]);
+    ctx.signal.removeEventListener('abort', onAbort);
+    // Whatever happened, close what is open so every written file is complete.
+    for (const [index, st] of states) {
+      try {
+        await finishSource(st, items[index]!);
+      } catch {
+        st.writer?.kill();
+      }
+      results.push(st.result);
+    }
+    const json = o.saveJson ? join(runDir, 'predictions.json') : undefined;
+    if (json) writeFileSync(json, JSON.stringify(jsonRows));
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    const interrupted = ctx.signal.aborted;
+    if (failure && !interrupted) throw failure.reason;
+    if (interrupted && totalFrames === 0) throw cancelled();
+    const seconds = (performance.now() - t0) / 1000;
+    const n = Math.max(totalFrames, 1);
+    return {
+      runDir,
+      model: resolved.modelPath,
+      engine: resolved.engine,
+      task,
+      sources: results,
+      frames: totalFrames,
+      detections: totalDets,
+      seconds,
+      fps: seconds > 0 ? totalFrames / seconds : 0,
+      speed: { preprocess: ms.pre / n, inference: ms.infer / n, postprocess: ms.post / n },
+      ...(labelsDir ? { labels: labelsDir } : {}),
+      ...(json ? { json } : {}),
+      ...(cropsDir ? { crops: cropsDir } : {}),
+      interrupted,
+      notes,
+    };
+  } finally {
+    await engine.close();
+  }
+}
+
+function imageId(tag: string): number | string {
+  return /^\d+$/.test(tag) ? Number(tag) : tag;
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** A YOLO label row, normalised: class cx cy w h [conf] [track id]. */
+function yoloLine(d: Detection & { trackId?: number }, W: number, H: number, withConf: boolean): string {
+  const [x1, y1, x2, y2] = d.box;
+  const f = (v: number) => v.toFixed(6);
+  const parts = [String(d.classId), f((x1 + x2) / 2 / W), f((y1 + y2) / 2 / H), f((x2 - x1) / W), f((y2 - y1) / H)];
+  if (withConf) parts.push(d.score.toFixed(5));
+  if (d.trackId !== undefined) parts.push(String(d.trackId));
+  return `${parts.join(' ')}\n`;
+}
+
+/** "2 persons, 1 bus" in class order, as a log line says it. */
+function summarise(dets: readonly Detection[], names: readonly string[]): string {
+  if (!dets.length) return 'no detections';
+  const counts = new Map<number, number>();
+  for (const d of dets) counts.set(d.classId, (counts.get(d.classId) ?? 0) + 1);
+  return [...counts.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([c, k]) => `${k} ${names[c] ?? c}${k > 1 ? 's' : ''}`)
+    .join(', ');
+}
+
+function logLine(ctx: JobContext, work: Extract<Work, { type: 'frame' }>, st: SourceState, what: string, inferMs: number): void {
+  const where = work.item.kind === 'video' ? `video ${work.item.stem} frame ${work.frame + 1}` : `image ${work.item.path}`;
+  const size = `${work.pre.meta.origWidth}x${work.pre.meta.origHeight}`;
+  const ids = st.tracker ? `, ${st.ids.size} ids` : '';
+  ctx.log('info', `${where}: ${size} ${what}${ids}, ${inferMs.toFixed(1)} ms`);
+}
+
+function drawTopk(img: RgbImage, top: readonly ClassScore[], names: readonly string[]): void {
+  const scale = Math.max(img.width, img.height) > 800 ? 2 : 1;
+  top.forEach((t, k) => {
+    const text = `${names[t.classId] ?? t.classId} ${t.score.toFixed(2)}`;
+    const y = 4 + k * 10 * scale;
+    fillRect(img, 2, y - scale, 4 + text.length * 6 * scale, y + 8 * scale, [0, 0, 0]);
+    drawText(img, 4, y, text, [255, 255, 255], scale);
+  });
+}
+
+/** Annotated image in the source's format where sharp writes it (PNG, WebP, JPEG), else as JPEG; returns the path. */
+async function saveImage(img: RgbImage, file: string): Promise<string> {
+  const ext = extname(file).toLowerCase();
+  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  const out = ext === '.png' || ext === '.webp' || ext === '.jpg' || ext === '.jpeg' ? file : `${file}.jpg`;
+  await (ext === '.png' ? s.png() : ext === '.webp' ? s.webp() : s.jpeg({ quality: 90 })).toFile(out);
+  return out;
+}
+
+async function saveCrops(img: RgbImage, dets: readonly (Detection & { trackId?: number })[], names: readonly string[], dir: string, tag: string): Promise<void> {
+  let k = 0;
+  for (const d of dets) {
+    const left = Math.max(0, Math.floor(d.box[0]));
+    const top = Math.max(0, Math.floor(d.box[1]));
+    const width = Math.min(img.width, Math.ceil(d.box[2])) - left;
+    const height = Math.min(img.height, Math.ceil(d.box[3])) - top;
+    if (width < 1 || height < 1) continue;
+    const cls = (names[d.classId] ?? String(d.classId)).replace(/[^\w.-]+/g, '_');
+    mkdirSync(join(dir, cls), { recursive: true });
+    const name = d.trackId !== undefined ? `${tag}_id${d.trackId}.jpg` : `${tag}${k ? `_${k + 1}` : ''}.jpg`;
+    k++;
+    await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).extract({ left, top, width, height }).jpeg({ quality: 90 }).toFile(join(dir, cls, name));
+  }
+}
+
+export const predictJob: JobHandler<PredictPayload, PredictResult> = {
+  kind: 'predict',
+  queue: QUEUE_OF.predict,
+  payload: PredictPayloadSchema as unknown as z.ZodType<PredictPayload>,
+  result: PredictResultSchema,
+  summary: 'run a model on images, folders, videos or streams; annotated outputs, labels, COCO JSON, crops, tracks',
+  run: runPredict,
+};
