@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { emitKeypressEvents } from 'node:readline';
 import { plainStyle, style } from './text.js';
-import { render, visibleRuns, type ListFilter, type TuiState } from './views.js';
-import { scanWorkspace, type Run } from './workspace.js';
+import { render, visibleRuns, type ListFilter, type Run, type TuiState } from './views.js';
+import { scanWorkspace } from './workspace.js';
+import { remoteLogs, remotePackage, remoteRuns } from './remote.js';
+import type { RemoteClient } from '../remote/client.js';
 
 /**
  * `cvopt tui`: a keyboard-driven terminal dashboard over a folder of runs. Written on plain ANSI escape codes
@@ -21,15 +23,31 @@ export interface TuiOptions {
   packageArgs?: (decisionPath: string, outDir: string) => string[];
   input?: NodeJS.ReadStream;
   output?: NodeJS.WriteStream;
+  /** A logged-in server whose jobs to show beside the folder's runs. */
+  remote?: RemoteClient;
 }
 
-export function snapshot(root: string, width = 110): string {
-  const runs = scanWorkspace(root);
+/** The folder's runs and, when connected, the server's jobs (the open job's log included). */
+async function collect(root: string, remote: RemoteClient | undefined, open: string | undefined): Promise<{ runs: Run[]; error?: string }> {
+  const local: Run[] = scanWorkspace(root);
+  if (!remote) return { runs: local };
+  try {
+    const jobs = await remoteRuns(remote);
+    const opened = jobs.find((j) => j.dir === open);
+    if (opened) opened.logs = await remoteLogs(remote, opened);
+    return { runs: [...jobs, ...local] };
+  } catch (e) {
+    return { runs: local, error: `server: ${(e as Error).message}` };
+  }
+}
+
+export async function snapshot(root: string, width = 110, remote?: RemoteClient): Promise<string> {
+  const { runs, error } = await collect(root, remote, undefined);
   const out: string[] = [];
-  const base: TuiState = { root, runs, filter: 'all', selected: -1, status: '', source: root };
+  const base: TuiState = { root, runs, filter: 'all', selected: -1, status: error ?? '', source: remote ? `${root} + ${remote.url}` : root };
   out.push(...render(base, width, Math.max(8, runs.length + 8), plainStyle).filter((l) => l.trim()).map((l) => l.trimEnd()));
   for (const r of runs) {
-    if (r.kind === 'train' && r.rows.length === 0) continue;
+    if ((r.kind === 'train' && r.rows.length === 0) || r.kind === 'job') continue;
     const lines = render({ ...base, open: r.dir }, width, 60, plainStyle).slice(2, -2);
     out.push('', ...lines.map((l) => l.trimEnd()).filter((l, i, a) => l || (a[i - 1] ?? '') !== ''));
   }
@@ -41,11 +59,12 @@ export async function runTui(o: TuiOptions): Promise<number> {
   const output = o.output ?? process.stdout;
   const root = resolve(o.root);
   if (o.plain || !output.isTTY || !input.isTTY) {
-    output.write(snapshot(root, output.columns || 110));
+    output.write(await snapshot(root, output.columns || 110, o.remote));
     return 0;
   }
-  const state: TuiState = { root, runs: scanWorkspace(root), filter: 'all', selected: 0, status: 'reading runs…', source: root };
-  state.status = `${state.runs.length} runs found; refreshing every ${(o.intervalMs ?? 1000) / 1000} s`;
+  const first = await collect(root, o.remote, undefined);
+  const state: TuiState = { root, runs: first.runs, filter: 'all', selected: 0, status: '', source: o.remote ? `${root} + ${o.remote.url}` : root };
+  state.status = first.error ?? `${state.runs.length} runs found; refreshing every ${(o.intervalMs ?? 1000) / 1000} s`;
 
   const draw = () => {
     const width = Math.max(40, (output.columns || 100) - 1);
@@ -53,11 +72,20 @@ export async function runTui(o: TuiOptions): Promise<number> {
     const lines = render(state, width, height, process.env.NO_COLOR ? plainStyle : style);
     output.write(`\x1b[H${lines.join('\x1b[K\r\n')}\x1b[K`);
   };
-  const refresh = () => {
-    const sel = visibleRuns(state)[state.selected]?.dir;
-    state.runs = scanWorkspace(root);
-    const idx = visibleRuns(state).findIndex((r) => r.dir === sel);
-    state.selected = Math.max(0, Math.min(idx >= 0 ? idx : state.selected, visibleRuns(state).length - 1));
+  let refreshing = false;
+  const refresh = async () => {
+    if (refreshing) return;
+    refreshing = true;
+    try {
+      const sel = visibleRuns(state)[state.selected]?.dir;
+      const got = await collect(root, o.remote, state.open);
+      state.runs = got.runs;
+      if (got.error) state.status = got.error;
+      const idx = visibleRuns(state).findIndex((r) => r.dir === sel);
+      state.selected = Math.max(0, Math.min(idx >= 0 ? idx : state.selected, visibleRuns(state).length - 1));
+    } finally {
+      refreshing = false;
+    }
   };
 
   output.write('\x1b[?1049h\x1b[?25l\x1b[2J');
@@ -67,8 +95,7 @@ export async function runTui(o: TuiOptions): Promise<number> {
 
   return await new Promise<number>((done) => {
     const timer = setInterval(() => {
-      refresh();
-      draw();
+      void refresh().then(draw);
     }, o.intervalMs ?? 1000);
     const onResize = () => {
       output.write('\x1b[2J');
@@ -93,13 +120,24 @@ export async function runTui(o: TuiOptions): Promise<number> {
       else if ((name === 'return' || name === 'enter' || name === 'right') && runs[state.selected]) state.open = runs[state.selected]!.dir;
       else if (name === 'escape' || name === 'left' || name === 'backspace') delete state.open;
       else if (name === 'r') {
-        refresh();
-        state.status = `refreshed at ${new Date().toLocaleTimeString()}`;
-      } else if (['1', '2', '3', '4'].includes(name)) {
-        state.filter = (['all', 'train', 'tune', 'bench'] as ListFilter[])[Number(name) - 1]!;
+        void refresh().then(() => {
+          state.status = `refreshed at ${new Date().toLocaleTimeString()}`;
+          draw();
+        });
+      } else if (['1', '2', '3', '4', '5'].includes(name)) {
+        state.filter = (['all', 'train', 'tune', 'bench', 'job'] as ListFilter[])[Number(name) - 1]!;
         state.selected = 0;
         delete state.open;
-      } else if (name === 'p') startPackaging(state, o);
+      } else if (name === 'p') {
+        const open = state.runs.find((r) => r.dir === state.open);
+        if (open?.kind === 'job' && o.remote) {
+          state.status = 'submitting…';
+          void remotePackage(o.remote, open, state.runs.filter((r) => r.kind === 'job'))
+            .then((msg) => (state.status = msg))
+            .catch((e: Error) => (state.status = `package: ${e.message}`))
+            .then(draw);
+        } else startPackaging(state, o);
+      }
       draw();
     };
     input.on('keypress', onKey);

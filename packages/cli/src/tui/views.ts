@@ -1,9 +1,12 @@
 import { bar, fit, num, scatter, sparkline, style as ansiStyle, table, type Point } from './text.js';
-import type { BenchRun, Run, TrainRun, TuneRun } from './workspace.js';
+import type { BenchRun, Run as LocalRun, TrainRun, TuneRun } from './workspace.js';
+import type { RemoteJobRun } from './remote.js';
+
+export type Run = LocalRun | RemoteJobRun;
 
 /** Pure rendering: a dashboard state and a terminal size in, exactly `height` lines out. */
 
-export type ListFilter = 'all' | 'bench' | 'tune' | 'train';
+export type ListFilter = 'all' | 'bench' | 'tune' | 'train' | 'job';
 
 export interface TuiState {
   root: string;
@@ -24,15 +27,17 @@ export function visibleRuns(s: TuiState): Run[] {
 }
 
 const STATE_STYLE = (st: typeof ansiStyle, state: string) =>
-  state === 'running' ? st.cyan(state) : state === 'finished' ? st.green(state) : state === 'stalled' ? st.yellow(state) : st.red(state);
+  state === 'running' ? st.cyan(state) : state === 'finished' ? st.green(state) : state === 'stalled' || state === 'queued' ? st.yellow(state) : st.red(state);
 
 function progressOf(r: Run): number {
+  if (r.kind === 'job') return r.total > 0 ? r.step / r.total : r.state === 'finished' ? 1 : 0;
   if (r.kind === 'train') return r.total > 0 ? r.step / r.total : r.epochs ? r.epoch / r.epochs : 0;
   if (r.kind === 'tune') return r.generations * r.population > 0 ? r.trials.length / (r.generations * r.population) : 0;
   return 1;
 }
 
 function summaryOf(r: Run): string {
+  if (r.kind === 'job') return r.error ?? (r.message || (r.state === 'queued' ? 'waiting for a worker' : ''));
   if (r.kind === 'train') {
     const m = r.metrics;
     const acc = m.map50 !== undefined ? `mAP50 ${num(m.map50)}` : m.top1 !== undefined ? `top-1 ${num(m.top1)}` : '';
@@ -47,14 +52,14 @@ function summaryOf(r: Run): string {
 }
 
 function header(s: TuiState, width: number, st: typeof ansiStyle): string[] {
-  const tabs = (['all', 'train', 'tune', 'bench'] as const).map((f, i) => (s.filter === f ? st.inverse(` ${i + 1} ${f} `) : ` ${i + 1} ${f} `)).join('');
+  const tabs = (['all', 'train', 'tune', 'bench', 'job'] as const).map((f, i) => (s.filter === f ? st.inverse(` ${i + 1} ${f} `) : ` ${i + 1} ${f} `)).join('');
   return [fit(`${st.bold('cvopt tui')}  ${s.source}  ${st.dim(`${s.runs.length} runs`)}`, width), fit(tabs, width)];
 }
 
 function footer(s: TuiState, width: number, st: typeof ansiStyle): string[] {
   const keys = s.open
-    ? 'esc back  ↑↓ move  p package (bench)  r refresh  q quit'
-    : '↑↓/jk move  enter open  1-4 filter  r refresh  q quit';
+    ? 'esc back  ↑↓ move  p package  r refresh  q quit'
+    : '↑↓/jk move  enter open  1-5 filter  r refresh  q quit';
   return [fit(st.dim(keys), width), fit(s.status, width)];
 }
 
@@ -64,7 +69,7 @@ function listView(s: TuiState, width: number, height: number, st: typeof ansiSty
     return [`No ${s.filter === 'all' ? '' : `${s.filter} `}runs under ${s.root}.`, 'Start one (cvopt train / tune / bench … --out DIR under this folder) and it appears here.'];
   }
   const barW = 16;
-  const rows = runs.map((r) => [r.kind, r.name, STATE_STYLE(st, r.state), `${bar(progressOf(r), barW)} ${String(Math.round(progressOf(r) * 100)).padStart(3)}%`, summaryOf(r)]);
+  const rows = runs.map((r) => [r.kind === 'job' ? `job:${r.jobKind}` : r.kind, r.name, STATE_STYLE(st, r.state), `${bar(progressOf(r), barW)} ${String(Math.round(progressOf(r) * 100)).padStart(3)}%`, summaryOf(r)]);
   const lines = table(['kind', 'run', 'state', 'progress', 'summary'], rows, { selected: s.selected, s: st });
   const sel = runs[s.selected];
   const preview = sel ? previewOf(sel, width, Math.max(0, height - lines.length - 2), st) : [];
@@ -74,6 +79,7 @@ function listView(s: TuiState, width: number, height: number, st: typeof ansiSty
 function previewOf(r: Run, width: number, height: number, st: typeof ansiStyle): string[] {
   if (height < 3) return [];
   if (r.kind === 'train') return trainView(r, width, height, st);
+  if (r.kind === 'job') return jobView(r, width, height, st);
   return [st.dim(`enter: open ${r.kind === 'bench' ? 'the comparison table, chart and selection margins' : 'the trials and the Pareto front'}`)];
 }
 
@@ -163,7 +169,20 @@ function tuneView(r: TuneRun, width: number, height: number, st: typeof ansiStyl
   return out;
 }
 
+function jobView(r: RemoteJobRun, width: number, height: number, st: typeof ansiStyle): string[] {
+  const out = [
+    st.bold(`${r.jobKind} job ${r.jobId} in ${r.projectName} (your role: ${r.role}): ${r.state}`),
+    `${bar(progressOf(r), Math.min(50, width - 20))} ${Math.round(progressOf(r) * 100)}%  ${r.message}`,
+  ];
+  if (r.error) out.push(st.red(r.error));
+  if (r.result !== undefined) out.push(`result: ${JSON.stringify(r.result).slice(0, Math.max(20, width * 2))}`);
+  const room = Math.max(0, height - out.length - 2);
+  if (room > 0) out.push('', st.bold('log'), ...r.logs.slice(-room));
+  return out;
+}
+
 function detailView(s: TuiState, r: Run, width: number, height: number, st: typeof ansiStyle): string[] {
+  if (r.kind === 'job') return jobView(r, width, height, st);
   const body = r.kind === 'bench' ? benchView(r, width, height, st) : r.kind === 'tune' ? tuneView(r, width, height, st) : trainView(r, width, height, st);
   if (s.packaging && s.packaging.run === r.dir) {
     const p = s.packaging;
