@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,9 @@ import { remotePackage, remoteRuns } from '../src/tui/remote.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const cli = join(root, 'packages/cli/dist/main.js');
+// The server runs in this process: the CLI child must be awaited, never run synchronously (that would block the
+// server it talks to).
+const run = async (args: string[], env: NodeJS.ProcessEnv) => (await promisify(execFile)(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 60_000 })).stdout;
 
 describe('cvopt tui --remote against a real server', () => {
   let t: TestServer;
@@ -35,9 +39,9 @@ describe('cvopt tui --remote against a real server', () => {
     if (config) rmSync(config, { recursive: true, force: true });
   });
 
-  it('lists the server’s jobs beside the folder’s runs (plain snapshot through the real CLI)', () => {
+  it('lists the server’s jobs beside the folder’s runs (plain snapshot through the real CLI)', async () => {
     const work = mkdtempSync(join(tmpdir(), 'cvopt-tui-empty-'));
-    const out = execFileSync(process.execPath, [cli, 'tui', work, '--remote'], { encoding: 'utf8', env: { ...process.env, CVOPT_CONFIG_DIR: config } });
+    const out = await run(['tui', work, '--remote'], { ...process.env, CVOPT_CONFIG_DIR: config });
     expect(out).toContain(t.url);
     expect(out).toMatch(/job:check\s+vision\/check \S+\s+queued/);
     rmSync(work, { recursive: true, force: true });
@@ -51,10 +55,10 @@ describe('cvopt tui --remote against a real server', () => {
     expect(await remotePackage(new RemoteClient(t.url, t.adminToken), { ...check, role: 'engineer' }, runs)).toMatch(/needs the admin role in vision \(you are engineer\)/);
   });
 
-  it('a dead server is a status line, not a crash', () => {
+  it('a dead server is a status line, not a crash', async () => {
     writeFileSync(join(config, 'credentials.json'), JSON.stringify({ url: 'http://127.0.0.1:9', token: 'x', username: 'root', expiresAt: '2099-01-01T00:00:00Z' }));
     const work = mkdtempSync(join(tmpdir(), 'cvopt-tui-empty-'));
-    const out = execFileSync(process.execPath, [cli, 'tui', work, '--remote'], { encoding: 'utf8', env: { ...process.env, CVOPT_CONFIG_DIR: config } });
+    const out = await run(['tui', work, '--remote'], { ...process.env, CVOPT_CONFIG_DIR: config });
     expect(out).toMatch(/server: cannot reach the cvopt server/);
     rmSync(work, { recursive: true, force: true });
   });
