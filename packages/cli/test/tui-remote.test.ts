@@ -1,65 +1,98 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../server/test/helpers.js';
+import { testDataDir } from '@cvopt/core';
 import { RemoteClient } from '../src/remote/client.js';
 import { remotePackage, remoteRuns } from '../src/tui/remote.js';
 
 /**
- * The dashboard connected to a real cvopt server (SQLite, real HTTP): it lists the jobs of the projects the user
- * holds a role in, hides nothing it should show and shows nothing a viewer may not see, and offers packaging to
- * project admins only.
+ * A real `cvopt server` process (SQLite, its embedded worker running the platform's handlers) and the dashboard
+ * connected to it: a submitted job runs without any other process, the dashboard lists it with its state, offers
+ * packaging to project admins only, and a dead server is a status line.
  */
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const cli = join(root, 'packages/cli/dist/main.js');
-// The server runs in this process: the CLI child must be awaited, never run synchronously (that would block the
-// server it talks to).
+const data = testDataDir(root);
 const run = async (args: string[], env: NodeJS.ProcessEnv) => (await promisify(execFile)(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 60_000 })).stdout;
 
-describe('cvopt tui --remote against a real server', () => {
-  let t: TestServer;
-  let config: string;
+describe.skipIf(!data)('cvopt server with its embedded worker, and cvopt tui --remote', () => {
+  let dir: string;
+  let server: ChildProcess;
+  let url: string;
+  let token: string;
   let projectId: string;
+  const api = async (method: string, path: string, body?: unknown, raw?: Buffer) => {
+    const res = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : raw ? { 'content-type': 'application/octet-stream' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : raw ? { body: raw } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+
   beforeAll(async () => {
-    t = await startTestServer('sqlite');
-    const made = await t.call('POST', '/projects', { token: t.adminToken, json: { name: 'vision' } });
-    projectId = made.body.project.id;
-    const job = await t.call('POST', `/projects/${projectId}/jobs`, { token: t.adminToken, json: { kind: 'check', model: 'yolov8n' } });
-    expect(job.status).toBe(202);
-    config = mkdtempSync(join(tmpdir(), 'cvopt-tui-remote-'));
-    writeFileSync(join(config, 'credentials.json'), JSON.stringify({ url: t.url, token: t.adminToken, username: 'root', expiresAt: new Date(Date.now() + 3600e3).toISOString() }), { mode: 0o600 });
+    dir = mkdtempSync(join(tmpdir(), 'cvopt-tui-remote-'));
+    server = spawn(process.execPath, [cli, '--json', 'server', '--port', '0', '--data-dir', join(dir, 'data')], {
+      env: { ...process.env, CVOPT_ADMIN_PASSWORD: 'admin-password-1', CVOPT_DATABASE_URL: '', CVOPT_REDIS_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    url = await new Promise<string>((resolve, reject) => {
+      server.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /"url": "([^"]+)"/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      server.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
+    });
+    token = (await api('POST', '/auth/login', { username: 'admin', password: 'admin-password-1' })).body.token;
+    projectId = (await api('POST', '/projects', { name: 'vision' })).body.project.id;
   }, 60_000);
   afterAll(async () => {
-    await t?.cleanup();
-    if (config) rmSync(config, { recursive: true, force: true });
+    server?.kill('SIGTERM');
+    await new Promise((r) => server?.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists the server’s jobs beside the folder’s runs (plain snapshot through the real CLI)', async () => {
+  it('runs a submitted job with no other process, and the dashboard lists it', async () => {
+    const model = await api('POST', `/projects/${projectId}/models?name=v8`, undefined, readFileSync(join(data!, 'models/yolov8n_int8.onnx')));
+    expect(model.status).toBe(201);
+    const job = await api('POST', `/projects/${projectId}/jobs`, { kind: 'check', model: model.body.model.id });
+    expect(job.status).toBe(202);
+    let state = 'queued';
+    for (let i = 0; i < 300 && !['succeeded', 'failed', 'cancelled'].includes(state); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      state = (await api('GET', `/projects/${projectId}/jobs/${job.body.job.id}`)).body.job.state;
+    }
+    expect(state).toBe('succeeded');
+
+    writeFileSync(join(dir, 'credentials.json'), JSON.stringify({ url, token, username: 'admin', expiresAt: '2099-01-01T00:00:00Z' }), { mode: 0o600 });
     const work = mkdtempSync(join(tmpdir(), 'cvopt-tui-empty-'));
-    const out = await run(['tui', work, '--remote'], { ...process.env, CVOPT_CONFIG_DIR: config });
-    expect(out).toContain(t.url);
-    expect(out).toMatch(/job:check\s+vision\/check \S+\s+queued/);
+    const snapshot = await run(['tui', work, '--remote'], { ...process.env, CVOPT_CONFIG_DIR: dir });
+    expect(snapshot).toContain(url);
+    expect(snapshot).toMatch(/job:check\s+vision\/check \S+\s+finished/);
     rmSync(work, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('offers packaging to project admins only, and only for a finished model job', async () => {
-    const runs = await remoteRuns(new RemoteClient(t.url, t.adminToken));
+    const client = new RemoteClient(url, token);
+    const runs = await remoteRuns(client);
     const check = runs.find((r) => r.jobKind === 'check')!;
-    expect(check).toMatchObject({ projectName: 'vision', role: 'admin', state: 'queued' });
-    expect(await remotePackage(new RemoteClient(t.url, t.adminToken), check, runs)).toMatch(/finished train, tune or export job/);
-    expect(await remotePackage(new RemoteClient(t.url, t.adminToken), { ...check, role: 'engineer' }, runs)).toMatch(/needs the admin role in vision \(you are engineer\)/);
+    expect(check).toMatchObject({ projectName: 'vision', role: 'admin', state: 'finished' });
+    expect(await remotePackage(client, check, runs)).toMatch(/finished train, tune or export job/);
+    expect(await remotePackage(client, { ...check, role: 'engineer' }, runs)).toMatch(/needs the admin role in vision \(you are engineer\)/);
   });
 
   it('a dead server is a status line, not a crash', async () => {
-    writeFileSync(join(config, 'credentials.json'), JSON.stringify({ url: 'http://127.0.0.1:9', token: 'x', username: 'root', expiresAt: '2099-01-01T00:00:00Z' }));
-    const work = mkdtempSync(join(tmpdir(), 'cvopt-tui-empty-'));
-    const out = await run(['tui', work, '--remote'], { ...process.env, CVOPT_CONFIG_DIR: config });
+    const cfg = mkdtempSync(join(tmpdir(), 'cvopt-tui-cfg-'));
+    writeFileSync(join(cfg, 'credentials.json'), JSON.stringify({ url: 'http://127.0.0.1:9', token: 'x', username: 'admin', expiresAt: '2099-01-01T00:00:00Z' }));
+    const out = await run(['tui', cfg, '--remote'], { ...process.env, CVOPT_CONFIG_DIR: cfg });
     expect(out).toMatch(/server: cannot reach the cvopt server/);
-    rmSync(work, { recursive: true, force: true });
+    rmSync(cfg, { recursive: true, force: true });
   });
 });
