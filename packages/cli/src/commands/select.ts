@@ -1,8 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CvoptError, ConstraintsSchema, ENGINE_IDS, parseWith, type Constraints, type Decision, type EngineId } from '@cvopt/core';
-import { selectEngine } from '@cvopt/bench';
+import { selectEngine, writeDecision } from '@cvopt/bench';
 import { readBenchmarkReport } from '@cvopt/platform';
 import { action, numberFlag } from '../action.js';
 import { emit, fmtNum, table } from '../output.js';
@@ -67,14 +66,13 @@ export function register(program: Command): void {
       raw.allowedEngines = ids as EngineId[];
     }
     const constraints = parseWith(ConstraintsSchema, raw, { what: 'constraints', code: 'INVALID_ARGUMENT' });
-    const decision = selectEngine(report, constraints);
     const out = typeof opts.out === 'string' ? resolve(opts.out) : join(dirname(resolve(reportPath)), 'decision.json');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(decision, null, 2)}\n`);
+    // The winner's model is copied beside the decision; a selection without a winner never replaces decision.json.
+    const { decision, file } = writeDecision(report, resolve(reportPath), selectEngine(report, constraints), out);
     // With --json a failed selection prints only the error document (one JSON document per run).
-    if (decision.winner || !opts.json) emit(opts, { ...decision, file: out }, (d) => `${render(d)}\nwrote ${out}`);
+    if (decision.winner || !opts.json) emit(opts, { ...decision, file }, (d) => `${render(d)}${d.model ? `\nmodel: ${d.model.file} (sha256 ${d.model.sha256.slice(0, 12)}…)` : ''}\nwrote ${file}`);
     if (!decision.winner) {
-      throw new CvoptError('CONSTRAINT_UNMET', `no engine in ${reportPath} meets the constraints: ${decision.reason}`, { hint: 'relax a constraint (the margins above show by how much each engine misses)', details: { decision: out } });
+      throw new CvoptError('CONSTRAINT_UNMET', `no engine in ${reportPath} meets the constraints: ${decision.reason}`, { hint: 'relax a constraint (the margins above show by how much each engine misses); the previous decision.json, if any, is untouched', details: { decision: file } });
     }
   });
 }

@@ -234,7 +234,7 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
       } else if (spec.model === 'int8-qdq' || spec.model === 'trt-int8') {
         const tensorrt = spec.model === 'trt-int8';
         const q = await quantized(fp32.onnx, manifest, o, work, tensorrt ? 'int8' : 'uint8', stage);
-        if (!tensorrt) targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider, model: q.onnx, manifest: q.manifest, describe: `${id}: static INT8 QDQ (uint8 activations, ${q.calib} calibration images) of the ${fp32.describe}` });
+        if (!tensorrt) targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider, model: q.onnx, manifest: q.manifest, packageSource: { settings: { calibrationImages: q.calib, activations: 'uint8' } }, describe: `${id}: static INT8 QDQ (uint8 activations, ${q.calib} calibration images) of the ${fp32.describe}` });
         else targets.push(await trtTarget(id, q.onnx, q.manifest, 'int8', probes, work, fp32.describe, stage));
       } else if (spec.model === 'fp16') {
         const path = join(work, 'fp16', 'model.onnx');
@@ -353,6 +353,7 @@ async function trtTarget(
     provider: 'tensorrt',
     model: ctx,
     manifest: { ...manifest, precision },
+    packageSource: { onnx, tensorrt: { precision, builtWith: version } },
     describe: `${id}: TensorRT ${version} ${precision} engine (trtexec${precision === 'int8' ? ' from the int8 QDQ model' : ' --fp16'}, ${built.cached ? 'cached' : 'built now'}) of the ${fp32Describe}`,
   };
 }
