@@ -1,5 +1,5 @@
 export { packageArtifact, serviceName, DEFAULT_NODE_FLAGS, DEFAULT_LIMITS, type PackageOptions, type PackageResult } from './package.js';
-export { verifyArtifact, readArtifactManifest, hashTree, sha256File, ArtifactManifestSchema, MANIFEST_FILE, type ArtifactManifest, type VerifyResult, type VerifyProblem } from './manifest.js';
+export { verifyArtifact, readArtifactManifest, entrypointCommand, hashTree, sha256File, ArtifactManifestSchema, MANIFEST_FILE, type ArtifactManifest, type VerifyResult, type VerifyProblem } from './manifest.js';
 export { buildRuntimeBundle, findInstallRoot, type BundleResult, type Variant } from './bundle.js';
 export {
   composeFile,

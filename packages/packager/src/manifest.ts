@@ -101,3 +101,12 @@ export function verifyArtifact(dir: string): VerifyResult {
   problems.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   return { ok: problems.length === 0, files: Object.keys(manifest.files).length, problems, manifest };
 }
+
+/**
+ * The container's entry point as a command line for this machine: the same Node flags, the same bundled main,
+ * with the artifact folder in place of the image's. `cvopt serve ARTIFACT_DIR` runs exactly this.
+ */
+export function entrypointCommand(dir: string): { command: string; args: string[] } {
+  const m = readArtifactManifest(dir);
+  return { command: process.execPath, args: [...m.entrypoint.nodeFlags, join(dir, m.entrypoint.main), dir] };
+}

@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { entrypointCommand, MANIFEST_FILE } from '@cvopt/packager';
 import { startServer } from '@cvopt/runtime';
 import { action, numberFlag } from '../action.js';
 import { emit } from '../output.js';
@@ -16,6 +20,10 @@ export function register(program: Command): void {
     const overrides: { port?: number; host?: string } = {};
     if (opts.port !== undefined) overrides.port = numberFlag('port', opts.port, { int: true, min: 0, max: 65535 });
     if (typeof opts.host === 'string') overrides.host = opts.host;
+    if (existsSync(join(resolve(target), MANIFEST_FILE))) {
+      await serveArtifact(resolve(target), overrides, typeof opts.config === 'string' ? opts.config : undefined);
+      return;
+    }
     const server = await startServer({
       target,
       ...(typeof opts.config === 'string' ? { configFile: opts.config } : {}),
@@ -25,4 +33,19 @@ export function register(program: Command): void {
     const m = server.host.current;
     emit(opts, { url: server.url, model: m.manifest.name, engine: m.info.id }, (r) => `serving ${r.model} on ${r.engine} at ${r.url}  (SIGTERM or Ctrl-C drains and stops)`);
   });
+}
+
+/**
+ * A packaged artifact runs exactly as in its container: the bundled runtime, the same Node flags, the artifact's
+ * config; only the address differs (127.0.0.1 unless --host). Signals pass through, so SIGTERM drains the same way.
+ */
+async function serveArtifact(dir: string, overrides: { port?: number; host?: string }, configFile: string | undefined): Promise<void> {
+  const { command, args } = entrypointCommand(dir);
+  const env = { ...process.env, CVOPT_HOST: overrides.host ?? process.env.CVOPT_HOST ?? '127.0.0.1', ...(overrides.port !== undefined ? { CVOPT_PORT: String(overrides.port) } : {}) };
+  const child = spawn(command, [...args, ...(configFile ? ['--config', configFile] : [])], { stdio: 'inherit', env });
+  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+  process.on('SIGTERM', forward('SIGTERM'));
+  process.on('SIGINT', forward('SIGINT'));
+  const code = await new Promise<number>((res) => child.once('exit', (c, sig) => res(c ?? (sig ? 128 : 1))));
+  process.exitCode = code;
 }
