@@ -5,12 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DecisionSchema, type BenchmarkReport, type Decision } from '@cvopt/core';
 import { hashTree, packageArtifact, sha256File, verifyArtifact, IMAGE_ROOT, SERVICE_PORT, type PackageResult } from '../src/index.js';
-import { cli, dataDir, REPO, yoloModel } from './helpers.js';
+import { cli, dataDir, FORBIDDEN, REPO, yoloModel } from './helpers.js';
 
 if (!dataDir) console.warn('skipping the packager artifact tests: shared test data not found (set CVOPT_TEST_DATA)');
 
-/** Code and data that must never ship in a service artifact. */
-export const FORBIDDEN = /(^|\/)(@cvopt\/(bench|optimizer|datasets|platform|trainer-client|packager|onnx|cli)|vendor\/(bench|optimizer|datasets|platform|trainer-client|packager|onnx|cli)|trainer|cvopt_trainer|data\.yaml)(\/|$)|\.(py|pt|pth|pkl|jpg|jpeg|png|mp4)$/;
 
 describe.skipIf(!dataDir)('cvopt package: the artifact', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'cvopt-artifact-'));

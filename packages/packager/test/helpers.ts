@@ -80,3 +80,6 @@ export function sameDetections(a: Detection[], b: Detection[]): boolean {
     })
   );
 }
+
+/** Code and data that must never ship in a service artifact or image. */
+export const FORBIDDEN = /(^|\/)(@cvopt\/(bench|optimizer|datasets|platform|trainer-client|packager|onnx|cli)|vendor\/(bench|optimizer|datasets|platform|trainer-client|packager|onnx|cli)|trainer|cvopt_trainer|data\.yaml)(\/|$)|\.(py|pt|pth|pkl|jpg|jpeg|png|mp4)$/;
