@@ -16,7 +16,8 @@ import { filePart, parseMultipart } from './multipart.js';
 import type { LoadedModel, ModelHost } from './model.js';
 import { buildOpenApi, routeDoc, type RouteDoc } from './openapi.js';
 import { predictImage, runVideo } from './pipeline.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter, type RequestLimiter } from './rate-limit.js';
+import type { PgRequestLog } from './request-log.js';
 import type { Ticket } from './scheduler.js';
 import type { Semaphore } from './semaphore.js';
 import * as S from './schemas.js';
@@ -33,6 +34,12 @@ export interface AppOptions {
   lifecycle?: Lifecycle;
   gpu?: Semaphore;
   log?: Logger;
+  /** Rate limiter (default: in-process token buckets from config.rateLimit). */
+  limiter?: RequestLimiter;
+  /** Durable request log (off when absent). */
+  requestLog?: PgRequestLog;
+  /** Recorded with each request-log row (the artifact's model sha256 when known). */
+  modelVersion?: string;
 }
 
 export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/bmp', 'image/x-ms-bmp'];
@@ -46,6 +53,8 @@ declare module 'fastify' {
     principal: Principal | undefined;
     ticket: Ticket | undefined;
     abort: AbortController | undefined;
+    /** Detections in the answer, for the request log. */
+    detections: number | undefined;
   }
   interface FastifyContextConfig {
     permission?: Permission;
@@ -94,7 +103,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const log = o.log ?? createLogger('cvopt-runtime');
   const keys = new KeyStore(config.auth.keys);
   const needAuth = authEnabled(config);
-  const limiter = new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
+  const limiter = o.limiter ?? new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
   let rss = process.memoryUsage.rss();
   const rssTimer = setInterval(() => (rss = process.memoryUsage.rss()), 200);
   rssTimer.unref();
@@ -115,6 +124,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.decorateRequest('principal', undefined);
   app.decorateRequest('ticket', undefined);
   app.decorateRequest('abort', undefined);
+  app.decorateRequest('detections', undefined);
 
   // Bodies: images raw, multipart and JSON size-capped by bodyLimit; video streamed to disk by its handler.
   app.removeContentTypeParser('text/plain');
@@ -131,7 +141,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     docs.push(...routeDoc(r));
   });
 
-  const gate = (req: FastifyRequest, reply: FastifyReply): void => {
+  const gate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     req.startedAt = performance.now();
     const cfg = req.routeOptions.config;
     const permission = cfg.permission ?? 'public';
@@ -144,7 +154,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       authorize(req.principal, permission);
     }
     if (!cfg.admits) return;
-    limiter.take(req.principal?.name ?? req.ip);
+    const taken = limiter.take(req.principal?.name ?? req.ip);
+    if (taken) await taken; // only a shared (Redis) limiter answers asynchronously
+    if (lifecycle.draining) {
+      throw new CvoptError('SHUTTING_DOWN', 'the service is shutting down and accepts no new work', { hint: 'retry against another replica', retryAfterS: 1 });
+    }
     if (rss > rssCap) {
       throw new CvoptError('OVERLOADED', `memory use ${Math.round(rss / 2 ** 20)} MiB is above the soft cap of ${config.rssSoftCapMb} MiB`, {
         hint: 'retry shortly; the service sheds load instead of running out of memory',
@@ -165,7 +179,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   };
 
   app.addHook('onRequest', async (req, reply) => {
-    gate(req, reply);
+    await gate(req, reply);
     if (/100-continue/i.test(String(req.headers.expect ?? ''))) reply.raw.writeContinue();
   });
 
@@ -173,7 +187,21 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const route = req.routeOptions.url ?? 'unmatched';
     const labels = { route, method: req.method, status: String(reply.statusCode) };
     metrics.requests.inc(labels);
-    metrics.latency.observe((performance.now() - req.startedAt) / 1000, labels);
+    const seconds = (performance.now() - req.startedAt) / 1000;
+    metrics.latency.observe(seconds, labels);
+    if (o.requestLog && route !== '/healthz' && route !== '/readyz' && route !== '/metrics') {
+      o.requestLog.record({
+        at: new Date(),
+        keyId: req.principal?.name ?? null,
+        route,
+        method: req.method,
+        status: reply.statusCode,
+        latencyMs: seconds * 1000,
+        model: host.ready ? host.current.manifest.name : '',
+        modelVersion: o.modelVersion ?? (host.ready ? String(host.current.generation) : ''),
+        detections: req.detections ?? null,
+      });
+    }
   });
 
   app.setErrorHandler(async (e, req, reply) => {
@@ -214,7 +242,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     // Decoding waits for the next turn of the event loop: in a burst, every request already read gets its
     // admission answer (and refusals go out) before any admitted one spends the thread on its image.
     await yieldToIo();
-    return predictImage(image, model, host, config, {
+    const answer = await predictImage(image, model, host, config, {
       signal: req.abort!.signal,
       ticket: req.ticket!,
       deadlineMs: () => remainingMs(req),
@@ -223,6 +251,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       onPrepared: (slotWaitMs) => model.scheduler.observePrep(performance.now() - req.startedAt - slotWaitMs),
       timeMs: () => performance.now() - req.startedAt,
     });
+    req.detections = answer.detections?.length;
+    return answer;
   });
 
   app.post('/v1/predict/video', { schema: S.predictVideo, config: { permission: 'predict', admits: true } }, async (req, reply) => {
@@ -428,8 +458,11 @@ function describeModel(host: ModelHost, config: RuntimeConfig) {
   };
 }
 
+/** Connection URLs keep their host but never their password. */
+const redactUrl = (u: string) => u.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+
 export function redactedConfig(config: RuntimeConfig) {
-  return { ...config, auth: { enabled: authEnabled(config), keys: config.auth.keys.map((k) => ({ name: k.name, role: k.role, key: `${k.key.slice(0, 4)}…` })) } };
+  return { ...config, redis: { ...config.redis, url: redactUrl(config.redis.url) }, requestLog: { ...config.requestLog, url: redactUrl(config.requestLog.url) }, auth: { enabled: authEnabled(config), keys: config.auth.keys.map((k) => ({ name: k.name, role: k.role, key: `${k.key.slice(0, 4)}…` })) } };
 }
 
 function limitGauges(c: RuntimeConfig) {

@@ -106,6 +106,30 @@ export const RuntimeConfigSchema = z
       })
       .prefault({}),
     classify: z.object({ topK: z.number().int().min(1).max(1000).default(5) }).prefault({}),
+    /**
+     * Redis for state shared by replicas: the rate limiter's token buckets. Empty url = off (buckets per process).
+     * When Redis stops answering within commandTimeoutMs, each replica falls back to its own buckets and serves on.
+     */
+    redis: z
+      .object({
+        url: z.string().default(''),
+        keyPrefix: z.string().default('cvopt:'),
+        commandTimeoutMs: z.number().int().min(1).max(10_000).default(100),
+      })
+      .prefault({}),
+    /**
+     * Durable request log in PostgreSQL (one row per answered request). Empty url = off. Rows are written in
+     * batches; while the database is away at most bufferMax rows wait in memory (the oldest are dropped).
+     */
+    requestLog: z
+      .object({
+        url: z.string().default(''),
+        table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier').default('cvopt_request_log'),
+        flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+        batchMax: z.number().int().min(1).max(5000).default(500),
+        bufferMax: z.number().int().min(1).max(1_000_000).default(10_000),
+      })
+      .prefault({}),
     /** Model-provider: cpu or cuda (GPU needs an onnxruntime-node build with CUDA). */
     provider: z.enum(['cpu', 'cuda']).default('cpu'),
   })
@@ -142,6 +166,8 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_GRACE_PERIOD_MS: { path: ['gracePeriodMs'], kind: 'int' },
   CVOPT_RSS_SOFT_CAP_MB: { path: ['rssSoftCapMb'], kind: 'int' },
   CVOPT_PROVIDER: { path: ['provider'], kind: 'string' },
+  CVOPT_REDIS_URL: { path: ['redis', 'url'], kind: 'string' },
+  CVOPT_REQUEST_LOG_URL: { path: ['requestLog', 'url'], kind: 'string' },
 };
 
 function envValue(name: string, raw: string, kind: 'int' | 'number' | 'string' | 'bool'): unknown {

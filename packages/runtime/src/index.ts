@@ -14,7 +14,9 @@ export {
 export { Scheduler, type SchedulerOptions, type SubmitOptions, type Ticket, type BatchRunner } from './scheduler.js';
 export { decideBatch, type BatchPolicy, type BatchDecision } from './batcher.js';
 export { Semaphore } from './semaphore.js';
-export { RateLimiter } from './rate-limit.js';
+export { RateLimiter, type RequestLimiter } from './rate-limit.js';
+export { RedisRateLimiter, type RedisLimiterOptions } from './redis-rate-limit.js';
+export { PgRequestLog, type RequestLogOptions, type RequestLogRow } from './request-log.js';
 export { KeyStore, roleAllows, keyFromHeaders, authorize, type Permission, type Principal } from './auth.js';
 export { RuntimeMetrics, Counter, Gauge, Histogram } from './metrics.js';
 export { parseMultipart, filePart, type FormPart } from './multipart.js';

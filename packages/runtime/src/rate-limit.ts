@@ -1,10 +1,17 @@
 import { CvoptError } from '@cvopt/core';
 
+/** What the service asks before admitting work: take one token for a key, or throw RATE_LIMITED. */
+export interface RequestLimiter {
+  readonly enabled: boolean;
+  take(key: string): void | Promise<void>;
+  close?(): Promise<void>;
+}
+
 /**
  * Token bucket per client key: `burst` requests at once, refilled at `perSecond`. perSecond 0 disables it.
  * Buckets idle long enough to be full again are forgotten, so memory stays bounded by active clients.
  */
-export class RateLimiter {
+export class RateLimiter implements RequestLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private lastSweep = 0;
 

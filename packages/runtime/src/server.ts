@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createLogger, type Logger } from '@cvopt/core';
 import { readManifest } from '@cvopt/engines';
@@ -6,6 +8,9 @@ import { loadRuntimeConfig, type RuntimeConfig } from './config.js';
 import { RuntimeMetrics } from './metrics.js';
 import { ModelHost, resolveModelSource } from './model.js';
 import { Semaphore } from './semaphore.js';
+import { RateLimiter, type RequestLimiter } from './rate-limit.js';
+import { RedisRateLimiter } from './redis-rate-limit.js';
+import { PgRequestLog } from './request-log.js';
 
 export interface StartOptions {
   /** Artifact directory or .onnx file. */
@@ -40,13 +45,21 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   const gpu = new Semaphore(config.gpuSlots);
   const host = new ModelHost(source, { config, metrics, gpu, log });
   const lifecycle = new Lifecycle();
-  const app = await buildApp({ config, host, metrics, lifecycle, gpu, log });
+  // Shared state for replicas, both off unless configured (see config: redis, requestLog).
+  const limiter: RequestLimiter = config.redis.url
+    ? new RedisRateLimiter({ url: config.redis.url, perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs, log })
+    : new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
+  const requestLog = config.requestLog.url ? new PgRequestLog({ ...config.requestLog, log }) : undefined;
+  const modelVersion = artifactModelVersion(source.artifactDir);
+  const app = await buildApp({ config, host, metrics, lifecycle, gpu, log, limiter, ...(requestLog ? { requestLog } : {}), ...(modelVersion ? { modelVersion } : {}) });
   const address = await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
   const url = address.replace('[::1]', 'localhost');
   try {
     await host.load();
   } catch (e) {
     await app.close();
+    await limiter.close?.();
+    await requestLog?.close();
     metrics.close();
     throw e;
   }
@@ -65,6 +78,8 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
       clearTimeout(timer);
       await app.close();
       if (clean) await host.close();
+      await limiter.close?.();
+      await requestLog?.close();
       metrics.close();
       log.info({ clean }, clean ? 'drained; exiting' : 'grace period over; exiting with work unfinished');
       return clean;
@@ -83,4 +98,14 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   }
   log.info({ url, model: host.current.manifest.name, engine: host.current.info.id }, 'serving');
   return { url, app, host, config, shutdown };
+}
+
+/** The model's sha256 from the artifact's MANIFEST.json (first 12 hex digits), when serving a packaged artifact. */
+function artifactModelVersion(dir: string): string | undefined {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, 'MANIFEST.json'), 'utf8')) as { model?: { sha256?: string } };
+    return m.model?.sha256?.slice(0, 12);
+  } catch {
+    return undefined;
+  }
 }
