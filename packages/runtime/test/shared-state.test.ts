@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createLogger } from '@cvopt/core';
 import { buildApp, ModelHost, parseRuntimeConfig, PgRequestLog, RedisRateLimiter, resolveModelSource, RuntimeMetrics, Semaphore, type RuntimeConfigInput } from '../src/index.js';
