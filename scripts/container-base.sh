@@ -53,4 +53,65 @@ DOCKERFILE
   podman build -q --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$NODE_IMAGE" "$ctx" >/dev/null
   rm -rf "$ctx"
 fi
+# Stand-ins for the official redis and postgres images of the generated compose file's optional profiles, built
+# from Debian's packages (the compose file takes the image names from CVOPT_REDIS_IMAGE / CVOPT_POSTGRES_IMAGE).
+REDIS_IMAGE=${CVOPT_REDIS_IMAGE:-localhost/cvopt-redis}
+POSTGRES_IMAGE=${CVOPT_POSTGRES_IMAGE:-localhost/cvopt-postgres}
+if ! podman image exists "$REDIS_IMAGE"; then
+  echo "container-base: $REDIS_IMAGE (Debian's redis-server)" >&2
+  ctx=$(mktemp -d /var/tmp/cvopt-redis.XXXXXX)
+  cat > "$ctx/Containerfile" <<'DOCKERFILE'
+ARG DEBIAN_IMAGE
+FROM ${DEBIAN_IMAGE}
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+USER redis
+EXPOSE 6379
+CMD ["redis-server", "--protected-mode", "no"]
+DOCKERFILE
+  podman build -q --layers=false --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$REDIS_IMAGE" "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi
+if ! podman image exists "$POSTGRES_IMAGE"; then
+  echo "container-base: $POSTGRES_IMAGE (Debian's PostgreSQL, the official image's POSTGRES_USER/PASSWORD/DB)" >&2
+  ctx=$(mktemp -d /var/tmp/cvopt-postgres.XXXXXX)
+  cat > "$ctx/entrypoint.sh" <<'SCRIPT'
+#!/bin/sh
+# First start: initdb with POSTGRES_USER / POSTGRES_PASSWORD, create POSTGRES_DB; then run the server.
+set -eu
+PGDATA=${PGDATA:-/var/lib/postgresql/data}
+BIN=$(ls -d /usr/lib/postgresql/*/bin | tail -n1)
+U=${POSTGRES_USER:-postgres}
+mkdir -p "$PGDATA" /run/postgresql
+chown -R postgres:postgres "$PGDATA" /run/postgresql
+chmod 700 "$PGDATA"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  printf '%s' "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}" > /run/postgresql/pw
+  chown postgres /run/postgresql/pw
+  runuser -u postgres -- "$BIN/initdb" -D "$PGDATA" -U "$U" --pwfile=/run/postgresql/pw --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  rm -f /run/postgresql/pw
+  echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  if [ -n "${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != "$U" ] || [ "$U" != postgres ]; then
+    runuser -u postgres -- "$BIN/pg_ctl" -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+    runuser -u postgres -- "$BIN/psql" -h /run/postgresql -U "$U" -d postgres -qc "CREATE DATABASE \"${POSTGRES_DB:-$U}\""
+    runuser -u postgres -- "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+  fi
+fi
+exec runuser -u postgres -- "$BIN/postgres" -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/run/postgresql
+SCRIPT
+  cat > "$ctx/Containerfile" <<'DOCKERFILE'
+ARG DEBIAN_IMAGE
+FROM ${DEBIAN_IMAGE}
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+COPY entrypoint.sh /usr/local/bin/postgres-entrypoint.sh
+RUN chmod 755 /usr/local/bin/postgres-entrypoint.sh
+ENV PGHOST=/run/postgresql
+EXPOSE 5432
+STOPSIGNAL SIGINT
+ENTRYPOINT ["/usr/local/bin/postgres-entrypoint.sh"]
+DOCKERFILE
+  podman build -q --layers=false --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$POSTGRES_IMAGE" "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi
 echo "$NODE_IMAGE"

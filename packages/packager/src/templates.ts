@@ -19,6 +19,12 @@ export const SERVICE_PORT = 8080;
 /** The unprivileged user of the official Node images (uid 1000), numeric so Kubernetes can check runAsNonRoot. */
 export const SERVICE_UID = 1000;
 
+/**
+ * YAML 1.1 rules for what needs quotes: compose implementations built on PyYAML read an unquoted `no` or `on` as a
+ * boolean (redis then refused `--appendonly False`).
+ */
+const YAML_OPTIONS = { lineWidth: 0, version: '1.1' } as const;
+
 export interface TemplateInput {
   name: string;
   version: string;
@@ -154,9 +160,9 @@ function serviceBlock(t: TemplateInput, gpu: boolean): Record<string, unknown> {
     image: `\${CVOPT_IMAGE:-${imageName(t)}${gpu ? '-gpu' : ''}}`,
     ports: [`\${CVOPT_PUBLISH:-${SERVICE_PORT}}:${SERVICE_PORT}`],
     environment: {
-      // Empty = off. With the profiles: CVOPT_REDIS_URL=redis://redis:6379, CVOPT_REQUEST_LOG_URL=postgres://cvopt:cvopt@postgres:5432/cvopt
-      CVOPT_REDIS_URL: '${CVOPT_REDIS_URL:-}',
-      CVOPT_REQUEST_LOG_URL: '${CVOPT_REQUEST_LOG_URL:-}',
+      // Unset or empty = off (compose may note it defaults to a blank string). With the profiles: CVOPT_REDIS_URL=redis://redis:6379, CVOPT_REQUEST_LOG_URL=postgres://cvopt:cvopt@postgres:5432/cvopt
+      CVOPT_REDIS_URL: '${CVOPT_REDIS_URL}',
+      CVOPT_REQUEST_LOG_URL: '${CVOPT_REQUEST_LOG_URL}',
     },
     read_only: true,
     tmpfs: ['/tmp'],
@@ -180,8 +186,9 @@ export function composeFile(t: TemplateInput, gpu: boolean): string {
       cvopt: serviceBlock(t, gpu),
       redis: {
         profiles: ['redis'],
+        // Reached only by the service on the compose network (no published port), so no password and no protected mode.
         image: `\${CVOPT_REDIS_IMAGE:-${DEFAULT_REDIS_IMAGE}}`,
-        command: ['redis-server', '--save', '', '--appendonly', 'no', '--maxmemory', '256mb', '--maxmemory-policy', 'volatile-ttl'],
+        command: ['redis-server', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--maxmemory', '256mb', '--maxmemory-policy', 'volatile-ttl'],
         restart: 'unless-stopped',
         healthcheck: { test: ['CMD', 'redis-cli', 'ping'], interval: '5s', timeout: '2s', retries: 5 },
         deploy: { resources: { limits: { cpus: '0.5', memory: '320M' } } },
@@ -202,7 +209,7 @@ export function composeFile(t: TemplateInput, gpu: boolean): string {
 #   docker compose ${gpu ? '-f docker-compose.gpu.yml ' : ''}up -d --build
 # Optional: --profile redis (rate-limit buckets shared by replicas, response cache) and --profile postgres (durable
 # request log); set CVOPT_REDIS_URL / CVOPT_REQUEST_LOG_URL as in README.md to switch the service over to them.
-${stringify(doc, { lineWidth: 0 })}`;
+${stringify(doc, YAML_OPTIONS)}`;
 }
 
 export function kubernetesManifests(t: TemplateInput): Record<string, string> {
@@ -271,6 +278,6 @@ export function kubernetesManifests(t: TemplateInput): Record<string, string> {
     metadata: { name: t.name, labels },
     spec: { minAvailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': t.name } } },
   };
-  const y = (o: unknown) => stringify(o, { lineWidth: 0 });
+  const y = (o: unknown) => stringify(o, YAML_OPTIONS);
   return { 'k8s/deployment.yaml': y(deployment), 'k8s/service.yaml': y(service), 'k8s/hpa.yaml': y(hpa), 'k8s/pdb.yaml': y(pdb) };
 }

@@ -112,7 +112,7 @@ export const RuntimeConfigSchema = z
      */
     redis: z
       .object({
-        url: z.string().default(''),
+        url: z.string().regex(/^$|^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL, or empty for off').default(''),
         keyPrefix: z.string().default('cvopt:'),
         commandTimeoutMs: z.number().int().min(1).max(10_000).default(100),
       })
@@ -123,7 +123,7 @@ export const RuntimeConfigSchema = z
      */
     requestLog: z
       .object({
-        url: z.string().default(''),
+        url: z.string().regex(/^$|^postgres(ql)?:\/\/\S+$/, 'a postgres:// URL, or empty for off').default(''),
         table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier').default('cvopt_request_log'),
         flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
         batchMax: z.number().int().min(1).max(5000).default(500),
