@@ -15,3 +15,4 @@ export {
   SERVICE_PORT,
   SERVICE_UID,
 } from './templates.js';
+export { smokeTestArtifact, type SmokeResult } from './smoke.js';
