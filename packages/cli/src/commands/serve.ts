@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { entrypointCommand, MANIFEST_FILE } from '@cvopt/packager';
+import { readNamesFile, resolveManifest } from '@cvopt/platform';
 import { startServer } from '@cvopt/runtime';
 import { action, numberFlag } from '../action.js';
 import { emit } from '../output.js';
@@ -15,8 +17,10 @@ export function register(program: Command): void {
     .argument('<target>', 'artifact directory or MODEL.onnx')
     .option('--port <port>', 'TCP port (default 8080, or the config file / CVOPT_PORT)')
     .option('--host <host>', 'address to bind (default 127.0.0.1; 0.0.0.0 in containers)')
-    .option('--config <file>', 'runtime config file (JSON or YAML); default: cvopt.runtime.{json,yaml} in the artifact directory');
-  action<[string]>(cmd, async (target, opts) => {
+    .option('--config <file>', 'runtime config file (JSON or YAML); default: cvopt.runtime.{json,yaml} in the artifact directory')
+    .option('--names <file>', 'class names for an .onnx without model.json (one per line, or a data.yaml)');
+  action<[string]>(cmd, async (given, opts) => {
+    let target = given;
     const overrides: { port?: number; host?: string } = {};
     if (opts.port !== undefined) overrides.port = numberFlag('port', opts.port, { int: true, min: 0, max: 65535 });
     if (typeof opts.host === 'string') overrides.host = opts.host;
@@ -24,6 +28,7 @@ export function register(program: Command): void {
       await serveArtifact(resolve(target), overrides, typeof opts.config === 'string' ? opts.config : undefined);
       return;
     }
+    if (target.endsWith('.onnx') && existsSync(target)) target = withInferredManifest(target, typeof opts.names === 'string' ? opts.names : undefined);
     const server = await startServer({
       target,
       ...(typeof opts.config === 'string' ? { configFile: opts.config } : {}),
@@ -48,4 +53,20 @@ async function serveArtifact(dir: string, overrides: { port?: number; host?: str
   process.on('SIGINT', forward('SIGINT'));
   const code = await new Promise<number>((res) => child.once('exit', (c, sig) => res(c ?? (sig ? 128 : 1))));
   process.exitCode = code;
+}
+
+/**
+ * An .onnx without model.json is served the way `cvopt eval` reads it: the manifest is inferred from the file
+ * (names from --names when the model carries none) into a temporary folder beside a link to the model, so the
+ * user's folder is never written. `cvopt manifest MODEL.onnx --write` keeps it.
+ */
+function withInferredManifest(model: string, namesFile: string | undefined): string {
+  const overrides = namesFile ? { classNames: readNamesFile(namesFile) } : {};
+  const { manifest, source, notes } = resolveManifest(model, overrides);
+  if (source !== 'inferred from the ONNX file') return model;
+  const dir = mkdtempSync(join(tmpdir(), 'cvopt-serve-'));
+  symlinkSync(resolve(model), join(dir, 'model.onnx'));
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest, null, 2));
+  process.stderr.write(`model.json inferred from ${model}${notes.length ? ` (${notes.join('; ')})` : ''}; keep it with: cvopt manifest ${model} --write\n`);
+  return join(dir, 'model.onnx');
 }
