@@ -59,8 +59,8 @@ export interface PackageResult {
 }
 
 /**
- * Node flags of the entry point. None by default: the runtime's measurements (README "Serve") found no V8 flag
- * that raised throughput; bench/package.mjs compares `--single-threaded-gc` in the container for the record.
+ * Node flags of the entry point. None yet: no V8 flag has been measured to help this service (the runtime's load
+ * tests ran plain `node`); `node bench/package.mjs --node-flags "..."` measures one in the container when wanted.
  */
 export const DEFAULT_NODE_FLAGS: string[] = [];
 export const DEFAULT_LIMITS = { cpus: 2, memoryMb: 2048 };

@@ -132,7 +132,7 @@ RUN apt-get update \\
  && groupadd --gid ${SERVICE_UID} node && useradd --uid ${SERVICE_UID} --gid node --no-create-home node \\
  && mkdir -p /var/cache/cvopt/trt && chown ${SERVICE_UID}:${SERVICE_UID} /var/cache/cvopt/trt
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
-ENV NODE_ENV=production CVOPT_PROVIDER=${t.engine}
+ENV NODE_ENV=production
 WORKDIR ${IMAGE_ROOT}
 COPY --from=build /artifact/app ./app
 COPY --from=build /artifact/model.onnx /artifact/model.json /artifact/cvopt.runtime.json /artifact/MANIFEST.json ./
