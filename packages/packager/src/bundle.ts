@@ -154,6 +154,7 @@ export function buildRuntimeBundle(dest: string, variant: Variant): BundleResult
     const to = join(dest, vendorOf(name));
     mkdirSync(to, { recursive: true });
     copyTree(join(dir, 'dist'), join(to, 'dist'), (abs) => keepFile(abs));
+    dropSourceMapComments(join(to, 'dist'));
     const deps = Object.fromEntries(Object.entries(pkg.dependencies ?? {}).map(([d, v]) => [d, workspaces.has(d) ? `file:../${vendorOf(d).slice('vendor/'.length)}` : v]));
     const slim: PackageJson = { name, version: pkg.version, type: 'module', license: pkg.license as string, exports: pkg.exports, dependencies: deps };
     writeFileSync(join(to, 'package.json'), `${JSON.stringify(slim, null, 2)}\n`);
@@ -187,6 +188,17 @@ export function buildRuntimeBundle(dest: string, variant: Variant): BundleResult
   };
   writeFileSync(join(dest, 'package-lock.json'), `${JSON.stringify(lockfile, null, 2)}\n`);
   return { main: `${vendorOf(runtimePkg.name)}/dist/main.js`, workspaces: [...workspaces.keys()].sort(), packages: versions };
+}
+
+/** The maps stay out of the bundle, so their `//# sourceMappingURL=` comments would point at nothing. */
+function dropSourceMapComments(dir: string): void {
+  for (const rel of listTree(dir)) {
+    if (!rel.endsWith('.js')) continue;
+    const file = join(dir, rel);
+    const text = readFileSync(file, 'utf8');
+    const stripped = text.replace(/\n\/\/# sourceMappingURL=\S+\s*$/, '\n');
+    if (stripped !== text) writeFileSync(file, stripped);
+  }
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
