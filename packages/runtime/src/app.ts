@@ -18,6 +18,7 @@ import { buildOpenApi, routeDoc, type RouteDoc } from './openapi.js';
 import { predictImage, runVideo } from './pipeline.js';
 import { RateLimiter, type RequestLimiter } from './rate-limit.js';
 import type { PgRequestLog } from './request-log.js';
+import type { RedisResponseCache } from './response-cache.js';
 import type { Ticket } from './scheduler.js';
 import type { Semaphore } from './semaphore.js';
 import * as S from './schemas.js';
@@ -38,6 +39,8 @@ export interface AppOptions {
   limiter?: RequestLimiter;
   /** Durable request log (off when absent). */
   requestLog?: PgRequestLog;
+  /** Answers to identical images shared by replicas (off when absent). */
+  responseCache?: RedisResponseCache;
   /** Recorded with each request-log row (the artifact's model sha256 when known). */
   modelVersion?: string;
 }
@@ -236,9 +239,18 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   // ---- prediction ----
-  app.post('/v1/predict', { schema: S.predict, config: { permission: 'predict', admits: true } }, async (req) => {
+  app.post('/v1/predict', { schema: S.predict, config: { permission: 'predict', admits: true } }, async (req, reply) => {
     const image = imageFromBody(req);
     const model = host.current;
+    const cacheKey = o.responseCache?.keyOf(image, model.generation);
+    if (cacheKey) {
+      const cached = await o.responseCache!.get(cacheKey);
+      if (cached) {
+        req.detections = cached.detections?.length;
+        void reply.header('x-cache', 'hit');
+        return { ...cached, timeMs: Math.round((performance.now() - req.startedAt) * 100) / 100 };
+      }
+    }
     // Decoding waits for the next turn of the event loop: in a burst, every request already read gets its
     // admission answer (and refusals go out) before any admitted one spends the thread on its image.
     await yieldToIo();
@@ -252,6 +264,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       timeMs: () => performance.now() - req.startedAt,
     });
     req.detections = answer.detections?.length;
+    if (cacheKey) o.responseCache!.set(cacheKey, answer);
     return answer;
   });
 

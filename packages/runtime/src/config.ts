@@ -115,6 +115,8 @@ export const RuntimeConfigSchema = z
         url: z.string().regex(/^$|^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL, or empty for off').default(''),
         keyPrefix: z.string().default('cvopt:'),
         commandTimeoutMs: z.number().int().min(1).max(10_000).default(100),
+        /** Seconds an answer to an identical image (same bytes, model and settings) is reused; 0 = no response cache. */
+        responseCacheTtlS: z.number().int().min(0).max(86_400).default(0),
       })
       .prefault({}),
     /**
@@ -167,6 +169,7 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_RSS_SOFT_CAP_MB: { path: ['rssSoftCapMb'], kind: 'int' },
   CVOPT_PROVIDER: { path: ['provider'], kind: 'string' },
   CVOPT_REDIS_URL: { path: ['redis', 'url'], kind: 'string' },
+  CVOPT_RESPONSE_CACHE_TTL_S: { path: ['redis', 'responseCacheTtlS'], kind: 'int' },
   CVOPT_REQUEST_LOG_URL: { path: ['requestLog', 'url'], kind: 'string' },
 };
 

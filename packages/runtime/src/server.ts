@@ -11,6 +11,7 @@ import { Semaphore } from './semaphore.js';
 import { RateLimiter, type RequestLimiter } from './rate-limit.js';
 import { RedisRateLimiter } from './redis-rate-limit.js';
 import { PgRequestLog } from './request-log.js';
+import { RedisResponseCache } from './response-cache.js';
 
 export interface StartOptions {
   /** Artifact directory or .onnx file. */
@@ -51,7 +52,24 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
     : new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
   const requestLog = config.requestLog.url ? new PgRequestLog({ ...config.requestLog, log }) : undefined;
   const modelVersion = artifactModelVersion(source.artifactDir);
-  const app = await buildApp({ config, host, metrics, lifecycle, gpu, log, limiter, ...(requestLog ? { requestLog } : {}), ...(modelVersion ? { modelVersion } : {}) });
+  const responseCache =
+    config.redis.url && config.redis.responseCacheTtlS > 0
+      ? new RedisResponseCache({
+          url: config.redis.url,
+          keyPrefix: config.redis.keyPrefix,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          ttlS: config.redis.responseCacheTtlS,
+          // Same bytes give the same answer only under the same model file and post-processing settings.
+          namespace: JSON.stringify({ model: modelVersion ?? source.modelPath, detect: config.detect, classify: config.classify }),
+          log,
+        })
+      : undefined;
+  const app = await buildApp({
+    config, host, metrics, lifecycle, gpu, log, limiter,
+    ...(requestLog ? { requestLog } : {}),
+    ...(responseCache ? { responseCache } : {}),
+    ...(modelVersion ? { modelVersion } : {}),
+  });
   const address = await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
   const url = address.replace('[::1]', 'localhost');
   try {
@@ -60,6 +78,7 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
     await app.close();
     await limiter.close?.();
     await requestLog?.close();
+    await responseCache?.close();
     metrics.close();
     throw e;
   }
@@ -80,6 +99,7 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
       if (clean) await host.close();
       await limiter.close?.();
       await requestLog?.close();
+      await responseCache?.close();
       metrics.close();
       log.info({ clean }, clean ? 'drained; exiting' : 'grace period over; exiting with work unfinished');
       return clean;

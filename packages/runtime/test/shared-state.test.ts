@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createLogger } from '@cvopt/core';
-import { buildApp, ModelHost, parseRuntimeConfig, PgRequestLog, RedisRateLimiter, resolveModelSource, RuntimeMetrics, Semaphore, type RuntimeConfigInput } from '../src/index.js';
+import { buildApp, ModelHost, parseRuntimeConfig, PgRequestLog, RedisRateLimiter, RedisResponseCache, resolveModelSource, RuntimeMetrics, Semaphore, type RuntimeConfigInput } from '../src/index.js';
 import { fixtureModels, jpeg, post } from './helpers.js';
 
 // The real services of this machine (scripts/start-services.sh): Redis and PostgreSQL on their default ports.
@@ -13,7 +13,7 @@ const GONE_REDIS = 'redis://127.0.0.1:1';
 const GONE_POSTGRES = 'postgres://postgres@127.0.0.1:1/test';
 const log = createLogger('test', { level: 'silent' });
 
-async function replica(target: string, cfg: RuntimeConfigInput, extra: { limiter?: RedisRateLimiter; requestLog?: PgRequestLog }) {
+async function replica(target: string, cfg: RuntimeConfigInput, extra: { limiter?: RedisRateLimiter; requestLog?: PgRequestLog; responseCache?: RedisResponseCache }) {
   const config = parseRuntimeConfig({ intraOpThreads: 1, ...cfg });
   const metrics = new RuntimeMetrics();
   const gpu = new Semaphore(config.gpuSlots);
@@ -92,6 +92,34 @@ describe('state shared by replicas: Redis rate limits, PostgreSQL request log', 
     } finally {
       await t.close();
       await gone.close(100);
+    }
+  });
+
+  it('answers an identical image from the response cache in Redis, on any replica; without Redis it computes', async () => {
+    const cacheOf = (url: string) => new RedisResponseCache({ url, keyPrefix: `cvopt-test-${randomUUID()}:`, commandTimeoutMs: 500, ttlS: 60, namespace: 'model-a', log });
+    const prefix = `cvopt-test-${randomUUID()}:`;
+    const caches = [0, 1].map(() => new RedisResponseCache({ url: REDIS, keyPrefix: prefix, commandTimeoutMs: 500, ttlS: 60, namespace: 'model-a', log }));
+    const [a, b] = await Promise.all(caches.map((responseCache) => replica(model, {}, { responseCache })));
+    const other = await jpeg(96, 72, 7);
+    try {
+      const first = await post(`${a!.url}/v1/predict`, image, { 'content-type': 'image/jpeg' });
+      expect(first.headers.get('x-cache')).toBeNull();
+      await new Promise((r) => setTimeout(r, 100)); // the store is fire-and-forget
+      const again = await post(`${b!.url}/v1/predict`, image, { 'content-type': 'image/jpeg' });
+      expect(again.headers.get('x-cache')).toBe('hit');
+      expect(again.json.detections).toEqual(first.json.detections);
+      expect((await post(`${b!.url}/v1/predict`, other, { 'content-type': 'image/jpeg' })).headers.get('x-cache')).toBeNull();
+    } finally {
+      await Promise.all([a!.close(), b!.close(), ...caches.map((c) => c.close())]);
+    }
+    const gone = cacheOf(GONE_REDIS);
+    const c = await replica(model, {}, { responseCache: gone });
+    try {
+      for (let i = 0; i < 2; i++) expect((await post(`${c.url}/v1/predict`, image, { 'content-type': 'image/jpeg' })).status).toBe(200);
+      expect(gone.hits).toBe(0);
+    } finally {
+      await c.close();
+      await gone.close();
     }
   });
 });
