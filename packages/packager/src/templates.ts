@@ -23,7 +23,7 @@ export const SERVICE_UID = 1000;
  * YAML 1.1 rules for what needs quotes: compose implementations built on PyYAML read an unquoted `no` or `on` as a
  * boolean (redis then refused `--appendonly False`).
  */
-const YAML_OPTIONS = { lineWidth: 0, version: '1.1' } as const;
+const YAML_OPTIONS = { lineWidth: 0, version: '1.1', aliasDuplicateObjects: false } as const;
 
 export interface TemplateInput {
   name: string;
@@ -163,6 +163,8 @@ function serviceBlock(t: TemplateInput, gpu: boolean): Record<string, unknown> {
       // Unset or empty = off (compose may note it defaults to a blank string). With the profiles: CVOPT_REDIS_URL=redis://redis:6379, CVOPT_REQUEST_LOG_URL=postgres://cvopt:cvopt@postgres:5432/cvopt
       CVOPT_REDIS_URL: '${CVOPT_REDIS_URL}',
       CVOPT_REQUEST_LOG_URL: '${CVOPT_REQUEST_LOG_URL}',
+      // Seconds an answer to identical image bytes is reused from Redis by every replica (0 = off).
+      CVOPT_RESPONSE_CACHE_TTL_S: '${CVOPT_RESPONSE_CACHE_TTL_S:-0}',
     },
     read_only: true,
     tmpfs: ['/tmp'],
