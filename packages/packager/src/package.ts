@@ -157,6 +157,10 @@ function stripHostPaths<T>(value: T): T {
 async function runtimeConfig(appDir: string, main: string, engine: EngineId, settings: Record<string, unknown>): Promise<Record<string, unknown>> {
   const mod = (await import(pathToFileURL(join(appDir, dirname(main), 'config.js')).href)) as { parseRuntimeConfig: (raw: unknown, file?: string) => Record<string, unknown> };
   const { provider: _legacy, ...rest } = settings;
+  // The image listens on every interface; keys never ship in it (they come in a mounted config). Without keys the
+  // runtime refuses a non-loopback host unless told that serving without keys is on purpose, so say so explicitly.
+  const auth = (rest.auth ?? {}) as { keys?: unknown[]; enabled?: boolean };
+  if (!auth.keys?.length && auth.enabled === undefined) rest.auth = { ...auth, enabled: false };
   return mod.parseRuntimeConfig({ host: '0.0.0.0', port: SERVICE_PORT, ...rest, engine });
 }
 

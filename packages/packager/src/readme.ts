@@ -43,7 +43,8 @@ taking work, finishes what it accepted (\`gracePeriodMs\`), and exits 0.
 names any file that changed; the image build runs the same check and fails on a mismatch.
 
 ## Configure
-Mount your own \`cvopt.runtime.json\` at \`${IMAGE_ROOT}/cvopt.runtime.json\` (API keys go there, never in the image),
+The shipped config serves without API keys (\`auth.enabled: false\`): put the service behind your own access control,
+or mount your own \`cvopt.runtime.json\` at \`${IMAGE_ROOT}/cvopt.runtime.json\` with \`auth.keys\` (keys never go in the image),
 or set \`CVOPT_*\` variables (\`CVOPT_PORT\`, \`CVOPT_QUEUE_MAX\`, \`CVOPT_RATE_LIMIT_PER_SECOND\`, …). Current values:
 
 | setting | value |

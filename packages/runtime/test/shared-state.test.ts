@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createLogger } from '@cvopt/core';
-import { buildApp, ModelHost, parseRuntimeConfig, PgRequestLog, RedisRateLimiter, RedisResponseCache, resolveModelSource, RuntimeMetrics, Semaphore, type RuntimeConfigInput } from '../src/index.js';
+import { buildApp, ModelHost, parseRuntimeConfig, PgRequestLog, rateLimiterFor, RedisRateLimiter, RedisResponseCache, resolveModelSource, RuntimeMetrics, Semaphore, type RuntimeConfigInput } from '../src/index.js';
 import { fixtureModels, jpeg, post } from './helpers.js';
 
 // The real services of this machine (scripts/start-services.sh): Redis and PostgreSQL on their default ports.
@@ -19,7 +19,7 @@ async function replica(target: string, cfg: RuntimeConfigInput, extra: { limiter
   const gpu = new Semaphore(config.gpuSlots);
   const host = new ModelHost(resolveModelSource(target), { config, metrics, gpu });
   await host.load();
-  const app = await buildApp({ config, host, metrics, gpu, log, ...extra, modelVersion: 'v-test' });
+  const app = await buildApp({ config, host, metrics, gpu, log, ...extra, limiter: extra.limiter ?? rateLimiterFor(config), modelVersion: 'v-test' });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return { url, close: async () => (await app.close(), await host.close(), metrics.close()) };
 }
