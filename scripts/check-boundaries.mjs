@@ -17,7 +17,7 @@ const ALLOWED = {
   jobs: ['core'],
   bench: ['core', 'vision', 'datasets', 'engines', 'onnx', 'trainer-client'],
   runtime: ['core', 'vision', 'engines'],
-  packager: ['core', 'onnx'],
+  packager: ['core', 'onnx', 'engines'],
   platform: ['core', 'vision', 'datasets', 'engines', 'onnx', 'optimizer', 'bench', 'packager', 'trainer-client'],
   'trainer-client': ['core'],
   // The control plane submits jobs by kind + payload (core's JobService); it never imports handlers, so it starts without PyTorch.

@@ -1,6 +1,7 @@
 export { latencyStats, percentile, isUnstable } from './stats.js';
 export { environmentFingerprint, nvidiaGpus } from './environment.js';
 export { selectEngine, SELECTION_RULE } from './select.js';
+export { writeDecision, type WrittenDecision } from './decision-file.js';
 export { renderChart, renderMarkdown, renderTable } from './render.js';
 export { runBenchmark, runEngineChild, childScript, DEFAULT_LIMITS, DEFAULT_SETTINGS, type RunBenchmarkOptions, type BenchHooks } from './run.js';
 export { measureOrt, measurePytorch } from './measure.js';

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -103,6 +104,15 @@ export async function runEngineChild(target: ReadyTarget, settings: MeasureSetti
   }
 }
 
+/** Record the exact file an ONNX Runtime engine ran (for TensorRT: the ONNX its plan is built from). */
+function withModelFile(r: EngineResult, t: ReadyTarget, threads: number): EngineResult {
+  if (r.status !== 'ok' || t.runtime !== 'onnxruntime') return r;
+  const path = t.packageSource?.onnx ?? t.model;
+  const settings = { provider: t.provider, intraOpThreads: threads, ...t.packageSource?.settings };
+  const tensorrt = t.packageSource?.tensorrt;
+  return { ...r, modelFile: { path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex'), manifest: t.manifest, settings, ...(tensorrt ? { tensorrt } : {}) } };
+}
+
 function checkSettings(s: MeasureSettings, limits: EngineLimits): void {
   const int = (field: string, v: number, min: number) => {
     if (!Number.isInteger(v) || v < min) throw new CvoptError('INVALID_ARGUMENT', `${field} must be an integer ≥ ${min}, got ${v}`, { where: { field } });
@@ -140,7 +150,7 @@ export async function runBenchmark(opts: RunBenchmarkOptions, hooks: BenchHooks 
     let r: EngineResult;
     if (t.status === 'unavailable') r = { engine: t.engine, status: 'unavailable', reason: t.reason };
     else if (t.status === 'failed') r = { engine: t.engine, status: 'failed', error: t.error };
-    else r = await runEngineChild(t, settings, { ...limits, ...opts.engineLimits?.[t.engine] }, hooks.signal);
+    else r = withModelFile(await runEngineChild(t, settings, { ...limits, ...opts.engineLimits?.[t.engine] }, hooks.signal), t, settings.threads);
     results.push(r);
     hooks.onProgress?.({ engine: t.engine, stage: 'done', index: i + 1, total: targets.length, status: r.status });
   }

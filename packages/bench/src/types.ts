@@ -15,6 +15,11 @@ export type BenchTarget =
       /** What model this engine ran, in words, for the report. */
       describe: string;
       notes?: string[];
+      /**
+       * What a deployment should ship when `model` is not portable (a TensorRT EP-context model wraps a plan built
+       * for this GPU): the ONNX to build from and the recipe. Settings say how the file was made (calibration).
+       */
+      packageSource?: { onnx?: string; settings?: Record<string, unknown>; tensorrt?: { precision: 'fp16' | 'int8'; builtWith?: string } };
     }
   | {
       engine: EngineId;

@@ -21,10 +21,15 @@ export const EXAMPLES: Record<string, string[]> = {
   ],
   manifest: ['cvopt manifest yolox_nano.onnx', 'cvopt manifest yolox_nano.onnx --write', 'cvopt manifest custom.onnx --names classes.txt --channel-order BGR --scale 1 --write'],
   export: ['cvopt export runs/exp1/best.pt --out runs/exp1/model.onnx', 'cvopt export best.pt --out model.onnx --imgsz 320 --dynamic'],
+  package: [
+    'cvopt package --decision bench/decision.json --out dist/shapes',
+    'cvopt package runs/exp1/model.onnx --engine ort-cpu --out dist/exp1 --cpus 4 --memory-mb 4096',
+    'cvopt package --verify dist/shapes',
+  ],
   quantize: ['cvopt quantize model.onnx --data data.yaml --out model.int8.onnx', 'cvopt quantize model.onnx --data data.yaml --method percentile --calib 64 --out model.int8.onnx'],
   quickstart: ['cvopt quickstart', 'cvopt quickstart --out demo --epochs 10'],
   select: ['cvopt select bench/report.json --max-map-drop 0.01', 'cvopt select bench/report.json --max-p95-ms 50 --min-map50 0.5 --out bench/decision.json'],
-  serve: ['cvopt serve runs/exp1/model.onnx --port 8080', 'curl -F image=@bus.jpg http://127.0.0.1:8080/v1/predict'],
+  serve: ['cvopt serve dist/shapes', 'cvopt serve runs/exp1/model.onnx --port 8080', 'curl -F image=@bus.jpg http://127.0.0.1:8080/v1/predict'],
   worker: [
     'cvopt worker --queues training,inference,packaging',
     'cvopt worker --queues training --vram-budget-mb 20000 --gpu-slots 2',

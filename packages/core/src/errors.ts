@@ -50,6 +50,7 @@ export const ERROR_CATALOGUE = {
   FORBIDDEN: spec(403, 2, 'the role does not allow this action'),
   CONFLICT: spec(409, 5, 'the resource is in a state that does not allow this'),
   TRIALS_ALL_FAILED: spec(422, 5, 'every trial of the first generation failed'),
+  CHECKSUM_MISMATCH: spec(422, 3, 'a file does not match the sha256 recorded for it'),
   PARITY_FAILED: spec(422, 5, 'the exported model disagrees with its source model beyond the tolerance'),
 } as const satisfies Record<string, ErrorSpec>;
 

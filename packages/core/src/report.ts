@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TaskSchema } from './manifest.js';
+import { ModelManifestSchema, TaskSchema } from './manifest.js';
 import { EngineIdSchema } from './engines.js';
 import { EvalProtocolSchema } from './eval-protocol.js';
 
@@ -58,6 +58,20 @@ export const EngineFiguresSchema = z.object({
 });
 export type EngineFigures = z.infer<typeof EngineFiguresSchema>;
 
+/**
+ * The exact model file an engine ran, so selection can hand the winner to the packager: its path when measured,
+ * sha256, manifest, and for TensorRT the recipe (the plan itself is built where it runs, it does not move).
+ */
+export const ModelFileSchema = z.object({
+  path: z.string(),
+  sha256: z.string(),
+  manifest: ModelManifestSchema,
+  /** How the file was made and run (calibration images, provider settings). */
+  settings: z.record(z.string(), z.unknown()).default({}),
+  tensorrt: z.object({ precision: z.enum(['fp16', 'int8']), builtWith: z.string().optional() }).optional(),
+});
+export type ModelFile = z.infer<typeof ModelFileSchema>;
+
 export const EngineResultSchema = z.discriminatedUnion('status', [
   z.object({ engine: EngineIdSchema, status: z.literal('unavailable'), reason: z.string() }),
   z.object({
@@ -65,7 +79,7 @@ export const EngineResultSchema = z.discriminatedUnion('status', [
     status: z.literal('failed'),
     error: z.object({ code: z.string(), message: z.string() }),
   }),
-  z.object({ engine: EngineIdSchema, status: z.literal('ok'), model: z.string().optional(), figures: EngineFiguresSchema }),
+  z.object({ engine: EngineIdSchema, status: z.literal('ok'), model: z.string().optional(), modelFile: ModelFileSchema.optional(), figures: EngineFiguresSchema }),
 ]);
 export type EngineResult = z.infer<typeof EngineResultSchema>;
 

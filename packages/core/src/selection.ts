@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EngineIdSchema } from './engines.js';
+import { PrecisionSchema } from './manifest.js';
 
 export const ConstraintsSchema = z.object({
   minMap50: z.number().min(0).max(1).optional(),
@@ -35,6 +36,25 @@ export const CandidateSchema = z.object({
 });
 export type Candidate = z.infer<typeof CandidateSchema>;
 
+/**
+ * The winner's model, copied next to the decision by `cvopt select` (never left in a cache folder): paths are
+ * relative to the decision file, so the folder can move. `cvopt package --decision` reads exactly this file.
+ */
+export const DecisionModelSchema = z.object({
+  file: z.string(),
+  sha256: z.string(),
+  /** model.json of `file`, relative to the decision file. */
+  manifest: z.string(),
+  engine: EngineIdSchema,
+  precision: PrecisionSchema,
+  settings: z.record(z.string(), z.unknown()).default({}),
+  /** TensorRT engines: `file` is the ONNX the plan is built from, on the GPU it runs on (plans are not portable). */
+  tensorrt: z.object({ precision: z.enum(['fp16', 'int8']), builtWith: z.string().optional(), recipe: z.string() }).optional(),
+  /** The benchmark report the decision came from, relative to the decision file. */
+  report: z.object({ file: z.string(), sha256: z.string(), sourceModel: z.object({ name: z.string(), sha256: z.string() }) }),
+});
+export type DecisionModel = z.infer<typeof DecisionModelSchema>;
+
 export const DecisionSchema = z.object({
   schemaVersion: z.literal(1).default(1),
   winner: EngineIdSchema.nullable(),
@@ -42,5 +62,6 @@ export const DecisionSchema = z.object({
   reason: z.string(),
   constraints: ConstraintsSchema,
   candidates: z.array(CandidateSchema),
+  model: DecisionModelSchema.optional(),
 });
 export type Decision = z.infer<typeof DecisionSchema>;

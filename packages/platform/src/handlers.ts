@@ -1,4 +1,3 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   BenchPayloadSchema,
@@ -25,7 +24,7 @@ import {
   type JobHandler,
   type JobKind,
 } from '@cvopt/core';
-import { selectEngine } from '@cvopt/bench';
+import { selectEngine, writeDecision } from '@cvopt/bench';
 import { checkOnnx, quantizeOnnx, type CheckReport, type QuantizeReport } from '@cvopt/onnx';
 import { benchModel, readBenchmarkReport, type BenchModelResult } from './jobs/bench.js';
 import { evaluateModel, type EvalResult } from './jobs/eval.js';
@@ -165,20 +164,21 @@ export const checkHandler = handler<'check', Z<typeof CheckPayloadSchema>, Check
   run: (p) => checkOnnx(p.model, { ...(p.targets ? { targets: p.targets } : {}), session: p.session }),
 });
 
+/** The decision as written; `file` is decision.json, or decision.rejected.json beside it when nothing won. */
 export type SelectResult = Decision & { file: string };
 
 export const selectHandler = handler<'select', Z<typeof SelectPayloadSchema>, SelectResult>({
   kind: 'select',
   payload: SelectPayloadSchema,
   result: SelectResultSchema as never,
-  summary: 'pick the fastest engine of a benchmark report that meets the constraints; writes decision.json',
+  summary: 'pick the fastest engine of a benchmark report that meets the constraints; writes decision.json and copies the winner\'s model beside it',
   run: async (p) => {
     const report = readBenchmarkReport(p.report);
-    const decision = selectEngine(report, p.constraints);
     const out = p.out ? resolve(p.out) : join(dirname(resolve(p.report)), 'decision.json');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(decision, null, 2)}\n`);
-    return { ...decision, file: out };
+    // The winner's model is copied beside the decision; a selection without a winner goes to
+    // decision.rejected.json and never replaces a good decision.json.
+    const { decision, file } = writeDecision(report, resolve(p.report), selectEngine(report, p.constraints), out);
+    return { ...decision, file };
   },
 });
 

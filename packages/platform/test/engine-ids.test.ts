@@ -1,17 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
+import { entrypointCommand, packageArtifact, verifyArtifact } from '@cvopt/packager';
 import { findPython, trainerDir } from '@cvopt/trainer-client';
 import { PLATFORM_HANDLERS, resolveModel, runLocal } from '../src/index.js';
 
 /**
  * One engine vocabulary end to end: the id `select` picks from a real benchmark report is accepted, as it is, by eval,
  * bench and tune --engine, and each runs the model that id names (the INT8 QDQ conversion for ort-cpu-int8, built
- * through the one cached transform path). The runtime and packager parts of this chain live with those packages.
+ * through the one cached transform path); the packager writes that id as the artifact's runtime config `engine:`,
+ * and the service started from the artifact (what `cvopt serve ARTIFACT` runs) loads exactly that engine.
  */
 
 const root = mkdtempSync(join(tmpdir(), 'cvopt-engine-ids-'));
@@ -83,6 +85,18 @@ describe.skipIf(!torch)('select’s winner works in eval, bench and tune --engin
     const ok = tuned.trials.filter((t) => t.status !== 'failed');
     expect(ok.length, JSON.stringify(tuned.trials.map((t) => t.error))).toBeGreaterThan(0);
     for (const t of ok) expect(t.p95Ms).toBeGreaterThan(0);
+
+    // The packager ships the winner's copied model under that id; the runtime serves it on that engine.
+    expect(decision.model?.engine).toBe(winner);
+    const art = await packageArtifact({ decision: decision.file, out: join(root, 'dist', 'svc') });
+    expect(verifyArtifact(art.dir).ok).toBe(true);
+    expect(art.manifest.engine).toBe(winner);
+    const config = JSON.parse(readFileSync(join(art.dir, 'cvopt.runtime.json'), 'utf8')) as Record<string, unknown>;
+    expect(config.engine).toBe(winner);
+    expect(config).not.toHaveProperty('provider');
+    const served = await serveOnce(art.dir, join(data, '..', 'images', 'val'));
+    expect(served.engine).toBe(winner);
+    expect(served.predictStatus).toBe(200);
   });
 
   it('a GPU id is refused with the machine’s reason, not as a bad argument', async () => {
@@ -97,3 +111,32 @@ describe.skipIf(!torch)('select’s winner works in eval, bench and tune --engin
     }
   });
 });
+
+/** Start the artifact's own entry point (as `cvopt serve ARTIFACT` does), read its engine and predict once, then SIGTERM. */
+async function serveOnce(dir: string, imagesDir: string): Promise<{ engine: string; predictStatus: number }> {
+  const { command, args } = entrypointCommand(dir);
+  const child = spawn(command, args, { env: { ...process.env, CVOPT_HOST: '127.0.0.1', CVOPT_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+  try {
+    const url = await new Promise<string>((res, rej) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /(http:\/\/\S+)/.exec(out);
+        if (m) res(m[1]!);
+      });
+      void exited.then((c) => rej(new Error(`the artifact exited ${c} before serving: ${err}`)));
+    });
+    const model = (await (await fetch(`${url}/v1/model`)).json()) as { engine: { id: string } };
+    const image = readdirSync(imagesDir).find((f) => /\.(jpe?g|png)$/i.test(f))!;
+    const type = image.endsWith('.png') ? 'image/png' : 'image/jpeg';
+    const r = await fetch(`${url}/v1/predict`, { method: 'POST', body: readFileSync(join(imagesDir, image)), headers: { 'content-type': type } });
+    await r.arrayBuffer();
+    return { engine: model.engine.id, predictStatus: r.status };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  }
+}

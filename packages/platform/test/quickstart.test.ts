@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BenchmarkReportSchema, DecisionSchema, ModelManifestSchema } from '@cvopt/core';
+import { verifyArtifact } from '@cvopt/packager';
 import { quickstart } from '../src/index.js';
 
 // The main job end to end at toy sizes: real synthesis, PyTorch training, export with parity, ONNX Runtime
@@ -12,10 +13,10 @@ const out = mkdtempSync(join(tmpdir(), 'cvopt-quickstart-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe('cvopt quickstart', () => {
-  it('synthesises, trains, exports, evaluates, benchmarks and selects', async () => {
+  it('synthesises, trains, exports, evaluates, benchmarks, selects, packages and serves one prediction', async () => {
     const steps: string[] = [];
     const r = await quickstart({ out, images: 40, imgsz: 64, epochs: 1, seed: 1 }, { onStep: (_i, _n, title) => steps.push(title) });
-    expect(steps).toHaveLength(5);
+    expect(steps).toHaveLength(6);
     expect(r.dataset.train + r.dataset.val).toBe(40);
     expect(existsSync(r.train.best)).toBe(true);
     expect(r.export.parity.maxRelDiff).toBeLessThan(1e-3);
@@ -33,8 +34,16 @@ describe('cvopt quickstart', () => {
 
     const decision = DecisionSchema.parse(JSON.parse(readFileSync(r.bench.decision, 'utf8')));
     expect(decision).toEqual(r.decision);
-    expect(decision.constraints).toEqual({ maxMapDrop: 0.01 });
+    expect(decision.constraints.maxMapDrop).toBe(0.01);
+    expect(decision.constraints.allowedEngines).not.toContain('pytorch');
     expect(decision.candidates).toHaveLength(report.engines.length);
     expect(readFileSync(r.bench.markdown, 'utf8')).toContain('## Selection');
+
+    // The winner's exact model sits beside the decision, and the artifact made from it answered a real request.
+    expect(decision.winner).not.toBeNull();
+    expect(existsSync(join(r.bench.decision, '..', decision.model!.file))).toBe(true);
+    expect(verifyArtifact(r.artifact!.dir).ok).toBe(true);
+    expect(existsSync(r.artifact!.tarball)).toBe(true);
+    expect(Array.isArray(r.artifact!.prediction.detections)).toBe(true);
   }, 600_000);
 });

@@ -8,6 +8,8 @@ import { Offload } from './offload.js';
 import { RuntimeMetrics } from './metrics.js';
 import type { ModelHost } from './model.js';
 import type { RequestLimiter } from './rate-limit.js';
+import type { PgRequestLog } from './request-log.js';
+import type { RedisResponseCache } from './response-cache.js';
 import { healthRoutes } from './routes/health.js';
 import { kserveRoutes } from './routes/kserve.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -28,6 +30,12 @@ export interface AppOptions {
   metrics?: RuntimeMetrics;
   gpu?: Semaphore;
   log?: Logger;
+  /** Durable request log (off when absent). */
+  requestLog?: PgRequestLog;
+  /** Answers to identical images shared by replicas (off when absent). */
+  responseCache?: RedisResponseCache;
+  /** Recorded with each request-log row (the artifact's model sha256 when known). */
+  modelVersion?: string;
 }
 
 /**
@@ -48,6 +56,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     memory: new MemoryWatch(),
     videos: { active: 0 },
     offload: new Offload(),
+    requestLog: o.requestLog,
+    responseCache: o.responseCache,
+    modelVersion: o.modelVersion,
   };
   const app = Fastify({
     bodyLimit: config.bodyLimitBytes,

@@ -198,6 +198,32 @@ const RuntimeConfigObject = z
       .prefault({}),
     classify: z.object({ topK: z.number().int().min(1).max(1000).default(5) }).prefault({}),
     /**
+     * Redis for state shared by replicas: the rate limiter's token buckets. Empty url = off (buckets per process).
+     * When Redis stops answering within commandTimeoutMs, each replica falls back to its own buckets and serves on.
+     */
+    redis: z
+      .object({
+        url: z.string().regex(/^$|^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL, or empty for off').default(''),
+        keyPrefix: z.string().default('cvopt:'),
+        commandTimeoutMs: z.number().int().min(1).max(10_000).default(100),
+        /** Seconds an answer to an identical image (same bytes, model and settings) is reused; 0 = no response cache. */
+        responseCacheTtlS: z.number().int().min(0).max(86_400).default(0),
+      })
+      .prefault({}),
+    /**
+     * Durable request log in PostgreSQL (one row per answered request). Empty url = off. Rows are written in
+     * batches; while the database is away at most bufferMax rows wait in memory (the oldest are dropped).
+     */
+    requestLog: z
+      .object({
+        url: z.string().regex(/^$|^postgres(ql)?:\/\/\S+$/, 'a postgres:// URL, or empty for off').default(''),
+        table: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier').default('cvopt_request_log'),
+        flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+        batchMax: z.number().int().min(1).max(5000).default(500),
+        bufferMax: z.number().int().min(1).max(1_000_000).default(10_000),
+      })
+      .prefault({}),
+    /**
      * The engine id (core's ENGINES, servable ids only): its execution provider comes from the engine's spec. The
      * model file must already be the one the engine runs (the packager puts the INT8 / FP16 file in the artifact).
      */
@@ -239,6 +265,9 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_GRACE_PERIOD_MS: { path: ['gracePeriodMs'], kind: 'int' },
   CVOPT_RSS_SOFT_CAP_MB: { path: ['rssSoftCapMb'], kind: 'int' },
   CVOPT_ENGINE: { path: ['engine'], kind: 'string' },
+  CVOPT_REDIS_URL: { path: ['redis', 'url'], kind: 'string' },
+  CVOPT_RESPONSE_CACHE_TTL_S: { path: ['redis', 'responseCacheTtlS'], kind: 'int' },
+  CVOPT_REQUEST_LOG_URL: { path: ['requestLog', 'url'], kind: 'string' },
 };
 
 function envValue(name: string, raw: string, kind: 'int' | 'number' | 'string' | 'bool'): unknown {

@@ -19,6 +19,9 @@ export { Scheduler, type SchedulerOptions, type SubmitOptions, type Ticket, type
 export { decideBatch, type BatchPolicy, type BatchDecision } from './batcher.js';
 export { Semaphore } from './semaphore.js';
 export { RateLimiter, rateLimiterFor, type RequestLimiter } from './rate-limit.js';
+export { RedisRateLimiter, type RedisLimiterOptions } from './redis-rate-limit.js';
+export { RedisResponseCache, type ResponseCacheOptions } from './response-cache.js';
+export { PgRequestLog, type RequestLogOptions, type RequestLogRow } from './request-log.js';
 export { KeyStore, roleAllows, keyFromHeaders, authorize, type Permission, type Principal } from './auth.js';
 export { RuntimeMetrics, Counter, Gauge, Histogram } from './metrics.js';
 export { parseMultipart, filePart, type FormPart } from './multipart.js';

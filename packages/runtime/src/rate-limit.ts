@@ -2,8 +2,15 @@ import { CvoptError } from '@cvopt/core';
 
 /** What the admission gate asks before taking work from a client (key name, or address when auth is off). */
 export interface RequestLimiter {
-  /** Take one request's worth for `client`, or throw a catalogue error (RATE_LIMITED) with retryAfterS. */
-  take(client: string): void;
+  /** False when no limit applies (rateLimit.perSecond 0). */
+  readonly enabled: boolean;
+  /**
+   * Take one request's worth for `client`, or throw a catalogue error (RATE_LIMITED) with retryAfterS. In-process
+   * buckets answer synchronously; a shared (Redis) limiter returns a promise, which the gate awaits.
+   */
+  take(client: string): void | Promise<void>;
+  /** Release connections (a shared limiter); called when the server stops. */
+  close?(): Promise<void>;
 }
 
 /**

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createLogger, type Logger } from '@cvopt/core';
 import { readManifest } from '@cvopt/engines';
@@ -8,6 +10,10 @@ import { RuntimeMetrics } from './metrics.js';
 import { ModelHost, resolveModelSource } from './model.js';
 import { rateLimiterFor } from './rate-limit.js';
 import { Semaphore } from './semaphore.js';
+import type { RequestLimiter } from './rate-limit.js';
+import { RedisRateLimiter } from './redis-rate-limit.js';
+import { PgRequestLog } from './request-log.js';
+import { RedisResponseCache } from './response-cache.js';
 
 export interface StartOptions {
   /** Artifact directory or .onnx file. */
@@ -44,7 +50,30 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   const metrics = new RuntimeMetrics();
   const gpu = new Semaphore(config.gpuSlots);
   const host = new ModelHost(source, { config, metrics, gpu, log });
-  const app = await buildApp({ config, host, metrics, gpu, log, limiter: rateLimiterFor(config) });
+  // Shared state for replicas, both off unless configured (see config: redis, requestLog).
+  const limiter: RequestLimiter = config.redis.url
+    ? new RedisRateLimiter({ url: config.redis.url, perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst, keyPrefix: config.redis.keyPrefix, commandTimeoutMs: config.redis.commandTimeoutMs, log })
+    : rateLimiterFor(config);
+  const requestLog = config.requestLog.url ? new PgRequestLog({ ...config.requestLog, log }) : undefined;
+  const modelVersion = artifactModelVersion(source.artifactDir);
+  const responseCache =
+    config.redis.url && config.redis.responseCacheTtlS > 0
+      ? new RedisResponseCache({
+          url: config.redis.url,
+          keyPrefix: config.redis.keyPrefix,
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+          ttlS: config.redis.responseCacheTtlS,
+          // Same bytes give the same answer only under the same model file, engine and post-processing settings.
+          namespace: JSON.stringify({ model: modelVersion ?? source.modelPath, engine: config.engine, detect: config.detect, classify: config.classify }),
+          log,
+        })
+      : undefined;
+  const app = await buildApp({
+    config, host, metrics, gpu, log, limiter,
+    ...(requestLog ? { requestLog } : {}),
+    ...(responseCache ? { responseCache } : {}),
+    ...(modelVersion ? { modelVersion } : {}),
+  });
   await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
   // The address really bound (the port too, when 0 asked for any), and a URL a client on this machine can use.
   const bound = app.server.address() as AddressInfo;
@@ -57,6 +86,9 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
     await host.load();
   } catch (e) {
     await app.close();
+    await limiter.close?.();
+    await requestLog?.close();
+    await responseCache?.close();
     metrics.close();
     throw e;
   }
@@ -74,6 +106,9 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
       clearTimeout(timer);
       await app.close();
       if (clean) await host.close();
+      await limiter.close?.();
+      await requestLog?.close();
+      await responseCache?.close();
       metrics.close();
       log.info({ clean }, clean ? 'drained; exiting' : 'grace period over; exiting with work unfinished');
       return clean;
@@ -92,4 +127,14 @@ export async function startServer(o: StartOptions): Promise<ServerHandle> {
   }
   log.info({ url, model: host.current.manifest.name, engine: host.current.info.id }, 'serving');
   return { url, listening, app, host, config, shutdown };
+}
+
+/** The model's sha256 from the artifact's MANIFEST.json (first 12 hex digits), when serving a packaged artifact. */
+function artifactModelVersion(dir: string): string | undefined {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, 'MANIFEST.json'), 'utf8')) as { model?: { sha256?: string } };
+    return m.model?.sha256?.slice(0, 12);
+  } catch {
+    return undefined;
+  }
 }

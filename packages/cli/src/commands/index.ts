@@ -19,10 +19,11 @@ import { register as registerLogin } from './login.js';
 import { register as registerUser } from './user.js';
 import { register as registerProject } from './project.js';
 import { register as registerJobs } from './jobs.js';
+import { register as registerPackage } from './package.js';
 import { register as registerManifest } from './manifest.js';
 import { register as registerPredict } from './predict.js';
 import { register as registerTrack } from './track.js';
 import { register as registerEvalTrack } from './eval-track.js';
 
 /** Every command registers itself from its own file; this list is the only place that knows them all. */
-export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerQuickstart, registerTui, registerCompletion, registerWorker, registerServer, registerLogin, registerUser, registerProject, registerJobs, registerManifest, registerPredict, registerTrack, registerEvalTrack];
+export const COMMANDS: ((program: Command) => void)[] = [registerCheck, registerQuantize, registerDataset, registerDoctor, registerEval, registerTune, registerServe, registerTrain, registerExport, registerBench, registerSelect, registerPackage, registerManifest, registerQuickstart, registerTui, registerCompletion, registerWorker, registerServer, registerLogin, registerUser, registerProject, registerJobs, registerPredict, registerTrack, registerEvalTrack];

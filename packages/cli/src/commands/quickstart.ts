@@ -20,13 +20,27 @@ function render(r: QuickstartResult): string {
         ['eval (ONNX Runtime)', d ? `mAP50 ${d.map50.toFixed(4)}, mAP50-95 ${d.map5095.toFixed(4)} on ${r.eval.images} images` : '-'],
         ['bench', `${r.bench.markdown} (chart ${r.bench.chart})`],
         ['selected engine', `${r.decision.winner ?? 'none'}${winner?.p95Ms !== null && winner ? ` (p95 ${winner.p95Ms.toFixed(2)} ms)` : ''}`],
+        ['package', r.artifact ? `${r.artifact.dir} (+ .tar.gz), ready in ${(r.artifact.readyMs / 1000).toFixed(1)} s` : 'skipped: no engine met the constraints'],
+        ['prediction', r.artifact ? describePrediction(r.artifact.image, r.artifact.prediction) : '-'],
       ],
     ),
     '',
     r.decision.reason,
     '',
-    `next: node packages/cli/dist/main.js serve ${r.export.onnx.replace(/\/model\.onnx$/, '')}`,
+    ...(r.artifact
+      ? [
+          `next: cvopt serve ${r.artifact.dir}`,
+          `      curl -s -H 'content-type: image/jpeg' --data-binary @${r.artifact.image} localhost:8080/v1/predict`,
+          `      cd ${r.artifact.dir} && docker compose up -d --build   (or podman-compose up -d)`,
+        ]
+      : [`next: cvopt select ${r.bench.report} with looser constraints, then cvopt package --decision ${r.bench.decision}`]),
   ].join('\n');
+}
+
+function describePrediction(image: string, p: NonNullable<QuickstartResult['artifact']>['prediction']): string {
+  const dets = p.detections ?? [];
+  const top = [...dets].sort((a, b) => b.score - a.score).slice(0, 3).map((d) => `${d.className} ${d.score.toFixed(2)}`);
+  return `${image.split('/').pop()}: ${dets.length} detections${top.length ? ` (${top.join(', ')})` : ''}`;
 }
 
 export function register(program: Command): void {

@@ -53,12 +53,13 @@ export function register(program: Command): void {
     const { engines, out: outFlag, ...limits } = parseFlags(SelectFlags, opts);
     const constraints: Constraints = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
     if (engines) constraints.allowedEngines = engines;
+    // The handler copies the winner's model beside the decision; without a winner it writes decision.rejected.json.
     const decision = await runLocal(PLATFORM_HANDLERS.select, { report: reportPath, constraints, ...(outFlag ? { out: outFlag } : {}) });
-    const out = decision.file;
+    const file = decision.file;
     // With --json a failed selection prints only the error document (one JSON document per run).
-    if (decision.winner || !opts.json) emit(opts, decision, (d) => `${render(d)}\nwrote ${out}`);
+    if (decision.winner || !opts.json) emit(opts, decision, (d) => `${render(d)}${d.model ? `\nmodel: ${d.model.file} (sha256 ${d.model.sha256.slice(0, 12)}…)` : ''}\nwrote ${file}`);
     if (!decision.winner) {
-      throw new CvoptError('CONSTRAINT_UNMET', `no engine in ${reportPath} meets the constraints: ${decision.reason}`, { hint: 'relax a constraint (the margins above show by how much each engine misses)', details: { decision: out } });
+      throw new CvoptError('CONSTRAINT_UNMET', `no engine in ${reportPath} meets the constraints: ${decision.reason}`, { hint: 'relax a constraint (the margins above show by how much each engine misses); the previous decision.json, if any, is untouched', details: { decision: file } });
     }
   });
 }

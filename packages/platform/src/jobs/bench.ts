@@ -222,7 +222,7 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
         continue;
       }
       const m = await engineModel(id, prepared.fp32, { cacheDir: work, data: o.data, calib: o.calib ?? DEFAULT_CALIB_IMAGES, probes, onStage: stage, ...(o.threads ? { threads: o.threads } : {}) });
-      targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider: spec.provider as 'cpu' | 'cuda' | 'tensorrt', model: m.onnx, manifest: m.manifest, describe: m.describe });
+      targets.push({ engine: id, status: 'ready', runtime: 'onnxruntime', provider: spec.provider as 'cpu' | 'cuda' | 'tensorrt', model: m.onnx, manifest: m.manifest, ...(m.packageSource ? { packageSource: m.packageSource } : {}), describe: m.describe });
     } catch (e) {
       const err = e instanceof CvoptError ? { code: e.code, message: e.message } : { code: 'ENGINE_FAILED', message: e instanceof Error ? e.message : String(e) };
       targets.push({ engine: id, status: 'failed', error: { code: err.code, message: `preparing the model failed: ${err.message}` } });

@@ -1,7 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { renderChart, renderMarkdown, selectEngine } from '@cvopt/bench';
-import type { Constraints, Decision, EngineId } from '@cvopt/core';
+import { renderChart, renderMarkdown, selectEngine, writeDecision } from '@cvopt/bench';
+import { packageArtifact, smokeTestArtifact, type SmokeResult } from '@cvopt/packager';
+import { ENGINE_IDS, ENGINES, type Constraints, type Decision, type EngineId } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
 import { benchModel, type BenchModelResult } from './bench.js';
 import { evaluateModel, type EvalResult } from './eval.js';
@@ -10,7 +11,8 @@ import { trainModel, type TrainResult } from './train.js';
 
 /**
  * The main job end to end on a built-in synthetic dataset: synthesise → train → export (with parity) → evaluate
- * → benchmark every engine this machine has → select. Sizes default to what finishes in minutes on a 2-core CPU.
+ * → benchmark every engine this machine has → select → package the winner → serve the artifact once and predict
+ * one validation image. Sizes default to what finishes in minutes on a 2-core CPU.
  */
 export interface QuickstartOptions {
   out: string;
@@ -40,6 +42,8 @@ export interface QuickstartResult {
   eval: Pick<EvalResult, 'images' | 'detect' | 'imagesPerSecond'>;
   bench: { report: string; markdown: string; chart: string; decision: string };
   decision: Decision;
+  /** The packaged winner and the one prediction its service made (absent when nothing met the constraints). */
+  artifact?: { dir: string; tarball: string; image: string; readyMs: number; prediction: SmokeResult['body'] };
   seconds: number;
 }
 
@@ -51,7 +55,7 @@ export async function quickstart(o: QuickstartOptions, hooks: QuickstartHooks = 
   const cfg = { ...QUICKSTART_DEFAULTS, ...definedOnly(o) };
   const out = resolve(o.out);
   mkdirSync(out, { recursive: true });
-  const total = 5;
+  const total = 6;
   const step = (i: number, title: string) => hooks.onStep?.(i, total, title);
   const progress = (done: number, all: number, message = '') => hooks.onProgress?.(done, all, message);
 
@@ -97,13 +101,24 @@ export async function quickstart(o: QuickstartOptions, hooks: QuickstartHooks = 
     { onStage: (m) => progress(0, 0, m) },
   );
 
-  // The quickstart's accuracy bar: at most 1 mAP50 point below the FP32 ONNX Runtime baseline.
-  const constraints: Constraints = { maxMapDrop: 0.01 };
-  const decision = selectEngine(bench.report, constraints);
+  // The quickstart's accuracy bar: at most 1 mAP50 point below the FP32 ONNX Runtime baseline; and only engines
+  // the packaged service can run, since the next step deploys the winner.
+  const constraints: Constraints = { maxMapDrop: 0.01, allowedEngines: ENGINE_IDS.filter((id) => ENGINES[id].servable) };
   const decisionPath = join(out, 'bench', 'decision.json');
-  writeFileSync(decisionPath, `${JSON.stringify(decision, null, 2)}\n`);
+  // The winner's model is copied to bench/selected/<engine>/ and recorded in the decision by path and sha256.
+  const { decision } = writeDecision(bench.report, bench.files.report, selectEngine(bench.report, constraints), decisionPath);
   writeFileSync(bench.files.markdown, renderMarkdown(bench.report, decision));
   writeFileSync(bench.files.chart, renderChart(bench.report, decision));
+
+  step(6, 'package the selected engine and serve the artifact for one real prediction');
+  let artifact: QuickstartResult['artifact'];
+  if (decision.model) {
+    const packed = await packageArtifact({ decision: decisionPath, out: join(out, 'artifact') });
+    const valDir = join(ds.root, 'images', 'val');
+    const image = join(valDir, readdirSync(valDir).sort()[0] as string);
+    const served = await smokeTestArtifact(packed.dir, image);
+    artifact = { dir: packed.dir, tarball: packed.tarball, image, readyMs: served.readyMs, prediction: served.body };
+  }
 
   return {
     out,
@@ -113,6 +128,7 @@ export async function quickstart(o: QuickstartOptions, hooks: QuickstartHooks = 
     eval: { images: evaluated.images, imagesPerSecond: evaluated.imagesPerSecond, ...(evaluated.detect ? { detect: evaluated.detect } : {}) },
     bench: { ...bench.files, decision: decisionPath },
     decision,
+    ...(artifact ? { artifact } : {}),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -20,6 +20,11 @@ export interface EngineModel {
   manifest: ModelManifest;
   /** What this engine runs, in words (for reports). */
   describe: string;
+  /**
+   * What the packager needs beyond `onnx` (carried into the bench report): the file to package when it differs
+   * from the one run (a TensorRT context model is rebuilt on the target), and the settings that made this variant.
+   */
+  packageSource?: { onnx?: string; settings?: Record<string, unknown>; tensorrt?: { precision: 'fp16' | 'int8'; builtWith?: string } };
 }
 
 export interface VariantOptions {
@@ -86,7 +91,7 @@ export async function engineModel(id: EngineId, fp32: { onnx: string; manifest: 
   if (spec.transform === 'int8-qdq' || spec.transform === 'trt-int8') {
     const tensorrt = spec.transform === 'trt-int8';
     const q = await quantized(fp32.onnx, fp32.manifest, o, tensorrt ? 'int8' : 'uint8', stage);
-    if (!tensorrt) return { engine: id, onnx: q.onnx, manifest: q.manifest, describe: `${id}: static INT8 QDQ (uint8 activations, ${q.calib} calibration images) of the ${what}` };
+    if (!tensorrt) return { engine: id, onnx: q.onnx, manifest: q.manifest, packageSource: { settings: { calibrationImages: q.calib, activations: 'uint8' } }, describe: `${id}: static INT8 QDQ (uint8 activations, ${q.calib} calibration images) of the ${what}` };
     return trtModel(id, q.onnx, q.manifest, 'int8', o, what, stage);
   }
   if (spec.transform === 'fp16') {
@@ -138,6 +143,7 @@ async function trtModel(id: EngineId, onnx: string, manifest: ModelManifest, pre
     engine: id,
     onnx: ctx,
     manifest: { ...manifest, precision },
+    packageSource: { onnx, tensorrt: { precision, builtWith: version } },
     describe: `${id}: TensorRT ${version} ${precision} engine (trtexec${precision === 'int8' ? ' from the int8 QDQ model' : ' --fp16'}, ${built.cached ? 'cached' : 'built now'}) of the ${fp32Describe}`,
   };
 }

@@ -7,6 +7,8 @@ import type { RuntimeMetrics } from '../metrics.js';
 import type { Offload } from '../offload.js';
 import type { ModelHost } from '../model.js';
 import type { Readiness } from '../readiness.js';
+import type { PgRequestLog } from '../request-log.js';
+import type { RedisResponseCache } from '../response-cache.js';
 import type { Ticket } from '../scheduler.js';
 import type { Semaphore } from '../semaphore.js';
 
@@ -24,6 +26,12 @@ export interface RouteContext {
   videos: { active: number };
   /** The worker thread for BMP decoding and KServe bodies. */
   offload: Offload;
+  /** Durable request log in PostgreSQL (off when absent). */
+  requestLog?: PgRequestLog | undefined;
+  /** Answers to identical images shared by replicas in Redis (off when absent). */
+  responseCache?: RedisResponseCache | undefined;
+  /** Recorded with each request-log row (the artifact's model sha256 when known). */
+  modelVersion?: string | undefined;
 }
 
 declare module 'fastify' {
@@ -34,6 +42,8 @@ declare module 'fastify' {
     principal: Principal | undefined;
     ticket: Ticket | undefined;
     abort: AbortController | undefined;
+    /** Detections in the answer, for the request log. */
+    detections: number | undefined;
   }
   interface FastifyContextConfig {
     permission?: Permission;

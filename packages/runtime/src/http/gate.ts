@@ -32,6 +32,7 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
   app.decorateRequest('principal', undefined);
   app.decorateRequest('ticket', undefined);
   app.decorateRequest('abort', undefined);
+  app.decorateRequest('detections', undefined);
 
   // Bodies: images raw, multipart and JSON size-capped by bodyLimit; video streamed to disk by its handler.
   app.removeContentTypeParser('text/plain');
@@ -66,7 +67,7 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
   const uploads = new UploadWatch(config, metrics);
   const admittedBy = new Map<string, number>();
 
-  const gate = (req: FastifyRequest, reply: FastifyReply): void => {
+  const gate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     req.startedAt = performance.now();
     const cfg = req.routeOptions.config;
     const permission = cfg.permission ?? 'public';
@@ -89,7 +90,13 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const refusal = readiness.refusal();
     if (refusal) throw refusal;
     const client = req.principal?.name ?? req.ip;
-    o.limiter.take(client);
+    const taken = o.limiter.take(client);
+    if (taken) {
+      // Only a shared (Redis) limiter answers asynchronously; the state may have moved on meanwhile.
+      await taken;
+      const late = readiness.refusal();
+      if (late) throw late;
+    }
     const watch = uploads.begin(req, reply, client);
     const release = () => watch?.end();
     const rss = memory.rss;
@@ -145,7 +152,7 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
   };
 
   app.addHook('onRequest', async (req, reply) => {
-    gate(req, reply);
+    await gate(req, reply);
     if (/100-continue/i.test(String(req.headers.expect ?? ''))) reply.raw.writeContinue();
   });
 
@@ -153,7 +160,21 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const route = req.routeOptions.url ?? 'unmatched';
     const labels = { route, method: req.method, status: String(reply.statusCode) };
     metrics.requests.inc(labels);
-    metrics.latency.observe((performance.now() - req.startedAt) / 1000, labels);
+    const seconds = (performance.now() - req.startedAt) / 1000;
+    metrics.latency.observe(seconds, labels);
+    if (ctx.requestLog && route !== '/healthz' && route !== '/readyz' && route !== '/metrics') {
+      ctx.requestLog.record({
+        at: new Date(),
+        keyId: req.principal?.name ?? null,
+        route,
+        method: req.method,
+        status: reply.statusCode,
+        latencyMs: seconds * 1000,
+        model: host.ready ? host.current.manifest.name : '',
+        modelVersion: ctx.modelVersion ?? (host.ready ? String(host.current.generation) : ''),
+        detections: req.detections ?? null,
+      });
+    }
   });
 
   app.setErrorHandler(async (e, req, reply) => {

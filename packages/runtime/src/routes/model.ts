@@ -36,8 +36,11 @@ function describeModel(host: ModelHost, config: RuntimeConfig) {
   };
 }
 
+/** Connection URLs keep their host but never their password. */
+const redactUrl = (u: string) => u.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+
 export function redactedConfig(config: RuntimeConfig) {
   // Not one character of a key: a prefix narrows a guess and identifies the key across logs.
   const { tempDir: _d, ...video } = config.video;
-  return { ...config, video, auth: { enabled: authEnabled(config), keys: config.auth.keys.map((k) => ({ name: k.name, role: k.role, key: '<redacted>' })) } };
+  return { ...config, video, redis: { ...config.redis, url: redactUrl(config.redis.url) }, requestLog: { ...config.requestLog, url: redactUrl(config.requestLog.url) }, auth: { enabled: authEnabled(config), keys: config.auth.keys.map((k) => ({ name: k.name, role: k.role, key: '<redacted>' })) } };
 }

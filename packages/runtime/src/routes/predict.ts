@@ -7,14 +7,23 @@ import { predictImage } from '../pipeline.js';
 import * as S from '../schemas.js';
 
 /** POST /v1/predict: one image (raw, multipart or base64 JSON) through the model. */
-export function predictRoutes(app: FastifyInstance, { config, host, offload }: RouteContext): void {
-  app.post('/v1/predict', { schema: S.predict, config: { permission: 'predict', admits: true } }, async (req) => {
+export function predictRoutes(app: FastifyInstance, { config, host, offload, responseCache }: RouteContext): void {
+  app.post('/v1/predict', { schema: S.predict, config: { permission: 'predict', admits: true } }, async (req, reply) => {
     const image = imageFromBody(req, config.multipartMaxParts);
     const model = host.current;
+    const cacheKey = responseCache?.keyOf(image, model.generation);
+    if (responseCache && cacheKey) {
+      const cached = await responseCache.get(cacheKey);
+      if (cached) {
+        req.detections = cached.detections?.length;
+        void reply.header('x-cache', 'hit');
+        return { ...cached, timeMs: Math.round((performance.now() - req.startedAt) * 100) / 100 };
+      }
+    }
     // Decoding waits for the next turn of the event loop: in a burst, every request already read gets its
     // admission answer (and refusals go out) before any admitted one spends the thread on its image.
     await yieldToIo();
-    return predictImage(image, model, host, config, {
+    const answer = await predictImage(image, model, host, config, {
       signal: req.abort!.signal,
       ticket: req.ticket!,
       offload,
@@ -24,6 +33,9 @@ export function predictRoutes(app: FastifyInstance, { config, host, offload }: R
       onPrepared: (slotWaitMs) => model.scheduler.observePrep(performance.now() - req.startedAt - slotWaitMs),
       timeMs: () => performance.now() - req.startedAt,
     });
+    req.detections = answer.detections?.length;
+    if (responseCache && cacheKey) responseCache.set(cacheKey, answer);
+    return answer;
   });
 }
 
