@@ -5,7 +5,7 @@
 // Default model: the real pretrained YOLOv8n of ../shared/data, rebuilt in PyTorch from its int8 ONNX and exported
 // to FP32 at 640 (the same path `cvopt bench` takes for ort-cpu); `--model yolox` picks the real YOLOX-nano.
 // Usage: node bench/int8.mjs [--model yolov8n|yolox|M.onnx] [--data data.yaml] [--method percentile|minmax|entropy] [--calib 64]
-//        [--eval N] [--max-drop 1] [--runs 50] [--threads 0] [--activations uint8|int8] [--full-range]
+//        [--eval N] [--max-drop 0.01] [--runs 50] [--threads 0] [--activations uint8|int8] [--full-range]
 //        [--int8 FILE]   (time FILE, e.g. what `cvopt quantize` wrote, against --model without quantizing again)
 import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ const { values: a } = parseArgs({
     method: { type: 'string', default: 'percentile' },
     calib: { type: 'string', default: '64' },
     eval: { type: 'string' },
-    'max-drop': { type: 'string', default: '1' },
+    'max-drop': { type: 'string', default: '0.01' },
     runs: { type: 'string', default: '50' },
     threads: { type: 'string', default: '0' },
     activations: { type: 'string', default: 'uint8' },
@@ -101,9 +101,9 @@ console.log(`  int8                          ${q.p50.toFixed(2).padStart(7)}  ${
 console.log(`speed-up (p50): ${(f.p50 / q.p50).toFixed(2)}x   (mean): ${(f.mean / q.mean).toFixed(2)}x`);
 // Accuracy and the guard come from quantizing; with --int8 FILE only the timing above is new.
 if (report) {
-  console.log(`${report.metric}: fp32 ${pct(report.fp32.map50 ?? report.fp32.top1)}  int8 ${pct(report.quantized.map50 ?? report.quantized.top1)}  drop ${report.drop.toFixed(2)} points` + (report.withinBound === undefined ? '' : ` (bound ${a['max-drop']}: ${report.withinBound ? 'met' : 'NOT met'})`));
+  console.log(`${report.metric}: fp32 ${pct(report.fp32.map50 ?? report.fp32.top1)}  int8 ${pct(report.quantized.map50 ?? report.quantized.top1)}  drop ${report.drop.toFixed(4)}` + (report.withinBound === undefined ? '' : ` (bound ${a['max-drop']}: ${report.withinBound ? 'met' : 'NOT met'})`));
   console.log(`mAP50-95: fp32 ${pct(report.fp32.map5095)}  int8 ${pct(report.quantized.map5095)}`);
-  console.log(`guard rounds: ${report.guard.map((g) => `${g.excluded.length} in fp32 -> drop ${g.drop.toFixed(2)}`).join('; ')}`);
+  console.log(`guard rounds: ${report.guard.map((g) => `${g.excluded.length} in fp32 -> drop ${g.drop.toFixed(4)}`).join('; ')}`);
   const worst = [...report.perClass].sort((p, r) => p.delta - r.delta).slice(0, 5);
   console.log(`largest per-class AP50 drops: ${worst.map((c) => `${c.name} ${(c.delta * 100).toFixed(1)} (${c.gts} gt)`).join(', ')}`);
 }

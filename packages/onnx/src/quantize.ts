@@ -22,7 +22,7 @@ export interface QuantizeOptions extends QdqOptions {
   calib?: number;
   /** Evaluation images for the accuracy guard (default all of the split). */
   evalImages?: number;
-  /** Largest accepted accuracy drop in points (mAP50 ×100, or top-1 ×100); sensitive layers go back to float until met. */
+  /** Largest accepted accuracy drop as a fraction (0.01 = one point of mAP50 or top-1), the unit every report and `select --max-map-drop` use; sensitive layers go back to float until met. */
   maxDrop?: number;
   /** Convert to FP16 instead of calibrating INT8. */
   fp16?: boolean | Fp16Options;
@@ -63,7 +63,7 @@ export interface QuantizeReport {
   protocol?: EvalProtocol;
   fp32: AccuracyResult;
   quantized: AccuracyResult;
-  /** Headline drop in points (positive = worse). */
+  /** Headline drop as a fraction (positive = worse; 0.01 = one point). */
   drop: number;
   perClass: ClassDelta[];
   guard: GuardRound[];
@@ -232,7 +232,7 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
         ...(fp32.protocol ? { protocol: fp32.protocol } : {}),
         fp32,
         quantized: acc,
-        drop: (base - headline(acc)) * 100,
+        drop: base - headline(acc),
         perClass: perClassDeltas(fp32, acc),
         guard: [],
       };
@@ -253,7 +253,7 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
     let q = quantizeQdq(source, ranges, { ...qdqBase, excludeNodes: excluded });
     writeOnnx(q.model, outPath);
     let acc = await evaluateOnnx(outPath, outManifest(fp32), evalSet, evalOpts);
-    const guard: GuardRound[] = [{ excluded: [...excluded], accuracy: headline(acc), drop: (base - headline(acc)) * 100 }];
+    const guard: GuardRound[] = [{ excluded: [...excluded], accuracy: headline(acc), drop: base - headline(acc) }];
     const maxDrop = opts.maxDrop;
     if (maxDrop !== undefined && (guard[0] as GuardRound).drop > maxDrop) {
       const ranking = await rankSensitivity(source, ranges, qdqBase, q.quantizedNodes, samples.slice(0, 2), threads, (d, t) => progress('sensitivity', d, t));
@@ -262,9 +262,9 @@ export async function quantizeOnnx(modelPath: string, outPath: string, opts: Qua
         q = quantizeQdq(source, ranges, { ...qdqBase, excludeNodes: excluded });
         writeOnnx(q.model, outPath);
         acc = await evaluateOnnx(outPath, outManifest(fp32), evalSet, evalOpts);
-        guard.push({ excluded, accuracy: headline(acc), drop: (base - headline(acc)) * 100 });
+        guard.push({ excluded, accuracy: headline(acc), drop: base - headline(acc) });
         progress('guard', guard.length - 1, 2 * Math.ceil(Math.log2(ranking.length + 1)));
-        return (base - headline(acc)) * 100 <= maxDrop;
+        return base - headline(acc) <= maxDrop;
       };
       // Doubling finds a passing count in log2(n) evaluations; a bisection below it then keeps as few layers in
       // FP32 as the bound allows (each one costs speed).

@@ -242,7 +242,7 @@ describe('quantizeOnnx end to end on a synthetic dataset', () => {
     const r = await quantizeOnnx(fp32Path, out, { data, manifest, fp16: true });
     expect(r.precision).toBe('fp16');
     expect(r.calibrationImages).toBe(0);
-    expect(Math.abs(r.drop)).toBeLessThan(5);
+    expect(Math.abs(r.drop)).toBeLessThan(0.05);
     expect(inspectOnnx(out).precision).toBe('fp16');
     expect(ModelManifestSchema.parse(JSON.parse(readFileSync(join(tmp, 'not', 'yet', 'det.fp16.json'), 'utf8'))).precision).toBe('fp16');
   });
