@@ -79,12 +79,26 @@ describe.skipIf(!data)('cvopt server with its embedded worker, and cvopt tui --r
     rmSync(work, { recursive: true, force: true });
   }, 120_000);
 
+  it('packages an uploaded model through the job system (server → embedded worker → the package handler)', async () => {
+    const models = (await api('GET', `/projects/${projectId}/models`)).body.models as { id: string }[];
+    const job = await api('POST', `/projects/${projectId}/jobs`, { kind: 'package', model: models[0]!.id, engine: 'ort-cpu-int8' });
+    expect(job.status).toBe(202);
+    let view: Record<string, any> = {}; // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled'].includes(view.state); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      view = (await api('GET', `/projects/${projectId}/jobs/${job.body.job.id}`)).body.job;
+    }
+    expect(view.error ?? null).toBeNull();
+    expect(view.state).toBe('succeeded');
+    expect(view.result).toMatchObject({ engine: 'ort-cpu-int8', tarball: expect.stringMatching(/\.tar\.gz$/) });
+  }, 180_000);
+
   it('offers packaging to project admins only, and only for a finished model job', async () => {
     const client = new RemoteClient(url, token);
     const runs = await remoteRuns(client);
     const check = runs.find((r) => r.jobKind === 'check')!;
     expect(check).toMatchObject({ projectName: 'vision', role: 'admin', state: 'finished' });
-    expect(await remotePackage(client, check, runs)).toMatch(/finished train, tune or export job/);
+    expect(await remotePackage(client, check, runs)).toMatch(/finished export job/);
     expect(await remotePackage(client, { ...check, role: 'engineer' }, runs)).toMatch(/needs the admin role in vision \(you are engineer\)/);
   });
 

@@ -242,6 +242,26 @@ export const PackageJobSchema = z.object({
 });
 export type PackageJob = z.infer<typeof PackageJobSchema>;
 
+/**
+ * The package job: the artifact of a selection (`decision`, the file `cvopt select` wrote) or of a model on an
+ * engine (`model` + `engine`). `gpu` and `constraints` are accepted for the older submit shape and ignored: the
+ * engine decides the variant.
+ */
+export const PackagePayloadSchema = z
+  .object({
+    decision: path.optional(),
+    model: path.optional(),
+    engine: EngineIdSchema.optional(),
+    out: path,
+    name: z.string().min(1).max(63).optional(),
+    limits: z.object({ cpus: z.number().positive().optional(), memoryMb: z.number().int().min(128).optional() }).optional(),
+    gpu: z.boolean().optional(),
+    constraints: ConstraintsSchema.optional(),
+  })
+  .refine((p) => p.decision !== undefined || (p.model !== undefined && p.engine !== undefined), { message: 'name a decision.json, or a model and an engine', path: ['decision'] });
+export type PackagePayload = z.input<typeof PackagePayloadSchema>;
+export const PackageResultSchema = z.looseObject({ dir: z.string(), tarball: z.string(), engine: EngineIdSchema });
+
 export const JobPayloadSchema = z.discriminatedUnion('kind', [TrainJobSchema, ExportJobSchema, BenchJobSchema, TuneJobSchema, PackageJobSchema]);
 export type JobPayload = z.infer<typeof JobPayloadSchema>;
 
@@ -342,13 +362,14 @@ export const JOB_PAYLOAD_SCHEMAS = {
   check: CheckPayloadSchema,
   select: SelectPayloadSchema,
   quickstart: QuickstartPayloadSchema,
+  package: PackagePayloadSchema,
   predict: PredictPayloadSchema,
   'eval-track': EvalTrackPayloadSchema,
 } as const;
 export type JobKind = keyof typeof JOB_PAYLOAD_SCHEMAS;
 
 /** Which queue a job goes to; training never starves inference. */
-export const QUEUE_OF: Record<JobKind | 'package', QueueName> = {
+export const QUEUE_OF: Record<JobKind, QueueName> = {
   train: 'training',
   tune: 'training',
   quickstart: 'training',

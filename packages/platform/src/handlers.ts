@@ -8,6 +8,8 @@ import {
   EvalResultSchema,
   ExportPayloadSchema,
   ExportResultSchema,
+  PackagePayloadSchema,
+  PackageResultSchema,
   QUEUE_OF,
   QuantizePayloadSchema,
   QuantizeResultSchema,
@@ -25,6 +27,7 @@ import {
   type JobKind,
 } from '@cvopt/core';
 import { selectEngine, writeDecision } from '@cvopt/bench';
+import { DEFAULT_LIMITS, packageArtifact, type PackageResult } from '@cvopt/packager';
 import { checkOnnx, quantizeOnnx, type CheckReport, type QuantizeReport } from '@cvopt/onnx';
 import { benchModel, readBenchmarkReport, type BenchModelResult } from './jobs/bench.js';
 import { evaluateModel, type EvalResult } from './jobs/eval.js';
@@ -194,6 +197,28 @@ export const quickstartHandler = handler<'quickstart', Z<typeof QuickstartPayloa
     }),
 });
 
+export type PackageJobResult = PackageResult & { engine: string };
+
+export const packageHandler = handler<'package', Z<typeof PackagePayloadSchema>, PackageJobResult>({
+  kind: 'package',
+  payload: PackagePayloadSchema,
+  result: PackageResultSchema as never,
+  summary: 'the deployable artifact of a selection (or of a model on an engine): runtime bundle, config, Dockerfiles, compose, Kubernetes, MANIFEST.json, and its .tar.gz',
+  run: async (p, ctx) => {
+    ctx.progress({ stage: 'package', step: 0, total: 1, message: 'bundling the runtime and the model' });
+    const r = await packageArtifact({
+      ...(p.decision ? { decision: p.decision } : {}),
+      ...(p.model ? { model: p.model } : {}),
+      ...(p.engine ? { engine: p.engine } : {}),
+      ...(p.name ? { name: p.name } : {}),
+      ...(p.limits ? { limits: { ...DEFAULT_LIMITS, ...(p.limits.cpus !== undefined ? { cpus: p.limits.cpus } : {}), ...(p.limits.memoryMb !== undefined ? { memoryMb: p.limits.memoryMb } : {}) } } : {}),
+      out: p.out,
+    });
+    ctx.progress({ stage: 'package', step: 1, total: 1, message: r.dir });
+    return { ...r, engine: r.manifest.engine };
+  },
+});
+
 /** Every platform handler by kind: what the CLI calls and what `cvopt worker` hands the job system. */
 export const PLATFORM_HANDLERS = {
   train: trainHandler,
@@ -205,6 +230,7 @@ export const PLATFORM_HANDLERS = {
   check: checkHandler,
   select: selectHandler,
   quickstart: quickstartHandler,
+  package: packageHandler,
   predict: predictJob,
   'eval-track': evalTrackJob,
 } as const satisfies Record<JobKind, JobHandler<any, unknown>>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BenchJobSchema, ConstraintsSchema, ExportJobSchema, PackageJobSchema, QUEUE_OF, TrainJobSchema, TuneJobSchema, type QueueName } from '@cvopt/core';
+import { BenchJobSchema, ConstraintsSchema, ExportJobSchema, PackagePayloadSchema, QUEUE_OF, TrainJobSchema, TuneJobSchema, type QueueName } from '@cvopt/core';
 import type { JobKinds } from '@cvopt/jobs';
 
 /**
@@ -24,7 +24,7 @@ const table: [string, QueueName, z.ZodType][] = [
   ['tune', QUEUE_OF.tune, TuneJobSchema.omit({ kind: true })],
   ['export', QUEUE_OF.export, ExportJobSchema.omit({ kind: true })],
   ['bench', QUEUE_OF.bench, BenchJobSchema.omit({ kind: true })],
-  ['package', QUEUE_OF.package, PackageJobSchema.omit({ kind: true })],
+  ['package', QUEUE_OF.package, PackagePayloadSchema],
   ['check', 'inference', CheckJobSchema],
   ['quantize', 'packaging', QuantizeJobSchema],
   ['select', 'inference', SelectJobSchema],

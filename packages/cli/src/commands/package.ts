@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CvoptError, ENGINE_IDS, isEngineId } from '@cvopt/core';
-import { packageArtifact, verifyArtifact } from '@cvopt/packager';
+import { verifyArtifact } from '@cvopt/packager';
+import { packageHandler, runLocal } from '@cvopt/platform';
 import { action, numberFlag } from '../action.js';
 import { emit, table } from '../output.js';
 
@@ -36,7 +37,8 @@ export function register(program: Command): void {
     if (opts.engine !== undefined && !isEngineId(opts.engine)) {
       throw new CvoptError('INVALID_ARGUMENT', `--engine: unknown engine "${String(opts.engine)}"; engines: ${ENGINE_IDS.join(', ')}`, { where: { field: '--engine' } });
     }
-    const r = await packageArtifact({
+    // The same handler the job system runs (cvopt worker, the server): local and remote packaging cannot drift.
+    const r = await runLocal(packageHandler, {
       ...(typeof opts.decision === 'string' ? { decision: opts.decision } : {}),
       ...(model ? { model } : {}),
       ...(isEngineId(opts.engine) ? { engine: opts.engine } : {}),

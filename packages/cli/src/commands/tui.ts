@@ -18,8 +18,8 @@ export function register(program: Command): void {
       'after',
       `
 Keys: ↑/↓ or j/k move, Enter opens a run, Esc goes back, 1-5 filter (all, train, tune, bench, server jobs),
-p packages (an open benchmark's selected engine; with --remote, an open finished train/tune/export job, as a
-project admin), r refreshes, q quits.
+p packages (an open benchmark's selected engine; with --remote, an open finished export job, as a project
+admin), r refreshes, q quits.
 
 Examples:
   cvopt tui runs/                 # follow everything under runs/

@@ -94,11 +94,11 @@ function selectedEngine(runs: readonly RemoteJobRun[], projectId: string): strin
   return 'ort-cpu';
 }
 
-/** Submit `package` for a finished model-producing job (train, tune, export) with the project's selected engine. */
+/** Submit `package` for a finished export job (its ONNX + model.json) with the project's selected engine. */
 export async function remotePackage(client: RemoteClient, run: RemoteJobRun, runs: readonly RemoteJobRun[]): Promise<string> {
   if (run.role !== 'admin') return `packaging needs the admin role in ${run.projectName} (you are ${run.role || 'not a member'})`;
-  if (!['train', 'tune', 'export'].includes(run.jobKind) || run.state !== 'finished') {
-    return 'p packages the model of a finished train, tune or export job: open one of those';
+  if (run.jobKind !== 'export' || run.state !== 'finished') {
+    return 'p packages the ONNX model of a finished export job: open one (export a trained checkpoint first)';
   }
   const engine = selectedEngine(runs, run.projectId);
   const { job } = await client.request<{ job: { id: string } }>('POST', `/projects/${run.projectId}/jobs`, { json: { kind: 'package', fromJob: run.jobId, engine } });
