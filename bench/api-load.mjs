@@ -80,7 +80,8 @@ async function run(db, o) {
   // Login throttling is per client address and every simulated user shares 127.0.0.1: lift it for the test.
   const config = join(dataDir, 'server.json');
   writeFileSync(config, JSON.stringify({ loginPerMinute: 1_000_000 }));
-  const server = await startCli(['server', '--port', '0', '--data-dir', join(dataDir, 'data'), '--config', config], env);
+  // The bench runs its own worker for the light jobs, so the measured server runs none (--no-worker).
+  const server = await startCli(['server', '--port', '0', '--no-worker', '--data-dir', join(dataDir, 'data'), '--config', config], env);
   const worker = await startCli(['worker', '--queues', 'inference', '--handlers', join(ROOT, 'bench/api-load-handlers.mjs'), '--data-dir', join(dataDir, 'data')], env);
   const base = `${server.info.url}/api/v1`;
   const stats = new Map();
