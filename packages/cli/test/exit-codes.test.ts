@@ -90,6 +90,15 @@ describe('cvopt exit codes and messages (real CLI)', () => {
     expect(r.err).toMatch(/ENGINE_UNAVAILABLE: no engine was measured: ort-cuda unavailable/);
   });
 
+  it.skipIf(!data)('serve --engine refuses an engine of another precision than the model (select names ids the service runs)', () => {
+    const r = run('serve', join(data!, 'models/yolov8n_int8.onnx'), '--engine', 'ort-cpu', '--port', '0');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--engine ort-cpu serves fp32 models but .* is int8/);
+    const bad = run('serve', join(data!, 'models/yolov8n_int8.onnx'), '--engine', 'pytorch', '--port', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/not an engine the service runs/);
+  });
+
   it('Ctrl-C exits 130 and training says how to resume', async () => {
     const r = await interrupt(['train', '--model', 'yolov8p', '--data', join(work, 'shapes'), '--epochs', '50', '--imgsz', '64', '--out', join(work, 'ctrlc')], /note: yolov8p starts/);
     expect(r.code).toBe(130);

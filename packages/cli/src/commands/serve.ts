@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import { entrypointCommand, MANIFEST_FILE } from '@cvopt/packager';
 import { onnxManifest, readNamesFile } from '@cvopt/platform';
 import { startServer } from '@cvopt/runtime';
+import { CvoptError, ENGINE_IDS, ENGINES, isEngineId } from '@cvopt/core';
+import { readManifest } from '@cvopt/engines';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit } from '../output.js';
@@ -19,7 +21,8 @@ export function register(program: Command): void {
     .option('--port <port>', 'TCP port (default 8080, or the config file / CVOPT_PORT)')
     .option('--host <host>', 'address to bind (default 127.0.0.1; 0.0.0.0 in containers)')
     .option('--config <file>', 'runtime config file (JSON or YAML); default: cvopt.runtime.{json,yaml} in the artifact directory')
-    .option('--names <file>', 'class names for an .onnx without model.json (one per line, or a data.yaml)');
+    .option('--names <file>', 'class names for an .onnx without model.json (one per line, or a data.yaml)')
+    .option('--engine <id>', 'engine id to serve an .onnx on (ort-cpu, ort-cpu-int8, ort-cuda, …; the id select names); its precision must be the model\'s');
   action<[string]>(cmd, async (given, opts) => {
     let target = given;
     const overrides: { port?: number; host?: string } = {};
@@ -31,6 +34,20 @@ export function register(program: Command): void {
       return;
     }
     if (target.endsWith('.onnx') && existsSync(target)) target = withInferredManifest(target, typeof opts.names === 'string' ? opts.names : undefined);
+    if (opts.engine !== undefined) {
+      const engine = String(opts.engine);
+      if (!isEngineId(engine) || !ENGINES[engine].servable) {
+        throw new CvoptError('INVALID_ARGUMENT', `--engine "${engine}" is not an engine the service runs`, { where: { field: '--engine' }, hint: `one of ${ENGINE_IDS.filter((e) => ENGINES[e].servable).join(', ')}` });
+      }
+      const precision = readManifest(target).precision;
+      if (ENGINES[engine].precision !== precision) {
+        throw new CvoptError('INVALID_ARGUMENT', `--engine ${engine} serves ${ENGINES[engine].precision} models but ${target} is ${precision}`, {
+          where: { field: '--engine' },
+          hint: 'serve the model that engine runs (cvopt quantize, or cvopt select + cvopt package, which ship it), or pick the engine of this precision',
+        });
+      }
+      (overrides as Record<string, unknown>).engine = engine;
+    }
     const server = await startServer({
       target,
       ...(typeof opts.config === 'string' ? { configFile: opts.config } : {}),
