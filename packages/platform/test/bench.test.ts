@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BenchmarkReportSchema, CvoptError } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
-import { findPython, trainerDir } from '@cvopt/trainer-client';
 import { benchModel, readBenchmarkReport } from '../src/index.js';
+import { writePicoCheckpoint } from './fixtures.js';
 
 /**
  * End to end on real components: a tiny cvopt checkpoint, a synthetic dataset and an ffmpeg-made video; the
@@ -16,30 +16,11 @@ import { benchModel, readBenchmarkReport } from '../src/index.js';
 const dir = mkdtempSync(join(tmpdir(), 'cvopt-bench-job-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A pico detector whose BN statistics come from real forward passes, so scores are not all at the prior. */
-function writeCheckpoint(path: string): void {
-  const code = [
-    'import sys, torch',
-    'from torch import nn',
-    'from cvopt_trainer.models import build_model',
-    'torch.manual_seed(0)',
-    'm = build_model("yolov8p", nc=2)',
-    'for mod in m.modules():',
-    '    if isinstance(mod, nn.BatchNorm2d):',
-    '        mod.reset_running_stats(); mod.momentum = None',
-    'm.train()',
-    'with torch.no_grad():',
-    '    for _ in range(2): m(torch.rand(2, 3, 64, 64))',
-    'torch.save({"format": "cvopt-checkpoint-v1", "preset": "yolov8p", "task": "detect", "nc": 2, "imgsz": 64,',
-    '            "names": ["circle", "square"], "state_dict": m.state_dict()}, sys.argv[1])',
-  ].join('\n');
-  execFileSync(findPython().executable, ['-c', code, path], { cwd: trainerDir(), stdio: ['ignore', 'ignore', 'inherit'] });
-}
 
 describe('benchModel', () => {
   it('reports pytorch, ort-cpu and ort-cpu-int8 with every figure and the GPU engines as unavailable', { timeout: 600_000 }, async () => {
     const ckpt = join(dir, 'tiny.pt');
-    writeCheckpoint(ckpt);
+    writePicoCheckpoint(ckpt);
     const data = join(dir, 'data');
     await synthDetection({ out: data, images: 8, imgsz: 64, seed: 1, classes: 2 });
     const video = join(dir, 'clip.mp4');

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES, type EngineId } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
 import { entrypointCommand, packageArtifact, verifyArtifact } from '@cvopt/packager';
-import { findPython, trainerDir } from '@cvopt/trainer-client';
+import { findPython } from '@cvopt/trainer-client';
 import { PLATFORM_HANDLERS, resolveModel, runLocal } from '../src/index.js';
+import { writePicoCheckpoint } from './fixtures.js';
 
 /**
  * One engine vocabulary end to end: the id `select` picks from a real benchmark report is accepted, as it is, by eval,
@@ -27,23 +28,7 @@ const torch = findPython().torch;
 beforeAll(async () => {
   if (!torch) return;
   const ckpt = join(root, 'pico.pt');
-  // A pico detector with BN statistics from real forward passes (scores spread, not all at the prior).
-  const code = [
-    'import sys, torch',
-    'from torch import nn',
-    'from cvopt_trainer.models import build_model',
-    'torch.manual_seed(0)',
-    'm = build_model("yolov8p", nc=2)',
-    'for mod in m.modules():',
-    '    if isinstance(mod, nn.BatchNorm2d):',
-    '        mod.reset_running_stats(); mod.momentum = None',
-    'm.train()',
-    'with torch.no_grad():',
-    '    for _ in range(2): m(torch.rand(2, 3, 64, 64))',
-    'torch.save({"format": "cvopt-checkpoint-v1", "preset": "yolov8p", "task": "detect", "nc": 2, "imgsz": 64,',
-    '            "names": ["circle", "square"], "state_dict": m.state_dict()}, sys.argv[1])',
-  ].join('\n');
-  execFileSync(findPython().executable, ['-c', code, ckpt], { cwd: trainerDir(), stdio: ['ignore', 'ignore', 'inherit'] });
+  writePicoCheckpoint(ckpt);
   data = (await synthDetection({ out: join(root, 'data'), images: 12, imgsz: 64, seed: 1, classes: 2 })).dataYaml;
   // The resolver exports the checkpoint once (cached by content hash); every command below takes that ONNX.
   onnx = (await resolveModel(ckpt, { cacheDir })).onnx;
