@@ -74,7 +74,8 @@ describe.skipIf(!hasTmux)('cvopt tui in a real terminal', () => {
     tmux('send-keys', '-t', session, '4');
     await waitFor((s) => s.includes('bench1') && !s.includes('tune1'), 'the bench filter');
     tmux('send-keys', '-t', session, 'Enter');
-    const bench = await waitFor((s) => s.includes('selection: ort-cpu'), 'the benchmark report');
+    // A frame is one write, but the terminal may show it half drawn: wait for its last lines too.
+    const bench = await waitFor((s) => s.includes('selection: ort-cpu') && /maxMapDrop/.test(s) && s.includes('p95 latency (ms)'), 'the benchmark report');
     expect(bench).toContain('ort-cpu-int8');
     expect(bench).toMatch(/maxMapDrop/);
     expect(bench).toContain('p95 latency (ms)');
@@ -83,7 +84,7 @@ describe.skipIf(!hasTmux)('cvopt tui in a real terminal', () => {
     tmux('send-keys', '-t', session, '3');
     await waitFor((s) => s.includes('tune1') && !s.includes('bench1'), 'the tune filter');
     tmux('send-keys', '-t', session, 'Enter');
-    const tune = await waitFor((s) => s.includes('Pareto front') && s.includes('nsga2'), 'the Pareto front');
+    const tune = await waitFor((s) => s.includes('Pareto front') && s.includes('nsga2') && s.includes('knee') && /4\/4 trials/.test(s), 'the Pareto front');
     expect(tune).toMatch(/4\/4 trials/);
     expect(tune).toContain('knee');
 
