@@ -1,34 +1,17 @@
-import { mkdirSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, extname, join, resolve } from 'node:path';
-import sharp from 'sharp';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { z } from 'zod';
-import { CvoptError, ENGINES, EngineIdSchema, PredictPayloadSchema, QUEUE_OF, type ClassScore, type Detection, type EngineId, type JobContext, type JobHandler, type ModelManifest, type PredictPayload } from '@cvopt/core';
+import { CvoptError, PredictPayloadSchema, QUEUE_OF, type Detection, type JobContext, type JobHandler, type ModelManifest, type PredictPayload } from '@cvopt/core';
 import { createOrtEngine, type Engine } from '@cvopt/engines';
 import { COCO80, protocolDetections } from '@cvopt/onnx';
-import {
-  ByteTracker,
-  VideoWriter,
-  annotate,
-  byteTrackOptions,
-  decodeImage,
-  drawText,
-  fillRect,
-  formatMotRow,
-  postprocessClassification,
-  preprocess,
-  probeVideo,
-  readVideoFrames,
-  type ByteTrackOptions,
-  type PreprocessResult,
-  type RgbImage,
-  type TrackedDetection,
-  type VideoInfo,
-} from '@cvopt/vision';
+import { ByteTracker, VideoWriter, annotate, byteTrackOptions, decodeImage, formatMotRow, postprocessClassification, preprocess, probeVideo, readVideoFrames, type ByteTrackOptions, type PreprocessResult, type RgbImage, type TrackedDetection, type VideoInfo } from '@cvopt/vision';
 import { COCO80_TO_91 } from './eval.js';
-import { resolveModel } from '../models/resolve.js';
-import { assertEngineAvailable, engineModel } from '../models/variants.js';
 import { BoundedQueue } from '../predict/queue.js';
 import { incrementRunDir, resolveSources, type SourceItem } from '../predict/sources.js';
+import { PredictResultSchema, SourceResultSchema, resolvePredictModel, type Payload, type PredictModel, type PredictResult } from './predict-model.js';
+import { drawTopk, imageId, round, saveCrops, saveImage, summarise, yoloLine } from './predict-output.js';
+
+export { PredictResultSchema, resolvePredictModel, type PredictModel, type PredictResult };
 
 /**
  * `cvopt predict` / `cvopt track`: a model on images, folders, globs, lists, videos and streams, with annotated
@@ -41,107 +24,6 @@ import { incrementRunDir, resolveSources, type SourceItem } from '../predict/sou
  * except by --vid-stride.
  */
 
-type Payload = z.output<typeof PredictPayloadSchema>;
-
-const SourceResultSchema = z.object({
-  source: z.string(),
-  kind: z.enum(['image', 'video']),
-  width: z.number(),
-  height: z.number(),
-  /** Frames (or 1 for an image) that went through the model. */
-  frames: z.number(),
-  detections: z.number(),
-  /** Distinct track ids seen (tracking only). */
-  tracks: z.number().optional(),
-  fps: z.number().optional(),
-  /** Annotated image or video written. */
-  saved: z.string().optional(),
-  mot: z.string().optional(),
-  /** Classification: the top-k of the (last) frame. */
-  topk: z.array(z.object({ classId: z.number(), name: z.string(), score: z.number() })).optional(),
-});
-
-export const PredictResultSchema = z.object({
-  runDir: z.string(),
-  model: z.string(),
-  engine: z.string(),
-  task: z.enum(['detect', 'classify']),
-  sources: z.array(SourceResultSchema),
-  frames: z.number(),
-  detections: z.number(),
-  seconds: z.number(),
-  /** Frames (or images) per second end to end, wall clock. */
-  fps: z.number(),
-  /** Milliseconds per frame in each stage (they overlap, so the wall time per frame is less than the sum). */
-  speed: z.object({ preprocess: z.number(), inference: z.number(), postprocess: z.number() }),
-  labels: z.string().optional(),
-  json: z.string().optional(),
-  crops: z.string().optional(),
-  /** Ctrl-C / cancel: the files hold everything up to the last frame processed. */
-  interrupted: z.boolean(),
-  notes: z.array(z.string()),
-});
-export type PredictResult = z.infer<typeof PredictResultSchema>;
-
-export { PredictPayloadSchema, type PredictPayload };
-
-export interface PredictModel {
-  /** The file the engine runs (the FP32 model, or its engine variant from the model cache). */
-  modelPath: string;
-  manifest: ModelManifest;
-  engine: EngineId;
-  notes: string[];
-}
-
-/** The artifact's engine when it records one (`artifact.json` / `config.json` with an `engine` field). */
-function artifactEngine(dir: string): EngineId | undefined {
-  for (const name of ['artifact.json', 'config.json', 'runtime.json']) {
-    const f = join(dir, name);
-    if (!existsSync(f)) continue;
-    try {
-      const e = (JSON.parse(readFileSync(f, 'utf8')) as { engine?: unknown }).engine;
-      const parsed = EngineIdSchema.safeParse(e);
-      if (parsed.success) return parsed.data;
-    } catch {
-      // Not JSON we understand: fall back to the default engine.
-    }
-  }
-  return undefined;
-}
-
-/**
- * MODEL (a preset, checkpoint or ONNX file, resolved by the one model resolver) or ARTIFACT (a folder with
- * model.onnx, whose recorded engine is the default), and the file the engine id runs: the shared engine-variant
- * lookup (models/variants.ts) builds or reuses the INT8 / FP16 model, exactly what `cvopt eval` and bench run.
- */
-export async function resolvePredictModel(model: string, o: { engine?: EngineId; data?: string; cacheDir?: string; signal?: AbortSignal; onStage?: (m: string) => void } = {}): Promise<PredictModel> {
-  if (!existsSync(model) && !/^[\w.-]+$/.test(model)) {
-    throw new CvoptError('NOT_FOUND', `model ${model} does not exist`, { where: { file: model }, hint: 'pass an .onnx file, a checkpoint, a preset name or an artifact folder written by `cvopt package`' });
-  }
-  let source = model;
-  let chosen = o.engine;
-  if (existsSync(model) && statSync(model).isDirectory()) {
-    const base = resolve(model);
-    const inDir = [join(base, 'model.onnx'), join(base, 'model', 'model.onnx')].find((p) => existsSync(p));
-    if (!inDir) throw new CvoptError('MODEL_INVALID', `artifact folder ${model} has no model.onnx`, { where: { file: model }, hint: 'pass the .onnx file itself, or a folder written by `cvopt package`' });
-    chosen ??= artifactEngine(base);
-    source = inDir;
-  }
-  const id: EngineId = chosen ?? 'ort-cpu';
-  if (ENGINES[id].runtime !== 'onnxruntime') {
-    throw new CvoptError('ENGINE_UNAVAILABLE', `predict runs ONNX Runtime engines; ${id} is ${ENGINES[id].summary}`, { where: { field: '--engine' }, hint: 'choose ort-cpu, ort-cpu-int8, ort-cuda, ort-cuda-fp16, tensorrt-fp16 or tensorrt-int8' });
-  }
-  await assertEngineAvailable(id);
-  const resolved = await resolveModel(source, { ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}), ...(o.signal ? { signal: o.signal } : {}), ...(o.onStage ? { onStage: o.onStage } : {}) });
-  const variant = await engineModel(id, { onnx: resolved.onnx, manifest: resolved.manifest, describe: basename(resolved.onnx) }, {
-    cacheDir: resolved.cacheDir,
-    ...(o.data ? { data: o.data } : {}),
-    ...(o.onStage ? { onStage: o.onStage } : {}),
-  });
-  const notes = [...resolved.notes];
-  if (variant.onnx !== resolved.onnx) notes.push(`${variant.describe} (${variant.onnx})`);
-  return { modelPath: variant.onnx, manifest: variant.manifest, engine: id, notes };
-}
 
 type Work =
   | { type: 'begin'; item: SourceItem; index: number; width: number; height: number; fps: number; frames: number }
@@ -426,35 +308,6 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
   }
 }
 
-function imageId(tag: string): number | string {
-  return /^\d+$/.test(tag) ? Number(tag) : tag;
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
-
-/** A YOLO label row, normalised: class cx cy w h [conf] [track id]. */
-function yoloLine(d: Detection & { trackId?: number }, W: number, H: number, withConf: boolean): string {
-  const [x1, y1, x2, y2] = d.box;
-  const f = (v: number) => v.toFixed(6);
-  const parts = [String(d.classId), f((x1 + x2) / 2 / W), f((y1 + y2) / 2 / H), f((x2 - x1) / W), f((y2 - y1) / H)];
-  if (withConf) parts.push(d.score.toFixed(5));
-  if (d.trackId !== undefined) parts.push(String(d.trackId));
-  return `${parts.join(' ')}\n`;
-}
-
-/** "2 persons, 1 bus" in class order, as a log line says it. */
-function summarise(dets: readonly Detection[], names: readonly string[]): string {
-  if (!dets.length) return 'no detections';
-  const counts = new Map<number, number>();
-  for (const d of dets) counts.set(d.classId, (counts.get(d.classId) ?? 0) + 1);
-  return [...counts.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([c, k]) => `${k} ${names[c] ?? c}${k > 1 ? 's' : ''}`)
-    .join(', ');
-}
 
 function logLine(ctx: JobContext, work: Extract<Work, { type: 'frame' }>, st: SourceState, what: string, inferMs: number): void {
   const where = work.item.kind === 'video' ? `video ${work.item.stem} frame ${work.frame + 1}` : `image ${work.item.path}`;
@@ -463,40 +316,6 @@ function logLine(ctx: JobContext, work: Extract<Work, { type: 'frame' }>, st: So
   ctx.log('info', `${where}: ${size} ${what}${ids}, ${inferMs.toFixed(1)} ms`);
 }
 
-function drawTopk(img: RgbImage, top: readonly ClassScore[], names: readonly string[]): void {
-  const scale = Math.max(img.width, img.height) > 800 ? 2 : 1;
-  top.forEach((t, k) => {
-    const text = `${names[t.classId] ?? t.classId} ${t.score.toFixed(2)}`;
-    const y = 4 + k * 10 * scale;
-    fillRect(img, 2, y - scale, 4 + text.length * 6 * scale, y + 8 * scale, [0, 0, 0]);
-    drawText(img, 4, y, text, [255, 255, 255], scale);
-  });
-}
-
-/** Annotated image in the source's format where sharp writes it (PNG, WebP, JPEG), else as JPEG; returns the path. */
-async function saveImage(img: RgbImage, file: string): Promise<string> {
-  const ext = extname(file).toLowerCase();
-  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
-  const out = ext === '.png' || ext === '.webp' || ext === '.jpg' || ext === '.jpeg' ? file : `${file}.jpg`;
-  await (ext === '.png' ? s.png() : ext === '.webp' ? s.webp() : s.jpeg({ quality: 90 })).toFile(out);
-  return out;
-}
-
-async function saveCrops(img: RgbImage, dets: readonly (Detection & { trackId?: number })[], names: readonly string[], dir: string, tag: string): Promise<void> {
-  let k = 0;
-  for (const d of dets) {
-    const left = Math.max(0, Math.floor(d.box[0]));
-    const top = Math.max(0, Math.floor(d.box[1]));
-    const width = Math.min(img.width, Math.ceil(d.box[2])) - left;
-    const height = Math.min(img.height, Math.ceil(d.box[3])) - top;
-    if (width < 1 || height < 1) continue;
-    const cls = (names[d.classId] ?? String(d.classId)).replace(/[^\w.-]+/g, '_');
-    mkdirSync(join(dir, cls), { recursive: true });
-    const name = d.trackId !== undefined ? `${tag}_id${d.trackId}.jpg` : `${tag}${k ? `_${k + 1}` : ''}.jpg`;
-    k++;
-    await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).extract({ left, top, width, height }).jpeg({ quality: 90 }).toFile(join(dir, cls, name));
-  }
-}
 
 export const predictJob: JobHandler<PredictPayload, PredictResult> = {
   kind: 'predict',
