@@ -12,6 +12,11 @@ export interface BullQueueOptions {
   prefix?: string;
   /** Longest a blocked fetch waits before looking again, seconds (BullMQ `drainDelay`, default 2). */
   drainDelayS?: number;
+  /**
+   * A message for a job of a kind this worker has no handler for goes back to Redis after this delay, ms (default
+   * 500), for a worker that has one; the job itself stays queued in the store.
+   */
+  passOnMs?: number;
 }
 
 interface Message {
@@ -69,7 +74,8 @@ export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}):
    * Fetch up to `max` messages — the first waiting in Redis, the rest only if already there — then claim their
    * jobs in one store statement and acknowledge them. Only the fetches are serialised per queue.
    */
-  const fetchBatch = async (queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal, max: number): Promise<ClaimedJob[]> => {
+  const passOnMs = opts.passOnMs ?? 500;
+  const fetchBatch = async (queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal, max: number, kinds: readonly string[] | undefined): Promise<ClaimedJob[]> => {
     const w = workerOf(queue);
     const before = fetchGate.get(queue) ?? Promise.resolve();
     const fetched = before.then(async () => {
@@ -93,8 +99,20 @@ export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}):
       }
       return [];
     }
-    const claimed = await store.claim([...new Set(got.map((g) => g.msg.data.id))], worker, leaseMs);
+    const claimed = await store.claim([...new Set(got.map((g) => g.msg.data.id))], worker, leaseMs, kinds);
     await Promise.all(got.map(({ msg, token }) => msg.moveToCompleted(null, token, false)));
+    if (kinds) {
+      // A message for a job still queued but of a kind this worker cannot run is passed on, not dropped: it goes
+      // back to Redis (same message id) after `passOnMs`, and a worker that has the handler claims it.
+      const taken = new Set(claimed.map((c) => c.record.id));
+      for (const { msg } of got) {
+        if (taken.has(msg.data.id)) continue;
+        const job = await store.get(msg.data.id);
+        if (job?.state === 'queued' && !kinds.includes(job.kind) && !closed) {
+          await queueOf(queue).add('job', msg.data, { jobId: msg.id as string, delay: passOnMs, removeOnComplete: true, removeOnFail: true });
+        }
+      }
+    }
     return claimed;
   };
 
@@ -119,12 +137,14 @@ export async function bullmqQueue(store: JobStore, opts: BullQueueOptions = {}):
         { jobId: `${ref.id}_${ref.attempts}`, delay: Math.max(0, ref.runAt - Date.now()), removeOnComplete: true, removeOnFail: true },
       );
     },
-    next: async (queue, worker, leaseMs, signal, max = 1) => {
+    next: async (queue, worker, leaseMs, signal, max = 1, kinds?) => {
       if (!QUEUE_NAMES.includes(queue)) throw new CvoptError('INVALID_ARGUMENT', `unknown queue "${queue}"`);
       const stop = whenAborted(signal);
       try {
+        // A worker with no handler at all takes no message: it would only pass each one on.
+        if (kinds && !kinds.length) return await stop.promise;
         while (!signal.aborted && !closed) {
-          const claimed = await Promise.race([fetchBatch(queue, worker, leaseMs, signal, Math.max(1, max)), stop.promise]);
+          const claimed = await Promise.race([fetchBatch(queue, worker, leaseMs, signal, Math.max(1, max), kinds), stop.promise]);
           if (claimed.length) return claimed;
         }
         return [];

@@ -56,10 +56,10 @@ export async function embeddedQueue(store: JobStore, opts: EmbeddedQueueOptions 
       // A retry with backoff becomes runnable later: wake workers then, instead of a poll later still.
       if (wait > 0) setTimeout(() => void announce(ref.queue).catch(() => undefined), wait).unref();
     },
-    next: async (queue, worker, leaseMs, signal, max = 1): Promise<ClaimedJob[]> => {
+    next: async (queue, worker, leaseMs, signal, max = 1, kinds?): Promise<ClaimedJob[]> => {
       while (!signal.aborted && !closing.signal.aborted) {
         const seen = wakes.get(queue) ?? 0;
-        const claimed = await store.claimNext(queue, worker, leaseMs, max);
+        const claimed = await store.claimNext(queue, worker, leaseMs, max, kinds);
         if (claimed.length) return claimed;
         await idle(queue, seen, pollMs, [signal, closing.signal]);
       }

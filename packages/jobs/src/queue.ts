@@ -14,9 +14,9 @@ export interface JobQueue {
   publish(ref: QueuedRef): Promise<void>;
   /**
    * Wait for work on `queue` and claim it for `worker`: at least one job and at most `max` (default 1; the
-   * batch is claimed in one store statement). Resolves with none when `signal`
-   * aborts or the queue closes.
+   * batch is claimed in one store statement). With `kinds`, only jobs of those kinds (the worker's handlers); the
+   * others stay queued for a worker that knows them. Resolves with none when `signal` aborts or the queue closes.
    */
-  next(queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal, max?: number): Promise<ClaimedJob[]>;
+  next(queue: QueueName, worker: string, leaseMs: number, signal: AbortSignal, max?: number, kinds?: readonly string[]): Promise<ClaimedJob[]>;
   close(): Promise<void>;
 }

@@ -55,10 +55,21 @@ export interface JobStore {
   insert(job: NewJob, maxQueued?: number): Promise<JobRecord>;
   get(id: string): Promise<JobRecord | undefined>;
   list(filter?: ListFilter): Promise<JobRecord[]>;
-  /** Claim up to `max` oldest runnable jobs of `queue` (queued → running, leased until now + leaseMs), oldest first. */
-  claimNext(queue: QueueName, worker: string, leaseMs: number, max?: number): Promise<ClaimedJob[]>;
-  /** Claim jobs by id (the Redis backend's messages name them): those runnable now, oldest first. */
-  claim(ids: readonly string[], worker: string, leaseMs: number): Promise<ClaimedJob[]>;
+  /**
+   * Claim up to `max` oldest runnable jobs of `queue` (queued → running, leased until now + leaseMs), oldest first.
+   * With `kinds`, only jobs of those kinds: a worker claims only what it has handlers for, and leaves the rest
+   * queued for a worker that does (an empty list claims nothing).
+   */
+  claimNext(queue: QueueName, worker: string, leaseMs: number, max?: number, kinds?: readonly string[]): Promise<ClaimedJob[]>;
+  /** Claim jobs by id (the Redis backend's messages name them): those runnable now and of `kinds` when given, oldest first. */
+  claim(ids: readonly string[], worker: string, leaseMs: number, kinds?: readonly string[]): Promise<ClaimedJob[]>;
+  /**
+   * Delete every job of a project that is not running, with its events (the API server deleting the project;
+   * cancel its jobs first). Returns the deleted records, so the caller can remove what they wrote.
+   */
+  purgeProject(projectId: string): Promise<JobRecord[]>;
+  /** Every job's payload (the API server's start-up sweep of output folders that no job refers to). */
+  payloads(): Promise<unknown[]>;
   /** Extend the lease; false when the run lost it (cancelled, expired and reclaimed): the worker must stop. */
   heartbeat(id: string, fence: number, leaseMs: number): Promise<boolean>;
   complete(id: string, fence: number, result: unknown): Promise<JobRecord | undefined>;
@@ -185,6 +196,11 @@ function rowToEvent(r: Row): JobEvent {
   return { seq: num(r.seq), jobId: String(r.job_id), type: r.type as JobEvent['type'], at: iso(r.at) as string, data: JSON.parse(String(r.data)) };
 }
 
+/** ` AND kind IN ($first, …)` when a worker names the kinds it handles; nothing when it takes every kind. */
+function kindFilter(kinds: readonly string[] | undefined, first: number): string {
+  return kinds ? ` AND kind IN (${kinds.map((_, i) => `$${first + i}`).join(', ')})` : '';
+}
+
 /** Open the store on a database, running the job system's migrations first. */
 export async function openJobStore(db: SqlDriver): Promise<JobStore> {
   await runMigrations(db, 'jobs', JOBS_MIGRATIONS);
@@ -280,9 +296,10 @@ class SqlJobStore implements JobStore {
   private claimSet = `state = 'running', attempts = attempts + 1, fence = fence + 1, worker = $2, lease_until = $3,
     started_at = COALESCE(started_at, $4), event_seq = event_seq + 1`;
 
-  async claimNext(queue: QueueName, worker: string, leaseMs: number, max = 1): Promise<ClaimedJob[]> {
+  async claimNext(queue: QueueName, worker: string, leaseMs: number, max = 1, kinds?: readonly string[]): Promise<ClaimedJob[]> {
+    if (kinds && !kinds.length) return [];
     const now = Date.now();
-    const pick = `SELECT id FROM job_jobs WHERE queue = $1 AND state = 'queued' AND run_at <= $4 ORDER BY run_at, seq LIMIT $5`;
+    const pick = `SELECT id FROM job_jobs WHERE queue = $1 AND state = 'queued' AND run_at <= $4${kindFilter(kinds, 6)} ORDER BY run_at, seq LIMIT $5`;
     // PostgreSQL: SKIP LOCKED lets concurrent claimers pass over each other's rows instead of queueing on them, and
     // the MATERIALIZED CTE runs the pick once (inside IN it may be re-run per row, claiming past the LIMIT).
     // SQLite: the statement runs under the database write lock, so the pick and the update are one step.
@@ -291,23 +308,35 @@ class SqlJobStore implements JobStore {
         ? `WITH pick AS MATERIALIZED (${pick} FOR UPDATE SKIP LOCKED)
            UPDATE job_jobs SET ${this.claimSet} WHERE id IN (SELECT id FROM pick) AND state = 'queued' RETURNING *`
         : `UPDATE job_jobs SET ${this.claimSet} WHERE id IN (${pick}) AND state = 'queued' RETURNING *`,
-      [queue, worker, now + leaseMs, now, max],
+      [queue, worker, now + leaseMs, now, max, ...(kinds ?? [])],
       { worker },
     );
     return this.claimed(rows);
   }
 
-  async claim(ids: readonly string[], worker: string, leaseMs: number): Promise<ClaimedJob[]> {
-    if (!ids.length) return [];
+  async claim(ids: readonly string[], worker: string, leaseMs: number, kinds?: readonly string[]): Promise<ClaimedJob[]> {
+    if (!ids.length || (kinds && !kinds.length)) return [];
     const now = Date.now();
-    // $2..$4 are the claim's own parameters: the ids are $1, $5, $6 …
+    // $2..$4 are the claim's own parameters: the ids are $1, $5, $6 …, the kinds after them.
     const list = ids.map((_, i) => (i === 0 ? '$1' : `$${i + 4}`)).join(', ');
     const rows = await this.transition(
-      `UPDATE job_jobs SET ${this.claimSet} WHERE id IN (${list}) AND state = 'queued' AND run_at <= $4 RETURNING *`,
-      [ids[0], worker, now + leaseMs, now, ...ids.slice(1)],
+      `UPDATE job_jobs SET ${this.claimSet} WHERE id IN (${list}) AND state = 'queued' AND run_at <= $4${kindFilter(kinds, ids.length + 4)} RETURNING *`,
+      [ids[0], worker, now + leaseMs, now, ...ids.slice(1), ...(kinds ?? [])],
       { worker },
     );
     return this.claimed(rows);
+  }
+
+  async payloads(): Promise<unknown[]> {
+    return (await this.db.query('SELECT payload FROM job_jobs')).map((r) => json(r.payload));
+  }
+
+  async purgeProject(projectId: string): Promise<JobRecord[]> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.query("DELETE FROM job_jobs WHERE project_id = $1 AND state <> 'running' RETURNING *", [projectId]);
+      for (const r of rows) await tx.query('DELETE FROM job_events WHERE job_id = $1', [r.id]);
+      return rows.map(rowToRecord);
+    });
   }
 
   /** Rows a claim returned, in queue order (RETURNING has none). */

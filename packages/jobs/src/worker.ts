@@ -101,6 +101,8 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
   mkdirSync(workdirRoot, { recursive: true });
   const say = opts.onLog ?? ((line: string) => process.stderr.write(`[worker ${id}] ${line}\n`));
   const store = backend.store;
+  // Only jobs this worker has handlers for are claimed; other kinds stay queued for a worker that knows them.
+  const kinds = [...handlers.keys()];
   if (gpu.devices.length) gpu.register().catch((e) => say(`publishing this machine's GPUs failed: ${(e as Error).message}`));
 
   const stopClaiming = new AbortController();
@@ -236,7 +238,7 @@ export function runWorker(opts: WorkerOptions): RunningWorker {
       }
       let claimed: ClaimedJob[];
       try {
-        claimed = await backend.queue.next(q, id, leaseMs, stopClaiming.signal, concurrency[q] - slots.size);
+        claimed = await backend.queue.next(q, id, leaseMs, stopClaiming.signal, concurrency[q] - slots.size, kinds);
       } catch (e) {
         if (stopClaiming.signal.aborted) break;
         say(`claiming from ${q} failed, retrying in 1 s: ${(e as Error).message}`);

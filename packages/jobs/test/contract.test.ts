@@ -172,6 +172,23 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
     expect((await service.get(rec.id))?.progress).toEqual({ stage: 's', step: 1, total: 2 });
   });
 
+  it('purges a project: its jobs that are not running and their events go, payloads of the rest stay', async () => {
+    const mine = await service.submit('sleep', { tag: 'p1', ms: 1 }, { projectId: 'prjA' });
+    const running = await service.submit('sleep', { tag: 'p2', ms: 1 }, { projectId: 'prjA' });
+    const theirs = await service.submit('sleep', { tag: 'p3', ms: 1 }, { projectId: 'prjB' });
+    // Claim oldest first: `mine` runs, then is cancelled; `running` stays running.
+    expect((await next1(backend, 'training', 'w', 5000, ac.signal))?.record.id).toBe(mine.id);
+    expect((await next1(backend, 'training', 'w', 5000, ac.signal))?.record.id).toBe(running.id);
+    await service.cancel(mine.id);
+    const purged = await backend.store.purgeProject('prjA');
+    expect(purged.map((j) => j.id)).toEqual([mine.id]);
+    expect(await service.get(mine.id)).toBeUndefined();
+    expect(await service.events(mine.id)).toEqual([]);
+    expect(await service.get(running.id)).toMatchObject({ state: 'running' });
+    expect(await service.get(theirs.id)).toMatchObject({ state: 'queued' });
+    expect((await backend.store.payloads()).map((p) => (p as { tag: string }).tag).sort()).toEqual(['p2', 'p3']);
+  });
+
   it('loses nothing across a restart: queued jobs are claimable exactly once after reopening', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await sleepJob(`x${i}`)).id);
@@ -190,6 +207,34 @@ describe.each(BACKENDS)('job system contract on %s', (name) => {
       got.push(c.record.id);
     }
     expect(got).toEqual(ids);
+  });
+
+  it('a worker claims only the kinds it has handlers for; another kind stays queued for a worker that has one', async () => {
+    const sleep = handlers.get('sleep')!;
+    const both = new Map([...handlers, ['nap', { ...sleep, kind: 'nap' }]]);
+    const svc = createJobService(backend, { kinds: both });
+    const opts = { backend, queues: ['training'] as const, heartbeatMs: 100, leaseMs: 2000, reapMs: 200, onLog: () => undefined };
+    const nap = await svc.submit('nap', { tag: 'nap', ms: 1, log });
+    const slept = await svc.submit('sleep', { tag: 'slept', ms: 1, log });
+    const sleeper = runWorker({ ...opts, handlers: new Map([['sleep', sleep]]) });
+    let napper: ReturnType<typeof runWorker> | undefined;
+    try {
+      await waitFor('the sleep job', async () => (await svc.get(slept.id))?.state === 'succeeded');
+      // Long enough for several polls (embedded) or several passes of the message (BullMQ).
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await svc.get(nap.id)).toMatchObject({ state: 'queued', attempts: 0 });
+      expect((await svc.get(nap.id))?.error).toBeUndefined();
+      napper = runWorker({ ...opts, handlers: new Map([['nap', both.get('nap')!]]) });
+      const done = await waitFor('the nap job', async () => {
+        const j = await svc.get(nap.id);
+        return j?.state === 'succeeded' && j;
+      });
+      expect(done).toMatchObject({ attempts: 1, result: { slept: 1 } });
+      expect(done.worker).toBe(napper.id);
+    } finally {
+      await sleeper.close();
+      await napper?.close();
+    }
   });
 
   it('runs handlers in a worker: retries retryable failures with backoff, fails bad input at once', async () => {
