@@ -15,3 +15,4 @@ export * from './paths.js';
 export * from './sniff.js';
 export * from './ticks.js';
 export * from './files.js';
+export * from './process-group.js';

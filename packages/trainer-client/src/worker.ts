@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import {
   CvoptError,
@@ -11,6 +11,7 @@ import {
   type MetricMessage,
   type ProgressMessage,
   type WorkerCommand,
+  spawnProcessGroup,
 } from '@cvopt/core';
 import { findPython, trainerDir } from './python.js';
 
@@ -21,8 +22,10 @@ export interface RunWorkerOptions {
   onLog?: (line: string) => void;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
-  /** Seconds before the worker is killed; default none. */
+  /** Seconds before the worker is stopped (TIMEOUT); default none. */
   timeoutS?: number;
+  /** On cancel or timeout, ms between SIGTERM and SIGKILL to the worker's process group (default 2000). */
+  graceMs?: number;
   /**
    * The Python to run and the folder holding cvopt_trainer, when the caller already found them (a benchmark child
    * process is handed the parent's); default findPython() and trainerDir().
@@ -49,18 +52,26 @@ export async function runWorker(
   const dir = mkdtempSync(join(tmpdir(), 'cvopt-worker-'));
   const argsFile = join(dir, 'args.json');
   writeFileSync(argsFile, JSON.stringify(args));
-  const child = spawn(py.executable, ['-m', 'cvopt_trainer', command, '--json-args', argsFile], {
+  // Its own process group: a cancel or a timeout stops Python and everything it started (DataLoader workers, …).
+  const proc = spawnProcessGroup(py.executable, ['-m', 'cvopt_trainer', command, '--json-args', argsFile], {
     cwd: opts.python?.trainerDir ?? trainerDir(),
     env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
   });
+  const child = proc.child as ChildProcessWithoutNullStreams;
 
   let result: Record<string, unknown> | undefined;
   let workerError: CvoptError | undefined;
   const stderrTail: string[] = [];
-  const onAbort = () => child.kill('SIGTERM');
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = opts.timeoutS ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutS * 1000) : undefined;
+  let timedOut = false;
+  const timer = opts.timeoutS
+    ? setTimeout(() => {
+        timedOut = true;
+        proc.stop();
+      }, opts.timeoutS * 1000)
+    : undefined;
 
   const out = createInterface({ input: child.stdout });
   out.on('line', (line) => {
@@ -97,17 +108,23 @@ export async function runWorker(
   });
 
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((res, rej) => {
+    proc.exited.catch(() => undefined); // the same failure arrives as 'error' below
     child.on('error', (e) =>
       rej(new CvoptError('DEPENDENCY_MISSING', `cannot start the Python worker ${py.executable}: ${e.message}`, { hint: 'set CVOPT_PYTHON to a Python with torch, or run `cvopt doctor`', cause: e })),
     );
     child.on('close', (c, s) => res([c, s]));
   }).finally(() => {
     if (timer) clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
     rmSync(dir, { recursive: true, force: true });
   });
 
   if (opts.signal?.aborted) throw new CvoptError('CANCELLED', `worker ${command} was cancelled`);
+  if (timedOut) {
+    throw new CvoptError('DEADLINE_EXCEEDED', `python worker "${command}" did not finish within ${opts.timeoutS} s and was stopped`, {
+      details: { stderr: stderrTail.join('\n') },
+      hint: 'raise the timeout, or make the job smaller',
+    });
+  }
   if (workerError) throw workerError;
   if (code === 0 && result) return result;
   throw new CvoptError(
