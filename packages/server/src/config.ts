@@ -13,6 +13,11 @@ export const ServerConfigSchema = z.object({
   /** PostgreSQL URL; absent → SQLite in dataDir. */
   databaseUrl: z.string().optional(),
   pgSchema: z.string().optional(),
+  /**
+   * The scrape token that also opens GET /api/v1/metrics (besides a server admin's token), from
+   * CVOPT_METRICS_TOKEN. Never shown on /limits.
+   */
+  metricsToken: z.string().min(16, 'at least 16 characters').max(512).regex(/^\S+$/, 'no spaces').optional(),
   /** JSON request bodies. */
   bodyLimitBytes: z.number().int().positive().default(1 * MiB),
   /** A dataset archive as uploaded (compressed). */

@@ -6,7 +6,8 @@ import type { TokenScope } from './store/repository.js';
  *
  * - `public`: no credentials (health, OpenAPI, login, first-admin setup).
  * - `self`: any signed-in user, about themself (whoami, their tokens, their projects, creating a project).
- * - `server:*`: server admins only (users, server-side dataset paths).
+ * - `server:*`: server admins only (users, server-side dataset paths, the global audit log); `server:metrics`
+ *   also with the scrape token, for Prometheus.
  * - `project:*` …: a role in the project in the URL. Someone with no role there gets 404, never 403, so ids of
  *   other projects give nothing away. A server admin acts as admin in every project.
  */
@@ -20,6 +21,11 @@ interface ActionSpec {
   readonly scope: TokenScope | 'none';
   /** Server admin as well as a project role (registering a server-side path reads the server's disk). */
   readonly serverAdminToo?: boolean;
+  /**
+   * Also allowed with the scrape token (`CVOPT_METRICS_TOKEN`, sent as `Authorization: Bearer <token>`), so a
+   * Prometheus server reads metrics without holding an admin's credentials.
+   */
+  readonly scrapeToken?: boolean;
 }
 
 const ALL: readonly ProjectRole[] = ['admin', 'engineer', 'viewer'];
@@ -32,6 +38,7 @@ export const ACTIONS = {
   'self:write': { who: 'user', scope: 'write' },
   'server:users': { who: 'server-admin', scope: 'write' },
   'server:audit': { who: 'server-admin', scope: 'read' },
+  'server:metrics': { who: 'server-admin', scope: 'read', scrapeToken: true },
   'project:read': { who: STAFF, scope: 'read' },
   'project:manage': { who: ADMIN, scope: 'write' },
   'project:members': { who: ADMIN, scope: 'write' },

@@ -21,7 +21,12 @@ export async function startServer(o: StartOptions): Promise<StartedServer> {
   const env = o.env ?? process.env;
   const log = o.log ?? createLogger('cvopt-server');
   const databaseUrl = o.config.databaseUrl ?? env.CVOPT_DATABASE_URL;
-  const server = await buildServer({ config: { ...o.config, ...(databaseUrl ? { databaseUrl } : {}) }, log, ...(o.jobs !== undefined ? { jobs: o.jobs } : {}) });
+  const metricsToken = o.config.metricsToken ?? env.CVOPT_METRICS_TOKEN;
+  const server = await buildServer({
+    config: { ...o.config, ...(databaseUrl ? { databaseUrl } : {}), ...(metricsToken ? { metricsToken } : {}) },
+    log,
+    ...(o.jobs !== undefined ? { jobs: o.jobs } : {}),
+  });
   const boot = await server.ctx.identity.bootstrap(
     { ...(env.CVOPT_ADMIN_PASSWORD ? { adminPassword: env.CVOPT_ADMIN_PASSWORD } : {}), ...(env.CVOPT_ADMIN_USER ? { adminUser: env.CVOPT_ADMIN_USER } : {}) },
     log,

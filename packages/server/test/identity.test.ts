@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@cvopt/core';
 import { hashPassword, verifyPassword } from '../src/index.js';
-import { startTestServer, type TestServer } from './helpers.js';
+import { DIALECTS, startTestServer, type TestServer } from './helpers.js';
 
 describe('identity over real HTTP (SQLite)', () => {
   let t: TestServer;
@@ -42,10 +42,11 @@ describe('identity over real HTTP (SQLite)', () => {
       expect(r.status).toBe(401);
       expect(r.body.error.message).toBe('wrong username or password');
     }
+    // Locked: refused even with the right password, and answered exactly like a wrong one (no 429, no Retry-After).
     const locked = await t.call('POST', '/auth/login', { json: { username: 'lucy', password: 'lucy-password' } });
-    expect(locked.status).toBe(429);
-    expect(locked.body.error.code).toBe('RATE_LIMITED');
-    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(locked.status).toBe(401);
+    expect(locked.body.error.message).toBe('wrong username or password');
+    expect(locked.headers.get('retry-after')).toBeNull();
     // An unknown user is refused the same way as a wrong password.
     const ghost = await t.call('POST', '/auth/login', { json: { username: 'ghost', password: 'whatever1' } });
     expect(ghost.status).toBe(401);
@@ -78,6 +79,72 @@ describe('identity over real HTTP (SQLite)', () => {
     const t2 = (await t.call('POST', '/tokens', { token: fresh, json: { name: 'ci2' } })).body;
     expect((await t.call('DELETE', `/tokens/${t2.id}`, { token: fresh })).status).toBe(200);
     expect((await t.call('GET', '/projects', { token: t2.token })).status).toBe(401);
+  });
+});
+
+/**
+ * A caller must not learn which accounts exist or are locked: an unknown user, a wrong password and a locked
+ * account (even with the right password) get byte-identical answers but for the request id, after the same
+ * scrypt work. The lock-out still holds, and the audit log says the truth to server admins.
+ */
+describe.each(DIALECTS)('login refusals are indistinguishable (%s)', (dialect) => {
+  let t: TestServer;
+  let clock = Date.now();
+  const N = 5;
+  beforeAll(async () => {
+    // A real scrypt cost (2^14, 16 MiB) so the KDF dominates the answer time, as in production (2^15).
+    t = await startTestServer(dialect, { lockoutAfter: 3, loginPerMinute: 1000, scryptLogN: 14 }, { now: () => new Date(clock) });
+  });
+  afterAll(() => t.cleanup());
+
+  const attempt = async (username: string, password: string) => {
+    const started = process.hrtime.bigint();
+    const res = await fetch(`${t.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    const text = await res.text();
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    const requestId = res.headers.get('x-request-id') ?? '';
+    return { status: res.status, text: text.replace(requestId, '<request-id>'), retryAfter: res.headers.get('retry-after'), length: res.headers.get('content-length'), ms };
+  };
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+  it('answers an unknown user, a wrong password and a locked account alike; the lock still holds', async () => {
+    const { identity } = t.server.ctx;
+    await identity.createUser('lou', 'lou-password-1', false);
+    for (let i = 0; i < N; i++) await identity.createUser(`kim${i}`, 'kim-password-1', false);
+    for (let i = 0; i < 3; i++) expect((await attempt('lou', 'not-lous-password')).status).toBe(401);
+
+    const unknown = [];
+    const wrong = [];
+    const locked = [];
+    // Interleaved, so load on the machine falls on all three alike; each kim fails once (never locked).
+    for (let i = 0; i < N; i++) {
+      unknown.push(await attempt(`nobody${i}`, 'some-password-1'));
+      wrong.push(await attempt(`kim${i}`, 'not-kims-password'));
+      locked.push(await attempt('lou', 'lou-password-1'));
+    }
+    const all = [...unknown, ...wrong, ...locked];
+    expect(new Set(all.map((a) => a.status))).toEqual(new Set([401]));
+    expect(new Set(all.map((a) => a.text)).size).toBe(1);
+    expect(new Set(all.map((a) => a.length)).size).toBe(1);
+    expect(all.every((a) => a.retryAfter === null)).toBe(true);
+    expect(JSON.parse(all[0]!.text)).toMatchObject({ error: { code: 'UNAUTHENTICATED', message: 'wrong username or password' }, requestId: '<request-id>' });
+
+    // Every path runs the KDF: no kind of refusal comes back an order of magnitude sooner than another.
+    const medians = { unknown: median(unknown.map((a) => a.ms)), wrong: median(wrong.map((a) => a.ms)), locked: median(locked.map((a) => a.ms)) };
+    const values = Object.values(medians);
+    expect(Math.max(...values) / Math.min(...values), JSON.stringify(medians)).toBeLessThan(10);
+
+    // The lock is real: lou is locked in the store, and gets in once it has passed.
+    expect((await t.server.ctx.repo.userByName('lou'))!.lockedUntil).toBeDefined();
+    clock += 16 * 60_000;
+    expect((await attempt('lou', 'lou-password-1')).status).toBe(200);
+
+    // The audit log, for server admins, says which refusal was which.
+    const audit = await t.call('GET', '/audit?limit=100', { token: t.adminToken });
+    const details = (audit.body.entries as { path: string; detail?: string }[]).filter((e) => e.path === '/api/v1/auth/login').map((e) => e.detail ?? '');
+    expect(details.some((d) => /locked until/.test(d) && d.includes('"lou"'))).toBe(true);
+    expect(details.some((d) => d === 'no user "nobody0"')).toBe(true);
+    expect(details.some((d) => d.startsWith('wrong password for "kim0"'))).toBe(true);
   });
 });
 

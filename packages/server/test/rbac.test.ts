@@ -14,14 +14,18 @@ type Caller =
   | { kind: 'expired' }
   | { kind: 'revoked' }
   | { kind: 'server-admin' }
+  | { kind: 'scraper' }
   | { kind: 'role'; role: ProjectRole; user: string }
   | { kind: 'outsider'; user: string };
+
+const SCRAPE = 'rbac-scrape-token-0123456789abcdef';
 
 const CALLERS: Caller[] = [
   { kind: 'anonymous' },
   { kind: 'expired' },
   { kind: 'revoked' },
   { kind: 'server-admin' },
+  { kind: 'scraper' },
   { kind: 'role', role: 'admin', user: 'pam' },
   { kind: 'role', role: 'engineer', user: 'ed' },
   { kind: 'role', role: 'viewer', user: 'vic' },
@@ -31,6 +35,8 @@ const CALLERS: Caller[] = [
 function expected(c: Caller, action: Action): 'ok' | 401 | 403 | 404 {
   const spec = ACTIONS[action];
   if (spec.who === 'public') return 'ok';
+  // The scrape token (CVOPT_METRICS_TOKEN) opens the routes that accept it, and is no credential anywhere else.
+  if (c.kind === 'scraper') return 'scrapeToken' in spec && spec.scrapeToken ? 'ok' : 401;
   if (c.kind === 'anonymous' || c.kind === 'expired' || c.kind === 'revoked') return 401;
   if (spec.who === 'user') return 'ok';
   if (spec.who === 'server-admin') return c.kind === 'server-admin' ? 'ok' : 403;
@@ -46,7 +52,7 @@ describe('RBAC: every registered route × every caller', () => {
   let now = Date.now();
 
   beforeAll(async () => {
-    t = await startTestServer('sqlite', {}, { now: () => new Date(now) });
+    t = await startTestServer('sqlite', { metricsToken: SCRAPE }, { now: () => new Date(now) });
     const { repo, identity, jobs } = t.server.ctx;
     for (const u of ['pam', 'ed', 'vic', 'otto', 'victim']) await identity.createUser(u, `${u}-password`, false);
     const pam = (await repo.userByName('pam'))!;
@@ -71,6 +77,8 @@ describe('RBAC: every registered route × every caller', () => {
     switch (c.kind) {
       case 'anonymous':
         return undefined;
+      case 'scraper':
+        return SCRAPE;
       case 'server-admin':
         return (await identity.createApiToken((await repo.userByName('root'))!, 'rbac', ['read', 'write', 'predict'], 1)).bearer;
       case 'expired': {
@@ -125,6 +133,8 @@ describe('RBAC: every registered route × every caller', () => {
   it('answers every route for every caller exactly as the permission table says', async () => {
     const routes = t.server.ctx.table.routes;
     expect(routes.length).toBeGreaterThan(30);
+    // Metrics are not public: a server admin or the scrape token (checked below like every other route).
+    expect(routes.find((r) => r.url === '/api/v1/metrics')?.action).toBe('server:metrics');
     // Destructive routes last, so they do not pull resources from under the others.
     const order = (r: { method: string; url: string }) => (r.url.endsWith('/logout') ? 2 : r.method === 'DELETE' && r.url.endsWith(':projectId') ? 3 : r.method === 'DELETE' ? 1 : 0);
     const sorted = [...routes].sort((a, b) => order(a) - order(b));

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './helpers.js';
 
+const SCRAPE = 'scrape-token-for-prometheus-0123456789';
+
 describe('OpenAPI, metrics, request ids, login throttling', () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer('sqlite', { loginPerMinute: 3 });
+    t = await startTestServer('sqlite', { loginPerMinute: 3, metricsToken: SCRAPE });
   });
   afterAll(() => t.cleanup());
 
@@ -52,11 +54,31 @@ describe('OpenAPI, metrics, request ids, login throttling', () => {
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
-  it('exposes Prometheus metrics by route and status', async () => {
-    const text = (await t.call('GET', '/metrics')).body as string;
+  it('exposes Prometheus metrics by route and status, to a server admin or the scrape token only', async () => {
+    const text = (await t.call('GET', '/metrics', { token: SCRAPE })).body as string;
     expect(text).toMatch(/cvopt_server_http_requests_total\{route="\/api\/v1\/auth\/login",method="POST",status="429"\} 2/);
     expect(text).toMatch(/cvopt_server_logins_total\{outcome="refused"\}/);
     expect(text).toMatch(/cvopt_server_max_concurrent_uploads 4/);
+    const admin = await t.call('GET', '/metrics', { token: t.adminToken });
+    expect(admin.status).toBe(200);
+    expect(admin.headers.get('content-type')).toMatch(/^text\/plain/);
+    for (const token of [undefined, SCRAPE.slice(0, -1), `${SCRAPE}x`, 'x']) {
+      const r = await t.call('GET', '/metrics', token === undefined ? {} : { token });
+      expect(r.status, String(token)).toBe(401);
+      expect(r.body.error.code).toBe('UNAUTHENTICATED');
+    }
+    const mona = await t.server.ctx.identity.createUser('mona', 'mona-password', false);
+    const user = await t.call('GET', '/metrics', { token: (await t.server.ctx.identity.createApiToken(mona, 'm', ['read'], 1)).bearer });
+    expect(user.status).toBe(403);
+    // The scrape token opens nothing else, and never shows on /limits; liveness stays open.
+    expect((await t.call('GET', '/auth/me', { token: SCRAPE })).status).toBe(401);
+    expect(JSON.stringify((await t.call('GET', '/limits')).body)).not.toContain(SCRAPE);
+    expect((await t.call('GET', '/health')).status).toBe(200);
+  });
+
+  it('refuses a scrape token too short to be a secret at start', async () => {
+    const { buildServer } = await import('../src/index.js');
+    await expect(buildServer({ config: { dataDir: t.dataDir, metricsToken: 'short' }, jobs: false })).rejects.toMatchObject({ code: 'INVALID_CONFIG', where: { field: 'metricsToken' } });
   });
 });
 

@@ -126,25 +126,31 @@ export class Identity {
     }
   }
 
-  /** Password login → a session token (shown once). Failed attempts count toward the lock-out. */
-  async login(username: string, password: string, client: string): Promise<{ bearer: string; token: Token; user: User }> {
+  /**
+   * Password login → a session token (shown once). Failed attempts count toward the lock-out.
+   *
+   * An unknown user, a wrong password, a locked account and a disabled one get the same answer (status, code,
+   * message, no Retry-After) after the same scrypt work, so the answer tells a caller nothing about which
+   * accounts exist or are locked. Only `onRefused` (the server log and the audit entry) hears the reason.
+   */
+  async login(username: string, password: string, client: string, onRefused?: (reason: string) => void): Promise<{ bearer: string; token: Token; user: User }> {
     this.throttle(client);
-    const bad = new CvoptError('UNAUTHENTICATED', 'wrong username or password', { hint: 'check both; repeated failures lock the account for a while' });
+    const refuse = (reason: string): never => {
+      onRefused?.(reason);
+      throw new CvoptError('UNAUTHENTICATED', 'wrong username or password', { hint: 'check both; repeated failures lock the account for a while' });
+    };
     const user = await this.repo.userByName(username);
-    if (!user) {
-      await this.verify(password, await this.dummyHash);
-      throw bad;
-    }
+    // The KDF runs on every path, before anything is decided, so no answer comes back sooner than another.
+    const matches = await this.verify(password, user?.passwordHash ?? (await this.dummyHash));
+    if (!user) return refuse(`no user "${username}"`);
     const now = this.now();
     if (user.lockedUntil && Date.parse(user.lockedUntil) > now.getTime()) {
-      throw new CvoptError('RATE_LIMITED', `the account is locked after ${this.config.lockoutAfter} failed logins`, {
-        retryAfterS: Math.ceil((Date.parse(user.lockedUntil) - now.getTime()) / 1000),
-        hint: `wait until ${user.lockedUntil}, or ask a server admin to unlock it`,
-      });
+      return refuse(`account "${username}" is locked until ${user.lockedUntil} after ${this.config.lockoutAfter} failed logins`);
     }
-    if (!(await this.verify(password, user.passwordHash)) || user.disabled) {
-      await this.repo.recordFailedLogin(user.id, this.config.lockoutAfter, new Date(now.getTime() + this.config.lockoutMinutes * 60_000).toISOString());
-      throw bad;
+    if (!matches || user.disabled) {
+      const after = await this.repo.recordFailedLogin(user.id, this.config.lockoutAfter, new Date(now.getTime() + this.config.lockoutMinutes * 60_000).toISOString());
+      const locked = after?.lockedUntil && Date.parse(after.lockedUntil) > now.getTime() ? `; the account is now locked until ${after.lockedUntil}` : '';
+      return refuse(`${user.disabled ? `account "${username}" is disabled` : `wrong password for "${username}"`} (failure ${after?.failedLogins ?? '?'})${locked}`);
     }
     if (user.failedLogins > 0 || user.lockedUntil) await this.repo.updateUser(user.id, { failedLogins: 0, lockedUntil: undefined });
     const { bearer, token } = await this.issue(user, 'session', 'login', [...TOKEN_SCOPES], this.config.sessionTtlHours * 3600_000);

@@ -29,6 +29,18 @@ export function formatBearer(id: string, secret: string): string {
   return `${PREFIX}${id}_${secret}`;
 }
 
+/**
+ * Is `header` exactly `Bearer <expected>`? Both sides are hashed to the same length first, so the comparison takes
+ * the same time whatever the caller sent (no length or prefix leak).
+ */
+export function bearerEquals(header: string | undefined, expected: string | undefined): boolean {
+  if (!expected || !header) return false;
+  const m = /^Bearer\s+(\S+)$/i.exec(header);
+  const a = createHash('sha256').update(m ? m[1]! : '').digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b) && m !== null;
+}
+
 /** Split a bearer value into id and secret, or undefined when it is not one of ours. */
 export function parseBearer(value: string): { id: string; secret: string } | undefined {
   if (!value.startsWith(PREFIX)) return undefined;

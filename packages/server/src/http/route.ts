@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { z } from 'zod';
 import { CvoptError } from '@cvopt/core';
 import { authenticate, authorize, type Principal } from '../auth/authenticate.js';
-import { isAction, type Action } from '../permissions.js';
+import { actionSpec, isAction, type Action } from '../permissions.js';
+import { bearerEquals } from '../auth/tokens.js';
 import type { Repository } from '../store/repository.js';
 
 /**
@@ -52,6 +53,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     cvoptPrincipal?: Principal;
+    /** What the audit entry of this request says beyond its route and status (a refused login's reason). */
+    cvoptAuditDetail?: string;
   }
 }
 
@@ -70,6 +73,8 @@ export function guardRoutes(app: FastifyInstance): void {
 }
 
 export interface RouteDeps {
+  /** The scrape token (CVOPT_METRICS_TOKEN), for actions that accept it. */
+  config: { metricsToken?: string | undefined };
   repo: Repository;
   table: RouteTable;
   now: () => Date;
@@ -86,6 +91,7 @@ export function addRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.Z
     // Credentials and role are checked before a single body byte is read.
     onRequest: async (req) => {
       if (def.action === 'public') return;
+      if (actionSpec(def.action).scrapeToken && bearerEquals(req.headers.authorization, deps.config.metricsToken)) return;
       const who = await authenticate(deps.repo, req.headers.authorization, deps.now());
       req.cvoptPrincipal = who as Principal;
       const projectId = (req.params as Record<string, string | undefined>).projectId;

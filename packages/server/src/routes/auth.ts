@@ -26,7 +26,11 @@ export const authRoutes: Plugin = (app, ctx) => {
     response: z.object({ token: z.string(), expiresAt: z.string(), user: z.object({ id: z.string(), username: z.string(), isAdmin: z.boolean() }) }),
     handler: async ({ body, req }) => {
       try {
-        const { bearer, token, user } = await ctx.identity.login(body.username, body.password, req.ip);
+        // The caller gets one answer for every refusal; the server log and the audit log get the reason.
+        const { bearer, token, user } = await ctx.identity.login(body.username, body.password, req.ip, (reason) => {
+          req.cvoptAuditDetail = reason;
+          req.log.info({ username: body.username, reason }, 'login refused');
+        });
         ctx.metrics.logins.inc({ outcome: 'ok' });
         return { token: bearer, expiresAt: token.expiresAt, user: userView(user) };
       } catch (e) {
@@ -59,7 +63,7 @@ export const authRoutes: Plugin = (app, ctx) => {
     summary: 'change your password (needs the current one); revokes all your tokens',
     body: z.object({ current: z.string().min(1).max(1024), password: z.string().min(1).max(1024) }),
     handler: async ({ body, principal, req }) => {
-      await ctx.identity.login(principal.user.username, body.current, req.ip);
+      await ctx.identity.login(principal.user.username, body.current, req.ip, (reason) => (req.cvoptAuditDetail = reason));
       await ctx.identity.setPassword(principal.user, body.password);
       return { changed: true };
     },

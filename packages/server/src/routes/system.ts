@@ -4,7 +4,7 @@ import type { Plugin } from '../context.js';
 import { addRoute } from '../http/route.js';
 import { openApiDocument } from '../http/openapi.js';
 
-/** Health, limits, Prometheus metrics and the OpenAPI document. */
+/** Health, limits, Prometheus metrics and the OpenAPI document. All open but metrics, which say what the server is doing. */
 export const systemRoutes: Plugin = (app, ctx) => {
   addRoute(app, ctx, {
     method: 'GET',
@@ -20,7 +20,7 @@ export const systemRoutes: Plugin = (app, ctx) => {
     action: 'public',
     summary: 'every configured limit (upload sizes, archive caps, login throttling, token lifetimes)',
     handler: async () => {
-      const { databaseUrl: _db, pgSchema: _s, dataDir: _d, ...limits } = ctx.config;
+      const { databaseUrl: _db, pgSchema: _s, dataDir: _d, metricsToken: _m, ...limits } = ctx.config;
       return limits;
     },
   });
@@ -34,8 +34,8 @@ export const systemRoutes: Plugin = (app, ctx) => {
   addRoute(app, ctx, {
     method: 'GET',
     url: '/metrics',
-    action: 'public',
-    summary: 'Prometheus metrics (text exposition format)',
+    action: 'server:metrics',
+    summary: "Prometheus metrics (text exposition format): a server admin's token, or the scrape token CVOPT_METRICS_TOKEN as Bearer",
     handler: async ({ reply }) => reply.type('text/plain; version=0.0.4').send(ctx.metrics.render()),
   });
   addRoute(app, ctx, {
