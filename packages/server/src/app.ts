@@ -21,6 +21,7 @@ import { userRoutes } from './routes/users.js';
 import { embeddedQueue, openJobStore, SqlJobService, type SqlDriver } from '@cvopt/jobs';
 import { SERVER_JOB_KINDS } from './job-kinds.js';
 import { openDriver, openRepository } from './store/open.js';
+import { sweepOrphans } from './project-files.js';
 
 /** Every resource, one plugin (file) each, mounted under /api/v1. */
 export const PLUGINS: Plugin[] = [systemRoutes, authRoutes, tokenRoutes, userRoutes, projectRoutes, datasetRoutes, modelRoutes, jobRoutes, predictRoutes];
@@ -55,8 +56,10 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
   const repo = await openRepository(driver, false);
   let jobs: JobService | undefined = o.jobs === false ? undefined : o.jobs;
   let closeQueue = async () => {};
-  if (o.jobs === undefined) {
-    const store = await openJobStore(driver);
+  // The embedded job system's store is on this database; a job service handed in may not be, so it gets none.
+  const jobStore = o.jobs === undefined ? await openJobStore(driver) : undefined;
+  if (jobStore) {
+    const store = jobStore;
     const queue = await embeddedQueue(store);
     closeQueue = () => queue.close();
     const service = new SqlJobService({ db: driver, store, queue, close: async () => queue.close() }, { kinds: SERVER_JOB_KINDS });
@@ -70,6 +73,7 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
     driver,
     repo,
     jobs,
+    jobStore,
     identity: new Identity(repo, config, now),
     metrics,
     deployments: new Deployments(config.maxLoadedDeployments, log),
@@ -110,7 +114,7 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
     req.log.info({ method: req.method, route, status, ms: Math.round(reply.elapsedTime * 10) / 10, user: req.cvoptPrincipal?.user.username }, 'request');
     const action = req.routeOptions.config?.action;
     // Every change, and every refusal, goes to the audit log; plain reads that succeed do not.
-    if (!action || (req.method === 'GET' && status < 400) || action === 'public' && status < 400 || route === '/api/v1/metrics') return;
+    if (!action || (req.method === 'GET' && status < 400) || (action === 'public' && status < 400)) return;
     const p = req.cvoptPrincipal;
     // A refusal is recorded under the project of the URL too, so its admins see who was turned away.
     const projectId = p?.project?.id ?? (req.params as Record<string, string | undefined> | undefined)?.projectId;
@@ -125,6 +129,7 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
         status,
         outcome: status < 400 ? 'ok' : status === 401 || status === 403 || status === 404 ? 'denied' : 'error',
         requestId: req.id,
+        ...(req.cvoptAuditDetail ? { detail: req.cvoptAuditDetail.slice(0, 500) } : {}),
       });
     } catch (err) {
       req.log.error({ err }, 'audit write failed');
@@ -138,6 +143,8 @@ export async function buildServer(o: BuildOptions): Promise<CvoptServer> {
     { prefix: '/api/v1' },
   );
   await app.ready();
+  // Nothing is served yet: whatever a crash left on disk with no row naming it goes now.
+  await sweepOrphans(ctx);
 
   return {
     app,

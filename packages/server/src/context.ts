@@ -1,5 +1,5 @@
 import type { JobService, Logger } from '@cvopt/core';
-import type { SqlDriver } from '@cvopt/jobs';
+import type { JobStore, SqlDriver } from '@cvopt/jobs';
 import type { Identity } from './auth/identity.js';
 import type { ServerConfig } from './config.js';
 import type { Deployments } from './deployments.js';
@@ -15,6 +15,11 @@ export interface ServerContext extends RouteDeps {
   repo: Repository;
   /** The job system; absent when the server runs without one (job routes answer DEPENDENCY_MISSING). */
   jobs: JobService | undefined;
+  /**
+   * The job system's store on the same database, for what the JobService does not do: deleting a project's jobs
+   * and finding the output folders no job refers to. Absent when the server runs without a job system.
+   */
+  jobStore: JobStore | undefined;
   identity: Identity;
   metrics: ServerMetrics;
   deployments: Deployments;

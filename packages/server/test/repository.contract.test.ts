@@ -97,6 +97,7 @@ for (const dialect of DIALECTS) {
       expect((await repo.listDatasets('p2')).length).toBe(0);
       const m = { id: 'm1', projectId: 'p1', name: 'm', format: 'preset' as const, preset: 'yolov8n', sizeBytes: 0, loader: 'preset' as const, report: {}, createdBy: 'u1', createdAt: at(9) };
       await repo.createModel(m);
+      expect(await repo.resourceIds()).toEqual({ datasets: ['d1'], models: ['m1'] });
       expect(await repo.model('p1', 'm1')).toEqual(m);
       expect(await repo.model('p2', 'm1')).toBeUndefined();
       expect(await repo.deleteModel('p2', 'm1')).toBe(false);

@@ -4,6 +4,7 @@ import type { Plugin } from '../context.js';
 import { addRoute } from '../http/route.js';
 import { newId } from '../auth/tokens.js';
 import { PROJECT_ROLES } from '../permissions.js';
+import { deleteProject } from '../project-files.js';
 import type { Project } from '../store/repository.js';
 
 const ProjectParams = z.object({ projectId: z.string().min(1).max(64) });
@@ -48,12 +49,11 @@ export const projectRoutes: Plugin = (app, ctx) => {
     method: 'DELETE',
     url: '/projects/:projectId',
     action: 'project:manage',
-    summary: 'delete a project and its records (files of uploads stay until cleaned)',
+    summary: 'delete a project: its queued and running jobs are cancelled; its rows, then its datasets, models, job outputs and deployment files are removed',
     params: ProjectParams,
     handler: async ({ principal }) => {
-      await ctx.deployments.unload(principal.project!.id);
-      await ctx.repo.deleteProject(principal.project!.id);
-      return { deleted: principal.project!.id };
+      const done = await deleteProject(ctx, principal.project!);
+      return { deleted: principal.project!.id, ...done };
     },
   });
 

@@ -137,6 +137,7 @@ export interface Repository {
   /** A project and the user's role in it (undefined when none), in one round trip: what authorization reads. */
   projectAccess(projectId: string, userId: string): Promise<{ project: Project; role?: ProjectRole } | undefined>;
   setDeployment(projectId: string, d: Deployment | undefined): Promise<void>;
+  /** Delete a project with its members, datasets and models (rows only: files are the caller's, after). */
   deleteProject(id: string): Promise<boolean>;
 
   setMember(m: Omit<Member, 'username'>): Promise<void>;
@@ -153,6 +154,9 @@ export interface Repository {
   model(projectId: string, id: string): Promise<ModelRecord | undefined>;
   listModels(projectId: string): Promise<ModelRecord[]>;
   deleteModel(projectId: string, id: string): Promise<boolean>;
+
+  /** The id of every dataset and model of every project: what the start-up sweep keeps on disk. */
+  resourceIds(): Promise<{ datasets: string[]; models: string[] }>;
 
   appendAudit(e: NewAuditEntry): Promise<void>;
   /** Newest first; `beforeId` pages back. */

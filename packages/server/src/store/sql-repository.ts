@@ -369,6 +369,11 @@ export class SqlRepository implements Repository {
     return (await this.db.run(`DELETE FROM srv_models WHERE project_id = ? AND id = ?`, [projectId, id])) > 0;
   }
 
+  async resourceIds(): Promise<{ datasets: string[]; models: string[] }> {
+    const [datasets, models] = await Promise.all([this.db.all<{ id: string }>(`SELECT id FROM srv_datasets`), this.db.all<{ id: string }>(`SELECT id FROM srv_models`)]);
+    return { datasets: datasets.map((r) => r.id), models: models.map((r) => r.id) };
+  }
+
   async appendAudit(e: NewAuditEntry): Promise<void> {
     await this.db.run(
       `INSERT INTO srv_audit (at, user_id, username, project_id, action, method, path, status, outcome, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
