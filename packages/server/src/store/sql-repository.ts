@@ -207,12 +207,13 @@ export class SqlRepository implements Repository {
   }
 
   async recordFailedLogin(id: string, lockAfter: number, lockUntil: string): Promise<User | undefined> {
-    await this.db.run(
+    // One round trip: a refused login should take about as long whether or not the account exists.
+    const r = await this.db.get(
       `UPDATE srv_users SET failed_logins = failed_logins + 1,
-         locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ?`,
+         locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END WHERE id = ? RETURNING *`,
       [lockAfter, lockUntil, id],
     );
-    return this.userById(id);
+    return r && toUser(r);
   }
 
   async createToken(t: Token): Promise<Token> {
