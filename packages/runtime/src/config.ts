@@ -162,6 +162,14 @@ const RuntimeConfigObject = z
      * parse, judge and answer thousands of refusals a second while the engine starves. 0 disables it.
      */
     refusalPauseMs: z.number().int().min(0).max(60_000).default(1000),
+    /**
+     * A refused request (429/503/413, decided from the headers) whose body is still to come is drained — read and
+     * discarded, keeping the connection alive — only when it declares at most this many bytes. A larger body, or a
+     * chunked one of unknown length, is not read at all: the answer goes out with `Connection: close` and the
+     * connection is closed once it is flushed, since skipping megabytes costs more CPU than a new connection
+     * (64 KiB: a typical JPEG at 640 px still keeps its connection). 0 closes on every unread body.
+     */
+    refusalDrainMaxBytes: z.number().int().min(0).max(1 << 30).default(64 * 1024),
     /** Open Inference Protocol requests: samples in one request (each takes a queue place), JSON nesting depth. */
     kserve: z
       .object({
@@ -254,6 +262,8 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_BATCH_DELAY_MS: { path: ['batchDelayMs'], kind: 'number' },
   CVOPT_SLO_MS: { path: ['sloMs'], kind: 'int' },
   CVOPT_ADMISSION_TARGET: { path: ['admissionTarget'], kind: 'number' },
+  CVOPT_REFUSAL_PAUSE_MS: { path: ['refusalPauseMs'], kind: 'int' },
+  CVOPT_REFUSAL_DRAIN_MAX_BYTES: { path: ['refusalDrainMaxBytes'], kind: 'int' },
   CVOPT_BODY_LIMIT_BYTES: { path: ['bodyLimitBytes'], kind: 'int' },
   CVOPT_MAX_IMAGE_PIXELS: { path: ['maxImagePixels'], kind: 'int' },
   CVOPT_VIDEO_MAX_BYTES: { path: ['video', 'maxBytes'], kind: 'int' },

@@ -103,6 +103,8 @@ export class RuntimeMetrics {
   readonly requests = new Counter('cvopt_http_requests_total', 'HTTP requests answered, by route and status');
   readonly latency = new Histogram('cvopt_http_request_duration_seconds', 'HTTP request latency, by route and status', SECONDS);
   readonly rejections = new Counter('cvopt_rejections_total', 'requests refused before running, by reason (error code)');
+  /** Refusals answered without reading a large body: the connection is closed instead of drained. */
+  readonly unreadCloses = new Counter('cvopt_refusal_unread_closes_total', 'connections closed after an answer instead of reading a large request body, by status');
   readonly batchSize = new Histogram('cvopt_batch_size', 'requests per model execution', [1, 2, 4, 8, 16, 32, 64]);
   readonly engineLatency = new Histogram('cvopt_engine_duration_seconds', 'model execution time per batch', SECONDS);
   readonly eventLoop: IntervalHistogram;
@@ -117,7 +119,7 @@ export class RuntimeMetrics {
     // A lifetime histogram hides a recent stall behind hours of calm; report a rolling window instead.
     this.lagTimer = setInterval(() => this.rollLagWindow(), lagWindowMs);
     this.lagTimer.unref();
-    this.metrics.push(this.requests, this.latency, this.rejections, this.batchSize, this.engineLatency);
+    this.metrics.push(this.requests, this.latency, this.rejections, this.unreadCloses, this.batchSize, this.engineLatency);
     this.metrics.push(
       new Gauge('cvopt_process_resident_memory_bytes', 'resident set size', () => process.memoryUsage.rss()),
       new Gauge('cvopt_event_loop_lag_seconds', 'event-loop delay over the last window (p50, p99, max)', () => [

@@ -69,6 +69,7 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
 
   const gate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     req.startedAt = performance.now();
+    const pacedMs = pacedWaitMs(req);
     const cfg = req.routeOptions.config;
     const permission = cfg.permission ?? 'public';
     if (permission === 'public') return;
@@ -122,9 +123,11 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
       });
     }
     const deadline = requestDeadline(req, config.sloMs);
+    // A request that sat behind a refusal pause has spent that part of its client's budget already.
+    const budgetMs = Math.max(1, deadline.ms - pacedMs);
     let ticket: Ticket;
     try {
-      ticket = host.current.scheduler.admit(deadline.ms, { strict: deadline.strict });
+      ticket = host.current.scheduler.admit(budgetMs, { strict: deadline.strict });
     } catch (e) {
       release();
       throw e;
@@ -139,7 +142,7 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
       ctx.videos.active++;
       reply.raw.once('close', () => ctx.videos.active--);
     }
-    req.deadlineAt = req.startedAt + deadline.ms;
+    req.deadlineAt = req.startedAt + budgetMs;
     req.ticket = ticket;
     const abort = new AbortController();
     req.abort = abort;
@@ -189,10 +192,12 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const status = err.httpStatus;
     if (status === 429 || status === 503 || status === 499) metrics.rejections.inc({ reason: err.code });
     if (status >= 500 && status !== 503) log.error({ err: e, url: req.url }, 'request failed');
+    const closing = bodyCostly(req, config.refusalDrainMaxBytes);
+    if (closing) closeAfterAnswer(reply, status, metrics);
     if (err.retryAfterS !== undefined) {
       const retryAfterS = Math.max(1, Math.ceil(err.retryAfterS));
       void reply.header('retry-after', String(retryAfterS));
-      if ((status === 429 || status === 503) && config.refusalPauseMs > 0) paceConnection(reply, Math.min(config.refusalPauseMs, retryAfterS * 1000));
+      if ((status === 429 || status === 503) && config.refusalPauseMs > 0 && !closing) paceConnection(reply, Math.min(config.refusalPauseMs, retryAfterS * 1000));
     }
     // The Open Inference Protocol's error is a bare string; the catalogue code travels in a header for every route.
     void reply.header('x-cvopt-error-code', err.code);
@@ -207,6 +212,49 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
 }
 
 /**
+ * Whether an answer given now would leave a body to skip that costs more than a new connection: the body is not
+ * yet read and it declares more than `maxDrain` bytes, or is chunked with no length. Node would otherwise read
+ * and discard all of it after the answer to keep the connection alive.
+ */
+function bodyCostly(req: FastifyRequest, maxDrain: number): boolean {
+  if (req.raw.complete || !hasBody(req)) return false;
+  const len = req.headers['content-length'];
+  if (len === undefined) return true;
+  return Number(len) > maxDrain;
+}
+
+/**
+ * Answer with `Connection: close` and destroy the socket the moment the answer is flushed: the unread body is never
+ * read (Node's post-answer drain is scheduled for the next tick; the destroy comes first). A client still sending
+ * sees the answer, then a reset — RFC 9110 §9.6 lets a server close instead of reading a body it will not use.
+ */
+function closeAfterAnswer(reply: FastifyReply, status: number, metrics: RuntimeMetrics): void {
+  void reply.header('connection', 'close');
+  metrics.unreadCloses.inc({ status: String(status) });
+  const socket = reply.raw.socket;
+  reply.raw.once('finish', () => socket?.destroy());
+}
+
+/**
+ * Each paced connection's last pause. A request read right after its pause ended was waiting in the kernel's buffer
+ * (a client that ignores Retry-After resends at once), and that wait is part of the latency its client sees, so
+ * admission charges it to the deadline.
+ */
+const pauses = new WeakMap<Socket, { from: number; to: number }>();
+
+/** A request read within this long of its connection's resume is taken to have been waiting during the pause. */
+const RESUMED_READ_MS = 100;
+
+/** Milliseconds the request now being admitted may have waited behind a refusal pause on its connection. */
+function pacedWaitMs(req: FastifyRequest): number {
+  const socket = req.raw.socket;
+  const p = socket ? pauses.get(socket) : undefined;
+  if (!p || !Number.isFinite(p.to)) return 0;
+  pauses.delete(socket);
+  return req.startedAt - p.to < RESUMED_READ_MS ? p.to - p.from : 0;
+}
+
+/**
  * Stop reading this connection for `ms` once the refusal is sent: its next request stays in the kernel's buffer
  * until then. Node resumes a socket when a response finishes, so the pause is set after that, on the next turn.
  */
@@ -217,7 +265,10 @@ function paceConnection(reply: FastifyReply, ms: number): void {
     setImmediate(() => {
       if (socket.destroyed) return;
       socket.pause();
+      const pause = { from: performance.now(), to: Infinity };
+      pauses.set(socket, pause);
       const t = setTimeout(() => {
+        pause.to = performance.now();
         if (!socket.destroyed) socket.resume();
       }, ms);
       t.unref();
