@@ -87,7 +87,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   metricsRoutes(app, ctx); // first: it collects the other routes for /openapi.json
   healthRoutes(app, ctx);
   modelRoutes(app, ctx);
-  predictRoutes(app, ctx);
+  await app.register(async (scope) => {
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    predictRoutes(scope, ctx);
+  });
   videoRoutes(app, ctx);
   // KServe bodies are read as bytes (JSON or binary tensors) and decoded in the offload worker, not by Fastify's parser.
   await app.register(async (v2) => {

@@ -170,6 +170,12 @@ const RuntimeConfigObject = z
      * (64 KiB: a typical JPEG at 640 px still keeps its connection). 0 closes on every unread body.
      */
     refusalDrainMaxBytes: z.number().int().min(0).max(1 << 30).default(64 * 1024),
+    /**
+     * Request bodies (/v1/predict's base64 JSON) and KServe outputs written as JSON at least this large are decoded
+     * or encoded in the offload worker, so the HTTP thread keeps answering; smaller ones stay inline, where they
+     * cost less than the hop to the worker (see the README's figures).
+     */
+    offloadMinBytes: z.number().int().min(0).max(1 << 30).default(64 * 1024),
     /** Open Inference Protocol requests: samples in one request (each takes a queue place), JSON nesting depth. */
     kserve: z
       .object({
@@ -264,6 +270,7 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_ADMISSION_TARGET: { path: ['admissionTarget'], kind: 'number' },
   CVOPT_REFUSAL_PAUSE_MS: { path: ['refusalPauseMs'], kind: 'int' },
   CVOPT_REFUSAL_DRAIN_MAX_BYTES: { path: ['refusalDrainMaxBytes'], kind: 'int' },
+  CVOPT_OFFLOAD_MIN_BYTES: { path: ['offloadMinBytes'], kind: 'int' },
   CVOPT_BODY_LIMIT_BYTES: { path: ['bodyLimitBytes'], kind: 'int' },
   CVOPT_MAX_IMAGE_PIXELS: { path: ['maxImagePixels'], kind: 'int' },
   CVOPT_VIDEO_MAX_BYTES: { path: ['video', 'maxBytes'], kind: 'int' },

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CvoptError, type ErrorCode } from '@cvopt/core';
 import type { LetterboxMeta, PreprocessSpec } from '@cvopt/vision';
-import type { V2Request } from './v2-codec.js';
+import type { V2OutputTensor, V2Request, V2ResponseHead } from './v2-codec.js';
 
 interface WireError {
   code: ErrorCode;
@@ -21,7 +21,8 @@ function workerFile(): URL {
 }
 
 /**
- * One worker thread for CPU work a hostile client could make long (BMP decoding, megabytes of KServe JSON), so the
+ * One worker thread for CPU work a hostile client could make long (BMP decoding, megabytes of KServe JSON in or out,
+ * large base64 images), so the
  * HTTP thread keeps answering while it runs. Tasks run one at a time there, in arrival order; the number waiting
  * is bounded by admission (every task belongs to an admitted request). A worker that dies is replaced.
  */
@@ -78,6 +79,21 @@ export class Offload {
     const copy = new Uint8Array(bytes);
     const r = await this.call<{ request: V2Request }>({ type: 'v2', bytes: copy, ...(headerLength !== undefined ? { headerLength } : {}), limits }, [copy.buffer]);
     return r.request;
+  }
+
+  /** The image bytes of a /v1/predict JSON body (`{"image": "<base64>"}`), parsed and decoded there. */
+  async jsonImage(bytes: Buffer): Promise<Buffer> {
+    const copy = new Uint8Array(bytes);
+    const r = await this.call<{ image: Uint8Array }>({ type: 'jsonImage', bytes: copy }, [copy.buffer]);
+    return Buffer.from(r.image.buffer, r.image.byteOffset, r.image.byteLength);
+  }
+
+  /** An inference response body written there; the outputs' buffers are transferred (the caller must not reuse them). */
+  async v2Response(head: V2ResponseHead, outputs: V2OutputTensor[], binary: string[]): Promise<{ body: Buffer; headerLength?: number }> {
+    const transfer = outputs.map((o) => o.data.buffer as ArrayBuffer).filter((b, i, all) => all.indexOf(b) === i);
+    const r = await this.call<{ body: Uint8Array; headerLength?: number }>({ type: 'v2out', head, outputs, binary }, transfer);
+    const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
+    return r.headerLength === undefined ? { body } : { body, headerLength: r.headerLength };
   }
 
   /** Start the worker now (it loads the image libraries), so the first BMP or KServe request does not wait for it. */

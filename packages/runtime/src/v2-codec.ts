@@ -223,12 +223,20 @@ export interface V2OutputTensor {
   data: V2Data;
 }
 
+/** What an inference response says besides its outputs. */
+export interface V2ResponseHead {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  parameters?: Record<string, unknown>;
+}
+
 /**
  * The response body: JSON, or with the binary extension the JSON header (outputs asked for binary carry
  * parameters.binary_data_size and no data) followed by their raw bytes. `binary(name)` says which outputs go binary.
  */
 export function encodeV2Response(
-  head: { model_name: string; model_version: string; id?: string; parameters?: Record<string, unknown> },
+  head: V2ResponseHead,
   outputs: V2OutputTensor[],
   binary: (name: string) => boolean,
 ): { body: Buffer; headerLength?: number } {

@@ -7,6 +7,8 @@ import * as S from '../schemas.js';
 import { encodeV2Response, toFloat32, type V2Request } from '../v2-codec.js';
 
 export const SERVER_NAME = 'cvopt';
+/** Text an output number takes in a JSON response, for the offload threshold (a float32 printed as a double). */
+const JSON_BYTES_PER_NUMBER = 16;
 export const SERVER_VERSION = '0.1.0';
 /** Open Inference Protocol extensions this server implements. */
 export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository'];
@@ -123,16 +125,20 @@ async function inferRoute(ctx: RouteContext, req: FastifyRequest, reply: Fastify
     return asked !== undefined ? asked === true : request.parameters?.binary_data_output === true;
   };
   const { binary_data_output: _b, ...passThrough } = request.parameters ?? {};
-  const out = encodeV2Response(
-    {
-      model_name: m.manifest.name,
-      model_version: String(m.generation),
-      ...(request.id !== undefined ? { id: request.id } : {}),
-      ...(Object.keys(passThrough).length ? { parameters: passThrough } : {}),
-    },
-    [{ name: outName, datatype: 'FP32', shape: [n, ...outRest], data: joined }],
-    wantsBinary,
-  );
+  const head = {
+    model_name: m.manifest.name,
+    model_version: String(m.generation),
+    ...(request.id !== undefined ? { id: request.id } : {}),
+    ...(Object.keys(passThrough).length ? { parameters: passThrough } : {}),
+  };
+  const outputs = [{ name: outName, datatype: 'FP32' as const, shape: [n, ...outRest], data: joined }];
+  // Binary outputs are one copy; as JSON an FP32 number takes about 16 bytes of text (a float32 printed as a
+  // double), written off the HTTP thread when that text is large.
+  const asJson = outputs.filter((o) => !wantsBinary(o.name)).reduce((a, o) => a + o.data.length * JSON_BYTES_PER_NUMBER, 0);
+  const out =
+    asJson >= config.offloadMinBytes
+      ? await offload.v2Response(head, outputs, outputs.map((o) => o.name).filter(wantsBinary))
+      : encodeV2Response(head, outputs, wantsBinary);
   if (out.headerLength !== undefined) {
     void reply.header('inference-header-content-length', String(out.headerLength));
     return reply.type('application/octet-stream').send(out.body);

@@ -2,14 +2,21 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { CvoptError } from '@cvopt/core';
 import { IMAGE_TYPES, mediaType, remainingMs, type RouteContext } from '../http/context.js';
+import type { RuntimeConfig } from '../config.js';
+import { decodeJsonImage } from '../json-image.js';
 import { filePart, parseMultipart } from '../multipart.js';
+import type { Offload } from '../offload.js';
 import { predictImage } from '../pipeline.js';
 import * as S from '../schemas.js';
 
-/** POST /v1/predict: one image (raw, multipart or base64 JSON) through the model. */
+/**
+ * POST /v1/predict: one image (raw, multipart or base64 JSON) through the model. Register it in a scope whose
+ * application/json parser hands over the raw bytes (see app.ts): the JSON is decoded here, off the HTTP thread
+ * when large.
+ */
 export function predictRoutes(app: FastifyInstance, { config, host, offload, responseCache }: RouteContext): void {
   app.post('/v1/predict', { schema: S.predict, config: { permission: 'predict', admits: true } }, async (req, reply) => {
-    const image = imageFromBody(req, config.multipartMaxParts);
+    const image = await imageFromBody(req, config, offload);
     const model = host.current;
     const cacheKey = responseCache?.keyOf(image, model.generation);
     if (responseCache && cacheKey) {
@@ -39,11 +46,11 @@ export function predictRoutes(app: FastifyInstance, { config, host, offload, res
   });
 }
 
-function imageFromBody(req: FastifyRequest, maxParts: number): Buffer {
+async function imageFromBody(req: FastifyRequest, config: RuntimeConfig, offload: Offload): Promise<Buffer> {
   const type = mediaType(req);
   if (IMAGE_TYPES.includes(type)) return req.body as Buffer;
   if (type === 'multipart/form-data') {
-    const part = filePart(parseMultipart(req.body as Buffer, req.headers['content-type'] ?? '', maxParts));
+    const part = filePart(parseMultipart(req.body as Buffer, req.headers['content-type'] ?? '', config.multipartMaxParts));
     if (part.contentType && !IMAGE_TYPES.includes(part.contentType) && part.contentType !== 'application/octet-stream') {
       throw new CvoptError('UNSUPPORTED_MEDIA_TYPE', `the uploaded part has content type "${part.contentType}", not an image`, {
         where: { field: part.name ?? 'file' },
@@ -53,15 +60,9 @@ function imageFromBody(req: FastifyRequest, maxParts: number): Buffer {
     return part.data;
   }
   if (type === 'application/json') {
-    const body = req.body as { image?: unknown } | null;
-    if (!body || typeof body.image !== 'string' || body.image.length === 0) {
-      throw new CvoptError('INVALID_ARGUMENT', 'the JSON body needs "image": a base64-encoded image', { where: { field: 'body.image' } });
-    }
-    const b64 = body.image.replace(/^data:[^;]+;base64,/, '');
-    if (!/^[A-Za-z0-9+/=\s_-]+$/.test(b64)) {
-      throw new CvoptError('INVALID_ARGUMENT', '"image" is not valid base64', { where: { field: 'body.image' }, hint: 'encode the file bytes with base64' });
-    }
-    return Buffer.from(b64, 'base64');
+    const bytes = req.body as Buffer;
+    // Parsing and base64-decoding a large body would hold the HTTP thread; a small one is cheaper inline than a hop.
+    return bytes.length >= config.offloadMinBytes ? offload.jsonImage(bytes) : decodeJsonImage(bytes);
   }
   throw new CvoptError('UNSUPPORTED_MEDIA_TYPE', `content type "${type || '(none)'}" is not accepted by /v1/predict`, {
     where: { field: 'content-type' },
