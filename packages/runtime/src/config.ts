@@ -77,6 +77,16 @@ const RuntimeConfigObject = z
      */
     engineNice: z.number().int().min(0).max(19).default(10),
     /**
+     * When engineNice applies. 'under-load' (default): only while the service is loaded (more requests admitted
+     * than twice the engine instances, until 1 s after that ends); at one user the inference threads run at the
+     * process's own priority, as in `cvopt bench` — the nice matters only when the HTTP thread and decoding compete
+     * with inference, and is what cost the one-user engine time when other processes wanted the CPU. Needs the
+     * right to lower a thread's nice again (root with CAP_SYS_NICE, or RLIMIT_NICE ≥ 20, e.g. systemd
+     * LimitNICE=20, podman/docker --ulimit nice=20:20); without it the engine keeps engineNice throughout, as with
+     * 'always'.
+     */
+    engineNiceMode: z.enum(['always', 'under-load']).default('under-load'),
+    /**
      * Whether idle intra-op threads busy-wait (ONNX Runtime's own default). Off here: spinning threads hold every
      * core between runs, which delays the main thread's hand-over to the next run and the decoding of the next
      * image (a 160 px model ran at 1.7 ms instead of 0.9 ms per image with it on); it helps only large models
@@ -261,6 +271,7 @@ const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'number' | 'str
   CVOPT_CONCURRENCY: { path: ['concurrency'], kind: 'int' },
   CVOPT_INTRA_OP_THREADS: { path: ['intraOpThreads'], kind: 'int' },
   CVOPT_ENGINE_NICE: { path: ['engineNice'], kind: 'int' },
+  CVOPT_ENGINE_NICE_MODE: { path: ['engineNiceMode'], kind: 'string' },
   CVOPT_ENGINE_PREFETCH: { path: ['enginePrefetch'], kind: 'bool' },
   CVOPT_INTRA_OP_SPINNING: { path: ['intraOpSpinning'], kind: 'bool' },
   CVOPT_GPU_SLOTS: { path: ['gpuSlots'], kind: 'int' },

@@ -9,7 +9,7 @@ import { Readiness } from './readiness.js';
 import { Scheduler, type SubmitOptions } from './scheduler.js';
 import { Semaphore } from './semaphore.js';
 import type { RuntimeMetrics } from './metrics.js';
-import { createEnginePool, type WorkerEngine } from './worker-engine.js';
+import { createEnginePool, followLoad, type WorkerEngine } from './worker-engine.js';
 
 /** Where the model comes from: an artifact directory (model.onnx + model.json) or an ONNX file with its manifest. */
 export interface ModelSource {
@@ -62,6 +62,8 @@ export interface LoadedModel {
   source: ModelSource;
   loadedAt: string;
   warmupMs: number;
+  /** Stops moving the engine's nice value with the load (engineNiceMode under-load). */
+  stopFollowingLoad: () => void;
 }
 
 /** Split a batched output into per-sample outputs (views, no copy). */
@@ -106,7 +108,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
     executionMode: 'sequential',
     maxBatch: Math.max(1, config.batchMax),
     spinning: config.intraOpSpinning,
-  }, config.concurrency, config.engineNice, o.onEngineDeath);
+  }, config.concurrency, { nice: config.engineNice, niceMode: config.engineNiceMode, ...(o.onEngineDeath ? { onDeath: o.onEngineDeath } : {}) });
   try {
     const info = engine.describe();
     const [, c, h, w] = info.inputDims;
@@ -166,7 +168,10 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       ...(ENGINES[config.engine].gpu && o.gpu ? { limiter: o.gpu } : {}),
       initialBatchMs: warmupMs,
     });
-    o.log?.info({ model: manifest.name, engine: info.id, maxBatch, warmupMs: Math.round(warmupMs * 10) / 10 }, 'model loaded and warmed');
+    // Loaded: more requests admitted (decoding, queued, running) than two per instance — one running and the next
+    // being decoded is a single user's steady state, not pressure.
+    const stopFollowing = followLoad(engine, () => scheduler.admitted > 2 * config.concurrency);
+    o.log?.info({ model: manifest.name, engine: info.id, maxBatch, warmupMs: Math.round(warmupMs * 10) / 10, niceFollowsLoad: engine.niceFollowsLoad }, 'model loaded and warmed');
     return {
       generation: o.generation ?? 1,
       manifest,
@@ -179,6 +184,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
       source,
       loadedAt: new Date().toISOString(),
       warmupMs,
+      stopFollowingLoad: stopFollowing,
     };
   } catch (e) {
     await engine.close();
@@ -268,6 +274,7 @@ export class ModelHost {
     if (this.readiness.draining) return;
     this.o.log?.error({ why }, 'engine worker died; restarting the model');
     this.readiness.to('failed', why);
+    dead.stopFollowingLoad();
     dead.scheduler.close();
     void dead.engine.close().catch(() => undefined);
     this.restarts++;
@@ -344,6 +351,7 @@ export class ModelHost {
 }
 
 async function retire(m: LoadedModel): Promise<void> {
+  m.stopFollowingLoad();
   m.scheduler.close();
   await m.scheduler.idle();
   await m.engine.close();

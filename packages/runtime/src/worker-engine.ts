@@ -39,11 +39,17 @@ export interface WorkerEngine extends Engine {
   recycleOutput(output: Float32Array): void;
   /** Stop the worker thread(s) at once, as a crash would (runs in flight fail with ENGINE_FAILED). */
   terminate(): Promise<void>;
+  /** Whether the inference threads' nice value follows setLoaded (engineNiceMode under-load, where the OS allows). */
+  readonly niceFollowsLoad: boolean;
+  /** Tell the instances whether the service is loaded now: their nice value goes to engineNice, or back. */
+  setLoaded(loaded: boolean): void;
 }
 
 export interface WorkerEngineOptions {
   /** Nice value for the inference thread and its intra-op threads (0 = unchanged). */
   nice?: number;
+  /** 'always' (default): nice from the start; 'under-load': only between setLoaded(true) and setLoaded(false). */
+  niceMode?: 'always' | 'under-load';
   /** Where returned input buffers go (shared by the instances of one model). */
   pool?: BufferPool;
   /** Called when the worker thread ends without close() (a crash, an abort in native code, terminate()). */
@@ -51,9 +57,11 @@ export interface WorkerEngineOptions {
 }
 
 export async function createWorkerEngine(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, wo: WorkerEngineOptions = {}): Promise<WorkerEngine> {
-  const worker = new Worker(workerFile(), { workerData: { modelPath, manifest, options, nice: wo.nice ?? 0 } });
+  const worker = new Worker(workerFile(), { workerData: { modelPath, manifest, options, nice: wo.nice ?? 0, niceMode: wo.niceMode ?? 'always' } });
+  let niceFollowsLoad = false;
   const info = await new Promise<EngineInfo>((resolve, reject) => {
-    worker.once('message', (m: { type: string; info?: EngineInfo; error?: WireError }) => {
+    worker.once('message', (m: { type: string; info?: EngineInfo; error?: WireError; niceFollowsLoad?: boolean }) => {
+      niceFollowsLoad = m.niceFollowsLoad === true;
       if (m.type === 'ready' && m.info) resolve(m.info);
       else reject(fromWire(m.error ?? { code: 'INTERNAL', message: 'engine worker failed to start' }));
     });
@@ -113,6 +121,10 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
     async terminate(): Promise<void> {
       await worker.terminate();
     },
+    niceFollowsLoad,
+    setLoaded: (loaded) => {
+      if (niceFollowsLoad && !closed) worker.postMessage({ type: 'loaded', loaded });
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
@@ -130,10 +142,10 @@ export async function createWorkerEngine(modelPath: string, manifest: ModelManif
  * instances side by side lose nothing to each other, whereas one multi-threaded session stalls at every
  * operator's barrier whenever decoding or HTTP takes one of its cores.
  */
-export async function createEnginePool(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, count: number, nice = 0, onDeath?: (why: string) => void): Promise<WorkerEngine> {
+export async function createEnginePool(modelPath: string, manifest: ModelManifest, options: OrtEngineOptions, count: number, wo: Omit<WorkerEngineOptions, 'pool'> = {}): Promise<WorkerEngine> {
   if (!Number.isInteger(count) || count < 1) throw new CvoptError('INVALID_ARGUMENT', `engine instances must be a whole number ≥ 1, got ${count}`);
   const pool = new BufferPool();
-  const settled = await Promise.allSettled(Array.from({ length: count }, () => createWorkerEngine(modelPath, manifest, options, { nice, pool, ...(onDeath ? { onDeath } : {}) })));
+  const settled = await Promise.allSettled(Array.from({ length: count }, () => createWorkerEngine(modelPath, manifest, options, { ...wo, pool })));
   const engines = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -168,8 +180,34 @@ export async function createEnginePool(modelPath: string, manifest: ModelManifes
     terminate: async () => {
       await Promise.all(engines.map((e) => e.terminate()));
     },
+    niceFollowsLoad: engines.some((e) => e.niceFollowsLoad),
+    setLoaded: (loaded) => engines.forEach((e) => e.setLoaded(loaded)),
     close: async () => {
       await Promise.all(engines.map((e) => e.close()));
     },
   };
+}
+
+/**
+ * Drive an engine's nice value from the service's load: loaded the moment `pressure()` says so (checked every
+ * `everyMs`), calm again only after `calmAfterMs` without pressure, so a burst's gaps do not flip it back and
+ * forth. At one user the inference threads then run at the process's own priority — as fast as `cvopt bench`
+ * even when other processes want the CPU — and under a storm the HTTP thread and decoding come first. Returns stop.
+ */
+export function followLoad(engine: WorkerEngine, pressure: () => boolean, o: { everyMs?: number; calmAfterMs?: number; onChange?: (loaded: boolean) => void } = {}): () => void {
+  if (!engine.niceFollowsLoad) return () => {};
+  const calmAfterMs = o.calmAfterMs ?? 1000;
+  let loaded = false;
+  let lastPressure = -Infinity;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    if (pressure()) lastPressure = now;
+    const want = now - lastPressure < calmAfterMs;
+    if (want === loaded) return;
+    loaded = want;
+    engine.setLoaded(loaded);
+    o.onChange?.(loaded);
+  }, o.everyMs ?? 50);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -16,9 +16,9 @@ describe('engine instances, decode slots and reused buffers (real ONNX Runtime, 
   const images: Buffer[] = [];
   beforeAll(async () => {
     const before = threadsAtNice(7);
-    one = await startApp(fixtureModels().detDynamic, { batchMax: 4, engineNice: 7 });
+    one = await startApp(fixtureModels().detDynamic, { batchMax: 4, engineNice: 7, engineNiceMode: 'always' });
     const afterOne = threadsAtNice(7);
-    two = await startApp(fixtureModels().detDynamic, { batchMax: 4, concurrency: 2, engineNice: 7 });
+    two = await startApp(fixtureModels().detDynamic, { batchMax: 4, concurrency: 2, engineNice: 7, engineNiceMode: 'always' });
     // Each instance's inference thread runs at the nice asked for (with intra-op 1 ONNX Runtime starts no pool
     // threads; the first session of the process may also start one environment thread, which inherits it too).
     expect(afterOne - before).toBeGreaterThanOrEqual(1);
