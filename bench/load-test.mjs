@@ -10,12 +10,15 @@
 //   npx tsc -b packages/runtime && node bench/load-test.mjs [--model DIR]... [--levels 1,10,100,1000]
 //        [--seconds 15] [--raw-seconds 5] [--no-yolo] [--no-small] [--yolo-int8] [--synthetic] [--image FILE] [--json OUT.json]
 //        [--slo-ms 2000] [--queue-max 128] [--rss-cap-mb 1024] [--expect large|always|never] [--set FIELD=JSON]...
-//        [--ramp SECONDS] [--client-nice N] [--impolite]
+//        [--ramp SECONDS] [--client-nice N] [--impolite] [--cpu-prof DIR]
 //
 // --impolite: clients that never back off (closed loop, no think time, Retry-After ignored, no Expect header, the
 // way autocannon and most client libraries behave), at 100 and 1000 connections by default; the report gives the
 // goodput ratio (accepted req/s ÷ the engine's saturated req/s measured in the same run), socket errors, client
 // time-outs (no answer within --timeout-ms, default the SLO + 5 s) and the server-side refusal p95.
+//
+// --cpu-prof DIR: the server runs under node --cpu-prof (profiles in DIR/<target>/); the report adds its main
+// thread's busy ms per served request and the top functions by self time.
 //
 // Clients send `Expect: 100-continue` the way curl does, for bodies over 1 MiB (--expect large). The load
 // generator shares the 2 cores with the server, so it raises its own priority (nice −5, when allowed): it then
@@ -28,6 +31,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { runLevel } from './load/client.mjs';
 import { rawEngine } from './load/engine.mjs';
+import { busyMs, topFrames } from './load/profile.mjs';
 import { fmt } from './load/stats.mjs';
 import { quickstartArtifact, syntheticArtifact, testDataDir, withConfig, yoloArtifact, yoloFp32Artifact } from './load/targets.mjs';
 
@@ -57,6 +61,7 @@ function parseArgs(argv) {
     else if (a === '--client-nice') o.clientNice = Number(next());
     else if (a === '--impolite') o.impolite = true;
     else if (a === '--timeout-ms') o.timeoutMs = Number(next());
+    else if (a === '--cpu-prof') o.cpuProf = next();
     else if (a === '--set') {
       // Any runtime config field, e.g. --set engineNice=0 --set intraOpSpinning=true (values parsed as JSON).
       const [k, v] = next().split('=');
@@ -74,9 +79,10 @@ async function testImage(opts, target) {
   return sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 90, g: 120, b: 150 } } }).jpeg().toBuffer();
 }
 
-function startServer(dir) {
+function startServer(dir, profDir) {
   // Back to the default priority for the server (nice is relative to this process's raised one).
-  const [cmd, args] = clientNice !== 0 ? ['nice', ['-n', String(-clientNice), process.execPath, MAIN, dir]] : [process.execPath, [MAIN, dir]];
+  const node = [process.execPath, ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), MAIN, dir];
+  const [cmd, args] = clientNice !== 0 ? ['nice', ['-n', String(-clientNice), ...node]] : [node[0], node.slice(1)];
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CVOPT_LOG_LEVEL: 'warn' } });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d.toString()));
@@ -133,13 +139,13 @@ function threadCpu(pid) {
  * at the configured nice), the server's main thread, the rest of the server (image decoding in libuv/libvips
  * threads, garbage-collector helpers) and this load generator.
  */
-function cpuPerRequest(serverPid, before, after, clientBefore, clientAfter, answered) {
+function cpuPerRequest(serverPid, before, after, clientBefore, clientAfter, answered, engineTids) {
   const prev = new Map(before.map((t) => [t.tid, t.ms]));
   const groups = { engine: 0, main: 0, other: 0 };
   for (const t of after) {
     const d = t.ms - (prev.get(t.tid) ?? 0);
     if (t.tid === String(serverPid)) groups.main += d;
-    else if (t.nice > 0) groups.engine += d;
+    else if (t.nice > 0 || engineTids.has(t.tid)) groups.engine += d;
     else groups.other += d;
   }
   const client = clientAfter.reduce((a, t) => a + t.ms, 0) - clientBefore.reduce((a, t) => a + t.ms, 0);
@@ -169,9 +175,16 @@ async function runTarget(target, opts) {
   const rawBefore = await rawEngine(dir, image, rawOpts);
   const raw = rawBefore;
   process.stderr.write(`   engine p50 ${fmt(raw.p50)} ms, saturated ${fmt(raw.saturatedRps)} req/s (batch ${raw.saturatedBatch}), pipeline p50 ${fmt(raw.pipelineP50)} ms\n`);
-  const server = startServer(dir);
+  const profDir = opts.cpuProf ? join(resolve(opts.cpuProf), target.name.replace(/[^a-z0-9]+/gi, '-')) : undefined;
+  const server = startServer(dir, profDir);
   const url = await server.url;
   const levels = [];
+  // With engineNiceMode under-load the inference threads run at nice 0 until the service is loaded: a thread
+  // seen at a positive nice once (sampled every 100 ms) is an inference thread for the rest of the run.
+  const engineTids = new Set();
+  const sampleNice = () => {
+    for (const t of threadCpu(server.child.pid)) if (t.nice > 0) engineTids.add(t.tid);
+  };
   for (const users of opts.levels) {
     process.stderr.write(`   ${users} users for ${opts.seconds} s ...\n`);
     let peakRss = rssOf(server.child.pid);
@@ -179,8 +192,11 @@ async function runTarget(target, opts) {
     const eng0 = await engineTime(url);
     const cpu0 = threadCpu(server.child.pid);
     const client0 = threadCpu(process.pid);
-    const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', expectContinue: opts.expect === 'always' || (opts.expect === 'large' && image.length > 1 << 20), rampS: opts.rampS, impolite: opts.impolite, timeoutMs: opts.timeoutMs, onTick: () => (peakRss = Math.max(peakRss, rssOf(server.child.pid))) });
-    const cpu = cpuPerRequest(server.child.pid, cpu0, threadCpu(server.child.pid), client0, threadCpu(process.pid), r.byStatus[200] ?? 0);
+    const r = await runLevel({ url, users, seconds: opts.seconds, body: image, contentType: 'image/jpeg', expectContinue: opts.expect === 'always' || (opts.expect === 'large' && image.length > 1 << 20), rampS: opts.rampS, impolite: opts.impolite, timeoutMs: opts.timeoutMs, onTick: () => {
+      peakRss = Math.max(peakRss, rssOf(server.child.pid));
+      sampleNice();
+    } });
+    const cpu = cpuPerRequest(server.child.pid, cpu0, threadCpu(server.child.pid), client0, threadCpu(process.pid), r.byStatus[200] ?? 0, engineTids);
     const lag = await lagOf(url);
     const eng1 = await engineTime(url);
     const engineInServiceMs = eng1.count > eng0.count ? ((eng1.sum - eng0.sum) / (eng1.count - eng0.count)) * 1000 : NaN;
@@ -198,7 +214,29 @@ async function runTarget(target, opts) {
   raw.p50 = Math.min(rawBefore.p50, rawAfter.p50);
   if (rawAfter.saturatedRps > rawBefore.saturatedRps) Object.assign(raw, { saturatedRps: rawAfter.saturatedRps, saturatedBatch: rawAfter.saturatedBatch });
   const meta = await sharp(image).metadata();
-  return { target: target.name, image: `${meta.width}×${meta.height} ${meta.format}, ${image.length} bytes`, config, raw, levels, exitCode };
+  const profile = profDir ? profileOf(profDir, levels.reduce((a, l) => a + (l.byStatus[200] ?? 0), 0)) : undefined;
+  return { target: target.name, image: `${meta.width}×${meta.height} ${meta.format}, ${image.length} bytes`, config, raw, levels, exitCode, profile };
+}
+
+/** The server's main-thread profile (--cpu-prof): busy ms per served request over the whole run, and the top frames. */
+function profileOf(dir, served) {
+  // One profile per thread, CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: the main thread's id is 0.
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0').sort() : [];
+  if (files.length === 0) return undefined;
+  const file = join(dir, files[files.length - 1]);
+  return { file, busyMsPerServed: served > 0 ? busyMs(file) / served : NaN, top: topFrames(file, 15) };
+}
+
+function reportProfile(p) {
+  if (!p) return [];
+  return [
+    '',
+    `server main thread, --cpu-prof over the whole run (${p.file}): ${fmt(p.busyMsPerServed, 3)} ms busy per served request; top functions by self time:`,
+    '',
+    '| self ms | share | function | where |',
+    '|---:|---:|---|---|',
+    ...p.top.map((t) => `| ${fmt(t.ms, 0)} | ${fmt(100 * t.share, 1)} % | ${t.name} | ${t.where} |`),
+  ];
 }
 
 function reportImpolite(r) {
@@ -227,6 +265,7 @@ function reportImpolite(r) {
   checks.push([`refusals ≤ 10 ms p95 server side (${rej.map((l) => `${l.users} ≤ ${fmt(l.serverRejectP95Ms)}`).join(', ') || 'none refused'})`, rej.every((l) => l.serverRejectP95Ms <= 10)]);
   checks.push([`RSS under the ${r.config.rssSoftCapMb} MiB cap`, r.levels.every((l) => l.peakRssMb < r.config.rssSoftCapMb)]);
   for (const [what, ok] of checks) lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${what}`);
+  lines.push(...reportProfile(r.profile));
   return lines.join('\n');
 }
 
@@ -268,6 +307,7 @@ function report(r) {
   if (at(1000)) checks.push([`RSS under the ${r.config.rssSoftCapMb} MiB cap at 1000 users (${fmt(at(1000).peakRssMb, 0)})`, at(1000).peakRssMb < r.config.rssSoftCapMb]);
   checks.push([`SIGTERM exit code 0`, r.exitCode === 0]);
   for (const [what, ok] of checks) lines.push(`- ${ok ? 'PASS' : 'FAIL'} ${what}`);
+  lines.push(...reportProfile(r.profile));
   return lines.join('\n');
 }
 
