@@ -14,6 +14,7 @@ import {
   formatError,
   httpStatusOf,
   parseWith,
+  shedLoad,
 } from './index.js';
 
 describe('Rng', () => {
@@ -87,6 +88,14 @@ describe('error catalogue', () => {
     expect(formatError(e)).toContain('labels/x.txt:3');
     expect(formatError(e)).toContain('fix: write');
     expect(e.toJSON()).toMatchObject({ code: 'LABEL_INVALID', where: { line: 3 } });
+  });
+
+  it('builds load-shedding refusals without a stack trace, and leaves other errors theirs', () => {
+    const r = shedLoad('QUEUE_FULL', 'the queue is full', { retryAfterS: 2 });
+    expect(r).toBeInstanceOf(CvoptError);
+    expect(r.toJSON()).toEqual({ code: 'QUEUE_FULL', message: 'the queue is full', retryAfterS: 2 });
+    expect(r.stack).not.toContain('core.test');
+    expect(new CvoptError('INTERNAL', 'x').stack).toContain('core.test');
   });
 });
 

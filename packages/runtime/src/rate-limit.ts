@@ -1,4 +1,4 @@
-import { CvoptError } from '@cvopt/core';
+import { shedLoad } from '@cvopt/core';
 
 /** What the admission gate asks before taking work from a client (key name, or address when auth is off). */
 export interface RequestLimiter {
@@ -45,7 +45,7 @@ export class RateLimiter implements RequestLimiter {
       return;
     }
     const waitS = (1 - b.tokens) / this.perSecond;
-    throw new CvoptError('RATE_LIMITED', `rate limit of ${this.perSecond} requests/s (burst ${this.burst}) exceeded for this key`, {
+    throw shedLoad('RATE_LIMITED', `rate limit of ${this.perSecond} requests/s (burst ${this.burst}) exceeded for this key`, {
       hint: 'slow down; retry after the Retry-After delay',
       retryAfterS: Math.max(1, Math.ceil(waitS)),
     });

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { CvoptError, type Logger } from '@cvopt/core';
+import { type Logger, shedLoad } from '@cvopt/core';
 import { RateLimiter, type RequestLimiter } from './rate-limit.js';
 
 /**
@@ -87,7 +87,7 @@ export class RedisRateLimiter implements RequestLimiter {
     }
     if (answer[0] === 1) return;
     const waitS = Number(answer[1] ?? 1);
-    throw new CvoptError('RATE_LIMITED', `rate limit of ${this.o.perSecond} requests/s (burst ${this.o.burst}) exceeded for this key`, {
+    throw shedLoad('RATE_LIMITED', `rate limit of ${this.o.perSecond} requests/s (burst ${this.o.burst}) exceeded for this key`, {
       hint: 'slow down; retry after the Retry-After delay',
       retryAfterS: Math.max(1, Math.ceil(waitS)),
     });

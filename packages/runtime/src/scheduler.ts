@@ -1,4 +1,4 @@
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, shedLoad } from '@cvopt/core';
 import { decideBatch, type BatchPolicy } from './batcher.js';
 import type { Semaphore } from './semaphore.js';
 
@@ -160,7 +160,7 @@ export class Scheduler<I, O> {
     }
     const waiting = this.waiting;
     if (waiting >= this.opts.queueMax) {
-      throw new CvoptError('QUEUE_FULL', `the queue is full (${waiting} of ${this.opts.queueMax} waiting)`, {
+      throw shedLoad('QUEUE_FULL', `the queue is full (${waiting} of ${this.opts.queueMax} waiting)`, {
         hint: 'retry after the Retry-After delay, or add replicas',
         retryAfterS: this.retryAfterS(),
         details: { queueDepth: waiting, queueMax: this.opts.queueMax },
@@ -171,7 +171,7 @@ export class Scheduler<I, O> {
     // (strict) is refused then; the service-wide SLO judges queueing, not a model slower than the SLO.
     const idle = waiting === 0 && this.running < this.opts.concurrency;
     if (expectedMs > deadlineMs * (this.opts.admissionTarget ?? 0.85) && (o.strict !== false || !idle)) {
-      throw new CvoptError('DEADLINE_EXCEEDED', `the estimated completion in ${Math.round(expectedMs)} ms is past the deadline of ${deadlineMs} ms`, {
+      throw shedLoad('DEADLINE_EXCEEDED', `the estimated completion in ${Math.round(expectedMs)} ms is past the deadline of ${deadlineMs} ms`, {
         hint: 'retry after the Retry-After delay, or allow a longer deadline (X-Deadline-Ms)',
         retryAfterS: this.retryAfterS(),
         details: { estimatedMs: Math.round(expectedMs), deadlineMs, queueDepth: waiting },

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, shedLoad } from '@cvopt/core';
 import { KeyStore, authorize, keyFromHeaders } from '../auth.js';
 import { authEnabled } from '../config.js';
 import { errorBody, httpErrorToCvopt, isClientGone } from '../errors.js';
@@ -102,14 +102,14 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const release = () => watch?.end();
     const rss = memory.rss;
     if (rss > rssCap) {
-      throw new CvoptError('OVERLOADED', `memory use (with video decoders) ${Math.round(rss / 2 ** 20)} MiB is above the soft cap of ${config.rssSoftCapMb} MiB`, {
+      throw shedLoad('OVERLOADED', `memory use (with video decoders) ${Math.round(rss / 2 ** 20)} MiB is above the soft cap of ${config.rssSoftCapMb} MiB`, {
         hint: 'retry shortly; the service sheds load instead of running out of memory',
         retryAfterS: 1,
       });
     }
     const video = req.routeOptions.url === '/v1/predict/video';
     if (video && ctx.videos.active >= config.video.maxConcurrent) {
-      throw new CvoptError('QUEUE_FULL', `${ctx.videos.active} videos are being processed (the limit is ${config.video.maxConcurrent})`, {
+      throw shedLoad('QUEUE_FULL', `${ctx.videos.active} videos are being processed (the limit is ${config.video.maxConcurrent})`, {
         hint: 'retry after the Retry-After delay, or raise video.maxConcurrent',
         retryAfterS: 2,
       });
@@ -117,7 +117,7 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
     const held = admittedBy.get(client) ?? 0;
     if (config.perClient.maxAdmitted > 0 && held >= config.perClient.maxAdmitted) {
       release();
-      throw new CvoptError('RATE_LIMITED', `this client already has ${held} requests admitted (the limit per client is ${config.perClient.maxAdmitted})`, {
+      throw shedLoad('RATE_LIMITED', `this client already has ${held} requests admitted (the limit per client is ${config.perClient.maxAdmitted})`, {
         hint: 'wait for answers before sending more, or raise perClient.maxAdmitted',
         retryAfterS: 1,
       });
@@ -303,7 +303,7 @@ class UploadWatch {
     const { maxUploads } = this.config.perClient;
     const held = this.perClient.get(client) ?? 0;
     if (maxUploads > 0 && held >= maxUploads) {
-      throw new CvoptError('RATE_LIMITED', `this client already has ${held} uploads in progress (the limit is ${maxUploads})`, {
+      throw shedLoad('RATE_LIMITED', `this client already has ${held} uploads in progress (the limit is ${maxUploads})`, {
         hint: 'finish the uploads under way before starting more, or raise perClient.maxUploads',
         retryAfterS: 1,
       });
