@@ -54,12 +54,12 @@ describe('cvopt login / user / project / grant / jobs / --remote', () => {
     expect(up.out).toMatch(/uploaded dataset shapes .*detect, 6 images/);
     expect((await runCli('project', 'add-preset', 'demo', 'base', 'yolov8p')).code).toBe(0);
 
-    const train = await runCli('train', '--remote', '--project', 'demo', '--model', 'base', '--data', 'shapes', '--epochs', '1', '--imgsz', '64', '--detach', '--json');
+    const train = await runCli('train', '--remote', '--project', 'demo', '--model', 'base', '--data', 'shapes', '--epochs', '1', '--imgsz', '64', '--out', join(tmp, 'run'), '--detach', '--json');
     expect(train.code, train.err).toBe(0);
     const jobId = JSON.parse(train.out).job as string;
     const list = await runCli('jobs', 'list', 'demo', '--json');
     expect(JSON.parse(list.out)).toEqual([expect.objectContaining({ id: jobId, kind: 'train', state: 'queued', createdBy: 'root' })]);
-    const bad = await runCli('train', '--remote', '--project', 'demo', '--model', 'nope', '--data', 'shapes', '--epochs', '1');
+    const bad = await runCli('train', '--remote', '--project', 'demo', '--model', 'nope', '--data', 'shapes', '--epochs', '1', '--out', join(tmp, 'run'));
     expect(bad.code).toBe(exitCodeOf('NOT_FOUND'));
     expect(bad.err).toMatch(/no model "nope" in the project/);
     expect((await runCli('jobs', 'cancel', 'demo', jobId)).out).toMatch(/cancelled/);

@@ -33,7 +33,8 @@ export const TrainJobSchema = z.object({
 });
 export type TrainJob = z.infer<typeof TrainJobSchema>;
 
-export const TrainPayloadSchema = TrainJobSchema.omit({ kind: true })
+/** The train payload's fields without the cross-field rule, so the API server can pick the options it accepts. */
+export const TrainPayloadFields = TrainJobSchema.omit({ kind: true })
   .partial({ model: true, data: true })
   .extend({
     /** Data-loading processes in the worker; default: the worker's own choice. */
@@ -48,8 +49,8 @@ export const TrainPayloadSchema = TrainJobSchema.omit({ kind: true })
     weights: path.optional(),
     /** Train into an --out folder that already holds files (overwriting its checkpoints) instead of refusing. */
     existOk: z.boolean().default(false),
-  })
-  .refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
+  });
+export const TrainPayloadSchema = TrainPayloadFields.refine((p) => p.resume || (p.model && p.data), { message: 'model and data are required unless resuming', path: ['model'] });
 export type TrainPayload = z.input<typeof TrainPayloadSchema>;
 export const TrainResultSchema = z.looseObject({ best: z.string(), last: z.string(), epochs: z.number(), metrics: z.record(z.string(), z.number()) });
 
@@ -201,6 +202,8 @@ export const CheckPayloadSchema = z.object({
   targets: z.array(z.string().min(1)).min(1).optional(),
   /** Create a real ONNX Runtime CPU session to confirm the ort-cpu verdict (default true). */
   session: z.boolean().default(true),
+  /** Also write the report here as JSON (the server keeps it with the job). */
+  out: path.optional(),
 });
 export type CheckPayload = z.input<typeof CheckPayloadSchema>;
 export const CheckResultSchema = z.looseObject({ model: z.string(), blocked: z.boolean(), targets: z.array(z.unknown()) });
@@ -247,8 +250,7 @@ export type PackageJob = z.infer<typeof PackageJobSchema>;
  * engine (`model` + `engine`). `gpu` and `constraints` are accepted for the older submit shape and ignored: the
  * engine decides the variant.
  */
-export const PackagePayloadSchema = z
-  .object({
+export const PackagePayloadFields = z.object({
     decision: path.optional(),
     model: path.optional(),
     engine: EngineIdSchema.optional(),
@@ -257,8 +259,8 @@ export const PackagePayloadSchema = z
     limits: z.object({ cpus: z.number().positive().optional(), memoryMb: z.number().int().min(128).optional() }).optional(),
     gpu: z.boolean().optional(),
     constraints: ConstraintsSchema.optional(),
-  })
-  .refine((p) => p.decision !== undefined || (p.model !== undefined && p.engine !== undefined), { message: 'name a decision.json, or a model and an engine', path: ['decision'] });
+  });
+export const PackagePayloadSchema = PackagePayloadFields.refine((p) => p.decision !== undefined || (p.model !== undefined && p.engine !== undefined), { message: 'name a decision.json, or a model and an engine', path: ['decision'] });
 export type PackagePayload = z.input<typeof PackagePayloadSchema>;
 export const PackageResultSchema = z.looseObject({ dir: z.string(), tarball: z.string(), engine: EngineIdSchema });
 

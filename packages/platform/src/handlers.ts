@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   BenchPayloadSchema,
@@ -164,7 +165,14 @@ export const checkHandler = handler<'check', Z<typeof CheckPayloadSchema>, Check
   payload: CheckPayloadSchema,
   result: CheckResultSchema as never,
   summary: 'operator report per engine target: every blocker at once',
-  run: (p) => checkOnnx(p.model, { ...(p.targets ? { targets: p.targets } : {}), session: p.session }),
+  run: async (p) => {
+    const report = await checkOnnx(p.model, { ...(p.targets ? { targets: p.targets } : {}), session: p.session });
+    if (p.out) {
+      mkdirSync(dirname(p.out), { recursive: true });
+      writeFileSync(p.out, `${JSON.stringify(report, null, 2)}\n`);
+    }
+    return report;
+  },
 });
 
 /** The decision as written; `file` is decision.json, or decision.rejected.json beside it when nothing won. */

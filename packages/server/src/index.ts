@@ -3,7 +3,7 @@ export { startServer, type StartOptions, type StartedServer } from './start.js';
 export { ServerConfigSchema, parseServerConfig, type ServerConfig, type ServerConfigInput } from './config.js';
 export { ACTIONS, PROJECT_ROLES, roleAllows, scopeAllows, type Action, type ProjectRole } from './permissions.js';
 export { openDriver, openRepository, type StoreOptions } from './store/open.js';
-export { SERVER_JOB_KINDS, CheckJobSchema, QuantizeJobSchema, SelectJobSchema } from './job-kinds.js';
+export { SERVER_JOB_KINDS } from './job-kinds.js';
 export { SqlRepository } from './store/sql-repository.js';
 export { MIGRATIONS, migrateServer } from './store/migrations.js';
 export type { Repository, User, Token, Project, Member, DatasetRecord, ModelRecord, AuditEntry, TokenScope } from './store/repository.js';

@@ -2,18 +2,17 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { testDataDir, type JobHandler } from '@cvopt/core';
+import { CheckPayloadSchema, testDataDir, type JobHandler } from '@cvopt/core';
 import { openBackend, runWorker, type JobBackend, type RunningWorker } from '@cvopt/jobs';
 import { checkOnnx } from '@cvopt/onnx';
-import { CheckJobSchema } from '../src/index.js';
 import { DIALECTS, PG_URL, startTestServer, type TestServer } from './helpers.js';
 
 /** A real light handler: `cvopt check` on the model, the report written where the server said. */
-const checkHandler: JobHandler<z.infer<typeof CheckJobSchema>, { blocked: boolean; nodes: number }> = {
+const checkHandler: JobHandler<z.infer<typeof CheckPayloadSchema>, { blocked: boolean; nodes: number }> = {
   kind: 'check',
   queue: 'inference',
   summary: 'operator report',
-  payload: CheckJobSchema,
+  payload: CheckPayloadSchema,
   result: z.object({ blocked: z.boolean(), nodes: z.number() }),
   async run(p, ctx) {
     ctx.progress({ stage: 'check', step: 0, total: 1 });
@@ -111,7 +110,7 @@ for (const dialect of DIALECTS) describe(`jobs through the server, run by a real
     // A later job reads this one's output by id.
     const sel = await t.call('POST', `/projects/${projectId}/jobs`, { token: t.adminToken, json: { kind: 'select', fromJob: job.id } });
     expect(sel.status).toBe(409);
-    expect(sel.body.error.message).toMatch(/select reads a succeeded bench job/);
+    expect(sel.body.error.message).toMatch(/fromJob names a succeeded bench job/);
   });
 
   it("shows every worker machine's GPU slots and VRAM as the controllers published them", async () => {

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
 import { CvoptError, ENGINE_IDS, type BenchPayload } from '@cvopt/core';
 import { renderTable } from '@cvopt/bench';
-import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine } from '../output.js';
-import { remoteBench } from '../remote/commands.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 const BenchFlags = {
   data: flag.string(),
@@ -44,12 +43,9 @@ export function register(program: Command): void {
     .option('--pytorch-device <cpu|cuda>', 'device of the pytorch engine', 'cpu')
     .option('--time-limit <s>', 'per-engine time limit; the engine is killed and reported failed past it', '900')
     .option('--rss-cap-mb <mb>', 'per-engine memory cap (process tree RSS)', '8192')
-    .requiredOption('--out <file>', 'report.json to write (report.md and chart.svg beside it)')
-    .option('--remote', 'run it as a job on the server of `cvopt login` (MODEL/--data name project resources, or MODEL is a job id)')
-    .option('--project <name>', 'the server project (with --remote)')
-    .option('--detach', 'with --remote: print the job id and return');
+    .requiredOption('--out <file>', 'report.json to write (report.md and chart.svg beside it)');
+  remoteOptions(cmd);
   action<[string]>(cmd, async (model, opts) => {
-    if (opts.remote) return remoteBench(model, opts);
     const f = parseFlags(BenchFlags, opts);
     const payload: BenchPayload = {
       model,
@@ -70,12 +66,13 @@ export function register(program: Command): void {
     };
     const quiet = Boolean(opts.json);
     const bar = new ProgressLine('bench', quiet);
-    const r = await runLocal(PLATFORM_HANDLERS.bench, payload, {
+    const r = await runJob('bench', payload, opts, {
       onLog: (_level, m) => {
         if (!quiet) process.stderr.write(`bench: ${m}\n`);
       },
       onProgress: (p) => bar.update(p.step, p.total, p.stage),
     });
+    if (!r) return;
     bar.done();
     emit(opts, { report: r.report, decision: r.decision, files: r.files }, () =>
       [

@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { CvoptError } from '@cvopt/core';
 import { DEFAULT_TARGETS, type CheckReport } from '@cvopt/onnx';
-import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, table } from '../output.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 /** Issues grouped by severity and op: a count and a few example nodes, instead of one line per node. */
 function summarise(issues: CheckReport['targets'][number]['blockers']): (string | number | null)[][] {
@@ -46,18 +46,20 @@ export function register(program: Command): void {
     .argument('<model>', 'an ONNX file')
     .option('--targets <list>', `comma-separated targets (${DEFAULT_TARGETS.join(',')})`, DEFAULT_TARGETS.join(','))
     .option('--no-session', 'skip the real ONNX Runtime session check for ort-cpu')
-    .option('--verbose', 'list every node a target cannot run (default: one line per operator with a count)')
-    .addHelpText(
+    .option('--verbose', 'list every node a target cannot run (default: one line per operator with a count); with --remote also what was uploaded');
+  remoteOptions(cmd).addHelpText(
       'after',
       `
 Examples:
   cvopt check model.onnx                              # every default target, summarised per operator
   cvopt check model.onnx --targets tensorrt --verbose # every node TensorRT cannot run
-  cvopt check model.onnx --json | jq .blocked`,
+  cvopt check model.onnx --json | jq .blocked
+  cvopt check model.onnx --remote --project shapes   # the same report, from the server`,
     );
   action<[string]>(cmd, async (model, opts) => {
     const f = parseFlags({ targets: flag.list(), session: z.boolean().default(true), verbose: flag.switch().default(false) }, opts);
-    const report = await runLocal(PLATFORM_HANDLERS.check, { model, targets: f.targets, session: f.session });
+    const report = await runJob('check', { model, targets: f.targets, session: f.session }, opts);
+    if (!report) return;
     emit(opts, report, (x) => render(x, f.verbose));
     if (report.blocked) {
       const blocked = report.targets.filter((t) => t.blocked);

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import type { ExportPayload } from '@cvopt/core';
-import { DEFAULT_PARITY_TOLERANCE, PLATFORM_HANDLERS, runLocal, type ExportResult } from '@cvopt/platform';
+import { DEFAULT_PARITY_TOLERANCE, type ExportResult } from '@cvopt/platform';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 function render(r: ExportResult): string {
   const p = r.parity;
@@ -38,6 +39,7 @@ export function register(program: Command): void {
     .option('--samples <dir>', 'real images for the parity check (default: seeded random inputs)')
     .option('--trust-torchscript', 'load a TorchScript file (a program: it can write files); without it TorchScript is refused')
     .option('--tolerance <x>', 'largest accepted max relative difference', String(DEFAULT_PARITY_TOLERANCE));
+  remoteOptions(cmd);
   action<[string]>(cmd, async (model, opts) => {
     const f = parseFlags(
       {
@@ -53,7 +55,8 @@ export function register(program: Command): void {
     );
     const input: ExportPayload = { checkpoint: model, ...Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)), out: f.out };
     const bar = new ProgressLine('export', opts.json === true);
-    const r = await runLocal(PLATFORM_HANDLERS.export, input, { onProgress: (m) => bar.update(m.step, m.total, `${m.stage}: ${m.message ?? ''}`) });
+    const r = await runJob('export', input, opts, { onProgress: (m) => bar.update(m.step, m.total, `${m.stage}: ${m.message ?? ''}`) });
+    if (!r) return;
     bar.done();
     emit(opts, r, render);
   });

@@ -3,7 +3,7 @@ import { CvoptError } from '@cvopt/core';
 import { action } from '../action.js';
 import { emit } from '../output.js';
 import { RemoteClient } from '../remote/client.js';
-import { loadCredentials, removeCredentials, saveCredentials } from '../remote/credentials.js';
+import { loadCredentials, type Credentials, removeCredentials, saveCredentials } from '../remote/credentials.js';
 import { readPassword } from '../remote/password.js';
 import { examples } from '../remote/resolve.js';
 
@@ -22,7 +22,15 @@ export function register(program: Command): void {
     const r = await new RemoteClient(url).request<{ token: string; expiresAt: string; user: { username: string; isAdmin: boolean } }>('POST', '/auth/login', {
       json: { username: opts.username, password },
     });
-    const file = saveCredentials({ url: url.replace(/\/$/, ''), token: r.token, username: r.user.username, expiresAt: r.expiresAt });
+    // A new session on the same server keeps the default project of `cvopt project use`.
+    let before: Credentials | undefined;
+    try {
+      before = loadCredentials();
+    } catch {
+      /* not logged in, or a damaged file that this login replaces */
+    }
+    const base = url.replace(/\/$/, '');
+    const file = saveCredentials({ url: base, token: r.token, username: r.user.username, expiresAt: r.expiresAt, ...(before?.url === base && before.project ? { project: before.project } : {}) });
     emit(opts, { url, username: r.user.username, isAdmin: r.user.isAdmin, expiresAt: r.expiresAt, credentials: file }, (x) => `logged in to ${x.url} as ${x.username}${x.isAdmin ? ' (server admin)' : ''}; session until ${x.expiresAt}`);
   });
 

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { CvoptError, ENGINE_IDS, isEngineId } from '@cvopt/core';
 import { verifyArtifact } from '@cvopt/packager';
-import { packageHandler, runLocal } from '@cvopt/platform';
 import { action, numberFlag } from '../action.js';
 import { emit, table } from '../output.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 
@@ -13,13 +13,14 @@ export function register(program: Command): void {
     .command('package')
     .description('write a deployable artifact (model, runtime bundle, config, Dockerfiles, compose, Kubernetes, MANIFEST.json) and its .tar.gz; --verify DIR checks one')
     .argument('[model]', 'MODEL.onnx (model.json beside it) or a folder with model.onnx; or use --decision')
-    .option('--decision <file>', 'decision.json written by `cvopt select` (packages its winner)')
+    .option('--decision <file>', 'decision.json written by `cvopt select` (packages its winner); with --remote: of `cvopt select --remote`, or the select job id')
     .option('--engine <id>', `engine to serve a MODEL on (${ENGINE_IDS.join(', ')})`)
     .option('--out <dir>', 'artifact folder to write (replaced whole); DIR.tar.gz is written beside it', 'dist/cvopt-service')
     .option('--name <name>', 'service name for the image and Kubernetes objects (default: the model name)')
     .option('--cpus <n>', 'CPU limit in compose and Kubernetes', '2')
     .option('--memory-mb <n>', 'memory limit in compose and Kubernetes', '2048')
     .option('--verify <dir>', 'recompute every checksum of an artifact; name each file that changed');
+  remoteOptions(cmd);
   action<[string | undefined]>(cmd, async (model, opts) => {
     if (typeof opts.verify === 'string') {
       const r = verifyArtifact(opts.verify);
@@ -38,14 +39,15 @@ export function register(program: Command): void {
       throw new CvoptError('INVALID_ARGUMENT', `--engine: unknown engine "${String(opts.engine)}"; engines: ${ENGINE_IDS.join(', ')}`, { where: { field: '--engine' } });
     }
     // The same handler the job system runs (cvopt worker, the server): local and remote packaging cannot drift.
-    const r = await runLocal(packageHandler, {
+    const r = await runJob('package', {
       ...(typeof opts.decision === 'string' ? { decision: opts.decision } : {}),
       ...(model ? { model } : {}),
       ...(isEngineId(opts.engine) ? { engine: opts.engine } : {}),
       ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
       out: String(opts.out),
       limits: { cpus: numberFlag('cpus', opts.cpus, { min: 0.1 }), memoryMb: numberFlag('memory-mb', opts.memoryMb, { int: true, min: 128 }) },
-    });
+    }, opts);
+    if (!r) return;
     emit(opts, { dir: r.dir, tarball: r.tarball, bytes: r.bytes, engine: r.manifest.engine, name: r.manifest.name, files: Object.keys(r.manifest.files).length }, (v) =>
       [
         `packaged ${v.name} (${v.engine}): ${v.dir} (${v.files} files, ${mb(v.bytes.dir)}) and ${v.tarball} (${mb(v.bytes.tarball)})`,

@@ -4,6 +4,7 @@ import { CvoptError } from '@cvopt/core';
 import { action } from '../action.js';
 import { emit, table } from '../output.js';
 import { RemoteClient } from '../remote/client.js';
+import { saveDefaultProject } from '../remote/credentials.js';
 import { examples, localFile, projectId, resourceId } from '../remote/resolve.js';
 
 interface ProjectView {
@@ -19,6 +20,7 @@ export function register(program: Command): void {
   const project = examples(
     program.command('project').description('projects on the cvopt server: create, list, members, datasets, models, deployment, predict'),
     'cvopt project create shapes',
+    'cvopt project use shapes',
     'cvopt project upload-dataset shapes shapes shapes.tar.gz',
     'cvopt project predict shapes photo.jpg',
   );
@@ -33,6 +35,16 @@ export function register(program: Command): void {
     const r = await client().request<{ projects: ProjectView[] }>('GET', '/projects');
     emit(opts, r.projects, (ps) => table(['project', 'id', 'your role', 'deployed'], ps.map((p) => [p.name, p.id, p.role, p.deployment ? 'yes' : 'no'])));
   });
+
+  action<[string]>(
+    examples(project.command('use').argument('<project>').description('the project `--remote` commands run in when no --project is given (kept with your session, 0600)'), 'cvopt project use shapes'),
+    async (p, opts) => {
+      const c = client();
+      const id = await projectId(c, p);
+      const file = saveDefaultProject(p);
+      emit(opts, { project: p, id, credentials: file }, (r) => `--remote commands now run in project ${r.project} (${r.id}); --project overrides it`);
+    },
+  );
 
   action<[string]>(examples(project.command('members').argument('<project>').description('members and roles'), 'cvopt project members shapes'), async (p, opts) => {
     const c = client();

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { CvoptError, describeProtocol, type QuantizePayload } from '@cvopt/core';
 import { CALIBRATION_METHODS, type QuantizeReport } from '@cvopt/onnx';
-import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 // Accuracy as a fraction everywhere (0.5823, a drop of 0.0098), as in eval, bench, select and every report.
 const pts = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(4));
@@ -49,6 +49,7 @@ export function register(program: Command): void {
     .option('--max-drop <x>', 'largest accepted accuracy drop as a fraction (0.01 = one point of mAP50, as select --max-map-drop); sensitive layers return to FP32 until met')
     .option('--fp16', 'convert to FP16 instead of INT8')
     .option('--threads <n>', 'ONNX Runtime intra-op threads (0 = default)', '0');
+  remoteOptions(cmd);
   action<[string]>(cmd, async (model, opts) => {
     const f = parseFlags(
       {
@@ -83,13 +84,14 @@ export function register(program: Command): void {
       ...(f.maxDrop !== undefined ? { maxDrop: f.maxDrop } : {}),
       ...(f.threads ? { intraOpNumThreads: f.threads } : {}),
     };
-    const report = await runLocal(PLATFORM_HANDLERS.quantize, payload, {
+    const report = await runJob('quantize', payload, opts, {
       onProgress: ({ stage, step, total }) => {
         let p = progress.get(stage);
         if (!p) progress.set(stage, (p = new ProgressLine(stage, opts.json === true)));
         p.update(step, total);
       },
     });
+    if (!report) return;
     emit(opts, report, render);
     if (report.withinBound === false) {
       const err = new CvoptError('CONSTRAINT_UNMET', `the accuracy drop ${report.drop.toFixed(4)} stays above --max-drop ${String(opts.maxDrop)} even with ${report.excludedNodes.length} nodes in FP32`);

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { CvoptError, ENGINE_IDS, type Constraints, type Decision } from '@cvopt/core';
-import { PLATFORM_HANDLERS, runLocal } from '@cvopt/platform';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, fmtNum, table } from '../output.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 const SelectFlags = {
   minMap50: flag.number({ min: 0, max: 1 }).optional(),
@@ -39,7 +39,7 @@ export function register(program: Command): void {
   const cmd = program
     .command('select')
     .description('pick the fastest engine in a benchmark report that meets the constraints; writes decision.json')
-    .argument('<report>', 'report.json written by `cvopt bench`')
+    .argument('<report>', 'report.json written by `cvopt bench` (with --remote: by `cvopt bench --remote`, or the bench job id)')
     .option('--min-map50 <x>', 'lowest accepted mAP50 (0..1)')
     .option('--min-map5095 <x>', 'lowest accepted mAP50-95 (0..1)')
     .option('--min-top1 <x>', 'lowest accepted top-1 (0..1)')
@@ -49,12 +49,14 @@ export function register(program: Command): void {
     .option('--max-gpu-mem-mb <mb>', 'largest accepted GPU memory')
     .option('--engines <list>', `only these engines (comma list of ${ENGINE_IDS.join(', ')})`)
     .option('--out <file>', 'where to write the decision (default: decision.json beside the report)');
+  remoteOptions(cmd);
   action<[string]>(cmd, async (reportPath, opts) => {
     const { engines, out: outFlag, ...limits } = parseFlags(SelectFlags, opts);
     const constraints: Constraints = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
     if (engines) constraints.allowedEngines = engines;
     // The handler copies the winner's model beside the decision; without a winner it writes decision.rejected.json.
-    const decision = await runLocal(PLATFORM_HANDLERS.select, { report: reportPath, constraints, ...(outFlag ? { out: outFlag } : {}) });
+    const decision = await runJob('select', { report: reportPath, constraints, ...(outFlag ? { out: outFlag } : {}) }, opts);
+    if (!decision) return;
     const file = decision.file;
     // With --json a failed selection prints only the error document (one JSON document per run).
     if (decision.winner || !opts.json) emit(opts, decision, (d) => `${render(d)}${d.model ? `\nmodel: ${d.model.file} (sha256 ${d.model.sha256.slice(0, 12)}…)` : ''}\nwrote ${file}`);

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { CvoptError, type TrainPayload } from '@cvopt/core';
-import { PLATFORM_HANDLERS, PRESET_NAME, runLocal, type TrainResult } from '@cvopt/platform';
+import { PRESET_NAME, type TrainResult } from '@cvopt/platform';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, ProgressLine, table } from '../output.js';
 import { onInterrupt } from '../interrupt.js';
-import { remoteTrain } from '../remote/commands.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 interface EpochRow {
   epoch: number;
@@ -58,11 +58,8 @@ export function register(program: Command): void {
     .option('--patience <n>', 'stop after N epochs without a better validation fitness (0 = never)', '100')
     .option('--exist-ok', 'train into an --out folder that already holds files (its checkpoints are replaced)')
     .option('--trust-torchscript', 'load a TorchScript --model (a program: it can write files); without it TorchScript is refused')
-    .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments')
-    .option('--remote', 'run it as a job on the server of `cvopt login` (--model/--data name project resources)')
-    .option('--project <name>', 'the server project (with --remote)')
-    .option('--detach', 'with --remote: print the job id and return')
-    .addHelpText(
+    .option('--resume', 'continue <out>/last.pt from its next epoch with its saved arguments');
+  remoteOptions(cmd).addHelpText(
       'after',
       `
 Examples:
@@ -71,10 +68,9 @@ Examples:
   cvopt train --model yolov8n --weights yolov8n.pt --data data.yaml --epochs 10 --out runs/ft   # fine-tune
   cvopt train --resume --out runs/exp1                                                        # after Ctrl-C
   cvopt train --model yolov8n-cls --data flowers/ --imgsz 224 --hyp hyp.yaml --out runs/cls
-  cvopt train --remote --project shapes --model base --data shapes --epochs 30 --imgsz 320    # on the server`,
+  cvopt train --remote --model yolov8n --data shapes/data.yaml --epochs 30 --imgsz 320 --out runs/exp1   # on the server`,
     );
   action<[]>(cmd, async (opts) => {
-    if (opts.remote) return remoteTrain(opts);
     const f = parseFlags(
       {
         out: flag.string(),
@@ -113,10 +109,9 @@ Examples:
 
     const bar = new ProgressLine('train', opts.json === true);
     const epochs = new Map<number, EpochRow>();
-    const removeHook = onInterrupt(() => say(`\nthe run stops at its last finished epoch; continue it with: cvopt train --resume --out ${f.out}`));
+    const removeHook = opts.remote ? () => {} : onInterrupt(() => say(`\nthe run stops at its last finished epoch; continue it with: cvopt train --resume --out ${f.out}`));
     try {
-      const r = await runLocal(PLATFORM_HANDLERS.train, input, {
-        ...(opts.signal ? { signal: opts.signal as AbortSignal } : {}),
+      const r = await runJob('train', input, opts, {
         onLog: (_level, line) => {
           if (line.startsWith('warning:') || line.startsWith('early stop')) say(line);
         },
@@ -131,6 +126,7 @@ Examples:
           }
         },
       });
+      if (!r) return;
       bar.done(`${r.epochsRun ?? r.epochs} epochs`);
       const rows = [...epochs.values()].sort((a, b) => a.epoch - b.epoch);
       emit(opts, { ...r, history: rows }, (x) => render(x, rows));

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CvoptError, ORT_ENGINE_IDS, STRATEGY_IDS, type JobLogLevel, type JobProgress, type TunePayload } from '@cvopt/core';
 import { readSmallFile } from '../tui/workspace.js';
-import { PLATFORM_HANDLERS, runLocal, type TuneResult } from '@cvopt/platform';
+import type { TuneResult } from '@cvopt/platform';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, fmtNum, ProgressLine, table } from '../output.js';
+import { remoteOptions, runJob } from '../remote/run-job.js';
 
 
 /** `cvopt tune`: genetic hyperparameter search with deployment-aware fitness. */
@@ -37,8 +38,8 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the search and of every training', '0')
     .option('--max-parallel <n>', 'concurrent trials (at most 2 on a GPU)', '1')
     .option('--trial-cache <dir>', 'directory shared between runs: trials already trained with the same settings are reused')
-    .option('--resume', 'continue the run in --out with the settings in its run.json: finished trials are replayed, not retrained')
-    .addHelpText(
+    .option('--resume', 'continue the run in --out with the settings in its run.json: finished trials are replayed, not retrained');
+  remoteOptions(cmd).addHelpText(
       'after',
       `
 Examples:
@@ -46,6 +47,7 @@ Examples:
   cvopt tune --model yolov8n --data data.yaml --strategy nsga2 --target-latency-ms 20 --out runs/pareto
   cvopt tune --model yolov8n --data data.yaml --strategy constrained --max-latency-ms 15 --min-map50 0.5 --out runs/c
   cvopt tune --resume --out runs/tune1       # after Ctrl-C or a crash: the run's own settings are read back
+  cvopt tune --remote --model yolov8n --data data.yaml --strategy elitist --out runs/tune1   # on the server
   cvopt train --model yolov8n --data data.yaml --hyp runs/tune1/best_hyp.yaml --out runs/final`,
     );
   action<[]>(cmd, async (opts) => {
@@ -119,7 +121,8 @@ Examples:
       ...(f.space !== undefined ? { spaceFile: f.space } : {}),
       ...(f.trialCache !== undefined ? { cacheDir: f.trialCache } : {}),
     };
-    const result = await runLocal(PLATFORM_HANDLERS.tune, payload, { onProgress, onLog, ...(opts.signal ? { signal: opts.signal as AbortSignal } : {}) });
+    const result = await runJob('tune', payload, opts, { onProgress, onLog });
+    if (!result) return;
     emit(opts, summaryJson(result), () => renderSummary(result));
   });
 }

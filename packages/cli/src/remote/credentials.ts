@@ -9,6 +9,8 @@ export interface Credentials {
   token: string;
   username: string;
   expiresAt: string;
+  /** The project `--remote` runs in when no --project is given (`cvopt project use NAME`). */
+  project?: string;
 }
 
 /** CVOPT_CONFIG_DIR, else $XDG_CONFIG_HOME/cvopt, else ~/.config/cvopt. */
@@ -45,4 +47,9 @@ export function removeCredentials(env: NodeJS.ProcessEnv = process.env): boolean
   if (!existsSync(path)) return false;
   rmSync(path);
   return true;
+}
+
+/** Remember the project `--remote` commands run in; kept in the same 0600 file as the session. */
+export function saveDefaultProject(project: string, env: NodeJS.ProcessEnv = process.env): string {
+  return saveCredentials({ ...loadCredentials(env), project }, env);
 }

@@ -1,4 +1,4 @@
-import { CvoptError, ERROR_CATALOGUE, type ErrorCode, type JobProgress, type SerializedError } from '@cvopt/core';
+import { CvoptError, ERROR_CATALOGUE, type ErrorCode, type JobLogLevel, type JobProgress, type SerializedError } from '@cvopt/core';
 import { emit, ProgressLine, type CommonOptions } from '../output.js';
 import { RemoteClient } from './client.js';
 import { projectId } from './resolve.js';
@@ -32,26 +32,48 @@ export async function downloadArtifact(client: RemoteClient, pid: string, jobId:
   return Buffer.from(await res.arrayBuffer());
 }
 
-export async function followJob(client: RemoteClient, pid: string, jobId: string, opts: CommonOptions & Record<string, unknown>): Promise<JobView> {
-  const bar = new ProgressLine('job', opts.json === true);
+/** What a local run would do with the job's progress and log lines; by default a progress bar and --verbose logs. */
+export interface JobHooks {
+  onProgress?: (p: JobProgress) => void;
+  onLog?: (level: JobLogLevel, message: string) => void;
+}
+
+/**
+ * Follow a job's events to its end: progress and logs to the hooks (a local command's own), the job id on stderr.
+ * Succeeded → the job; failed → the job's own error, code, where and hint as the local run would have thrown it.
+ */
+export async function waitForJob(client: RemoteClient, pid: string, jobId: string, opts: CommonOptions & Record<string, unknown>, hooks: JobHooks = {}): Promise<JobView> {
+  const bar = hooks.onProgress ? undefined : new ProgressLine('job', opts.json === true);
   if (!opts.json) process.stderr.write(`job ${jobId}\n`);
   for await (const e of client.events(pid, jobId)) {
     if (e.type === 'progress') {
       const p = e.data as JobProgress;
-      bar.update(p.step, p.total, `${p.stage}${p.message ? ` ${p.message}` : ''}`);
-    } else if (e.type === 'log' && opts.verbose && !opts.json) {
-      const l = e.data as { level?: string; message?: string };
-      process.stderr.write(`[${l.level ?? 'info'}] ${l.message ?? ''}\n`);
+      if (hooks.onProgress) hooks.onProgress(p);
+      else bar?.update(p.step, p.total, `${p.stage}${p.message ? ` ${p.message}` : ''}`);
+    } else if (e.type === 'log') {
+      const l = e.data as { level?: JobLogLevel; message?: string };
+      if (hooks.onLog) hooks.onLog(l.level ?? 'info', l.message ?? '');
+      else if (opts.verbose && !opts.json) process.stderr.write(`[${l.level ?? 'info'}] ${l.message ?? ''}\n`);
     }
   }
   const { job } = await client.request<{ job: JobView }>('GET', `/projects/${pid}/jobs/${jobId}`);
   if (job.state === 'succeeded') {
-    bar.done(job.state);
-    emit(opts, { job: job.id, kind: job.kind, state: job.state, result: job.result }, (r) => `${r.kind} job ${r.job} succeeded\n${JSON.stringify(r.result, null, 2)}`);
+    bar?.done(job.state);
     return job;
   }
   if (job.state === 'cancelled') throw new CvoptError('CANCELLED', `job ${job.id} was cancelled`);
   const err = job.error;
   const code = (err?.code && err.code in ERROR_CATALOGUE ? err.code : 'INTERNAL') as ErrorCode;
-  throw new CvoptError(code, `${job.kind} job ${job.id} failed: ${err?.message ?? 'no error recorded'}`, { ...(err?.hint ? { hint: err.hint } : {}), ...(err?.where ? { where: err.where } : {}) });
+  throw new CvoptError(code, err?.message ?? `${job.kind} job ${job.id} failed with no error recorded`, {
+    ...(err?.hint ? { hint: err.hint } : {}),
+    ...(err?.where ? { where: err.where } : {}),
+    ...(err?.details !== undefined ? { details: err.details } : {}),
+  });
+}
+
+/** `cvopt jobs follow`: wait for the job, then print its raw result. */
+export async function followJob(client: RemoteClient, pid: string, jobId: string, opts: CommonOptions & Record<string, unknown>): Promise<JobView> {
+  const job = await waitForJob(client, pid, jobId, opts);
+  emit(opts, { job: job.id, kind: job.kind, state: job.state, result: job.result }, (r) => `${r.kind} job ${r.job} succeeded\n${JSON.stringify(r.result, null, 2)}`);
+  return job;
 }

@@ -1,13 +1,19 @@
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import {
-  ConstraintsSchema,
+  BenchPayloadSchema,
+  CheckPayloadSchema,
   CvoptError,
-  DeviceSchema,
-  EngineIdSchema,
+  ExportPayloadSchema,
   JOB_STATES,
+  PackagePayloadFields,
+  QuantizePayloadSchema,
+  SelectPayloadSchema,
+  TrainPayloadFields,
+  TunePayloadSchema,
   type JobEvent,
   type JobRecord,
   type JobService,
@@ -22,42 +28,65 @@ import { SERVER_JOB_KINDS } from '../job-kinds.js';
 const Params = z.object({ projectId: z.string().min(1).max(64) });
 const JobParams = Params.extend({ jobId: z.string().min(1).max(128) });
 
+const Ref = z.string().min(1).max(128);
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a hex sha256');
 /** What a job reads: a model resource id, a preset name, or the output of an earlier job of the project. */
-const Source = { model: z.string().min(1).max(64).optional(), fromJob: z.string().min(1).max(128).optional() };
+const Source = { model: Ref.optional(), fromJob: Ref.optional() };
+/**
+ * The file name the CLI writes locally (`--out runs/x/model.onnx` → model.onnx), so the run directory mirrors the
+ * local output folder and its files download to the same names.
+ */
+const OutName = { outName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a file name: letters, digits, ".", "_", "-"').optional() };
+/** An input file's text sent by the client (train --hyp, tune --space); the server writes it for the worker. */
+const Text = z.string().max(262_144).optional();
+
+/**
+ * Each kind's options are picked from core's payload schema: the CLI's flags under the same names and defaults.
+ * Only options are picked; paths on the server's disk (cache folders, hyp or space files, samples, video,
+ * weights) are never taken from a request, and flags about a local folder (resume, exist-ok) have no meaning here.
+ */
+const OPTIONS = {
+  train: TrainPayloadFields.pick({ epochs: true, imgsz: true, batch: true, device: true, seed: true, hyp: true, workers: true, vramMb: true, patience: true }),
+  tune: TunePayloadSchema.pick({
+    strategy: true, generations: true, population: true, epochs: true, imgsz: true, batch: true, device: true, seed: true, engine: true, targetLatencyMs: true,
+    latencyWeight: true, wMap50: true, wMap5095: true, latencyRuns: true, constraints: true, sizeObjective: true, maxParallel: true,
+  }),
+  export: ExportPayloadSchema.pick({ imgsz: true, dynamic: true, opset: true, tolerance: true, confThreshold: true }),
+  check: CheckPayloadSchema.pick({ targets: true, session: true }),
+  quantize: QuantizePayloadSchema.pick({
+    method: true, calib: true, evalImages: true, percentile: true, activations: true, excludeNodes: true, excludeOps: true, maxDrop: true, fp16: true, intraOpNumThreads: true, protocol: true,
+  }),
+  bench: BenchPayloadSchema.pick({
+    engines: true, iters: true, warmup: true, minTimeMs: true, maxImages: true, batchSizes: true, maxFrames: true, threads: true, calib: true, protocol: true, limits: true, pytorchDevice: true,
+  }),
+  select: SelectPayloadSchema.pick({ constraints: true }),
+  package: PackagePayloadFields.pick({ engine: true, name: true, limits: true, gpu: true, constraints: true }),
+};
 
 /** The job kinds and their options: the CLI's flags, with server resources named by id instead of paths. */
 export const SubmitSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('train'),
-    ...Source,
-    dataset: z.string().min(1),
-    epochs: z.number().int().positive().max(10_000).optional(),
-    imgsz: z.number().int().positive().multipleOf(32).optional(),
-    batch: z.number().int().positive().optional(),
-    device: DeviceSchema.optional(),
-    seed: z.number().int().nonnegative().optional(),
-    hyp: z.record(z.string(), z.union([z.number(), z.string(), z.boolean()])).optional(),
-  }),
-  z.object({
-    kind: z.literal('tune'),
-    ...Source,
-    dataset: z.string().min(1),
-    strategy: z.enum(['tournament', 'elitist', 'adaptive', 'constrained', 'nsga2']),
-    generations: z.number().int().positive().optional(),
-    population: z.number().int().positive().optional(),
-    seed: z.number().int().nonnegative().optional(),
-    targetLatencyMs: z.number().positive().optional(),
-    engine: EngineIdSchema.optional(),
-  }),
-  z.object({ kind: z.literal('export'), ...Source, imgsz: z.number().int().positive().multipleOf(32).optional(), dynamic: z.boolean().optional(), opset: z.number().int().positive().optional() }),
-  z.object({ kind: z.literal('check'), ...Source, targets: z.array(z.string()).optional() }),
-  z.object({ kind: z.literal('quantize'), ...Source, dataset: z.string().min(1), method: z.enum(['minmax', 'percentile', 'entropy']).optional(), calib: z.number().int().positive().optional() }),
-  z.object({ kind: z.literal('bench'), ...Source, dataset: z.string().min(1).optional(), engines: z.array(EngineIdSchema).optional() }),
-  z.object({ kind: z.literal('select'), fromJob: z.string().min(1).max(128), constraints: ConstraintsSchema.optional() }),
-  z.object({ kind: z.literal('package'), ...Source, engine: EngineIdSchema, gpu: z.boolean().optional(), constraints: ConstraintsSchema.optional() }),
+  OPTIONS.train.extend({ kind: z.literal('train'), ...Source, dataset: Ref, weights: Ref.optional(), hypText: Text }),
+  OPTIONS.tune.extend({ kind: z.literal('tune'), ...Source, dataset: Ref, spaceText: Text }),
+  OPTIONS.export.extend({ kind: z.literal('export'), ...Source, ...OutName }),
+  OPTIONS.check.extend({ kind: z.literal('check'), ...Source }),
+  OPTIONS.quantize.extend({ kind: z.literal('quantize'), ...Source, dataset: Ref, ...OutName }),
+  OPTIONS.bench.extend({ kind: z.literal('bench'), ...Source, dataset: Ref, ...OutName }),
+  // The report: a bench job by id, or the sha256 of the report.json a remote bench of this project downloaded.
+  OPTIONS.select.extend({ kind: z.literal('select'), fromJob: Ref.optional(), reportSha256: Sha256.optional(), reportName: OutName.outName, ...OutName }),
+  // A model on an engine, or the decision of a select job (by id, or by the sha256 of its decision.json).
+  OPTIONS.package.extend({ kind: z.literal('package'), ...Source, decision: Ref.optional(), decisionSha256: Sha256.optional(), ...OutName }),
 ]);
 export type SubmitRequest = z.infer<typeof SubmitSchema>;
 export const JOB_KINDS = SubmitSchema.options.map((o) => o.shape.kind.value);
+
+/** Fields of a request that name resources or files rather than options; the rest passes to the payload as is. */
+const REFERENCES = ['kind', 'model', 'fromJob', 'dataset', 'weights', 'hypText', 'spaceText', 'outName', 'reportSha256', 'reportName', 'decision', 'decisionSha256'] as const;
+
+function optionsOf(r: SubmitRequest): Record<string, unknown> {
+  const o: Record<string, unknown> = { ...r };
+  for (const k of REFERENCES) delete o[k];
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -106,13 +135,35 @@ export function outputOf(j: JobRecord): string {
   return j.kind === 'train' || j.kind === 'tune' ? join(out, 'best.pt') : out;
 }
 
-async function resolveModel(ctx: ServerContext, projectId: string, r: { model?: string; fromJob?: string }): Promise<string> {
+/** A succeeded job of this kind, by id. */
+async function mustSucceeded(ctx: ServerContext, projectId: string, id: string, kind: string, field: string): Promise<JobRecord> {
+  const j = await mustJob(ctx, projectId, id);
+  if (j.kind !== kind || j.state !== 'succeeded') throw new CvoptError('CONFLICT', `${field} names a succeeded ${kind} job; ${j.id} is a ${j.state} ${j.kind} job`, { where: { field } });
+  return j;
+}
+
+/**
+ * The project's succeeded job of this kind whose output file has this sha256: how a CLI that downloaded a job's
+ * report.json or decision.json names that job again without remembering its id. Reads the newest 200 such jobs.
+ */
+async function jobByOutput(ctx: ServerContext, projectId: string, kind: string, sha: string, field: string): Promise<JobRecord> {
+  for (const j of await service(ctx).list({ projectId, kind, state: 'succeeded', limit: 200 })) {
+    const out = (j.payload as { out?: unknown }).out;
+    if (typeof out === 'string' && existsSync(out) && statSync(out).isFile() && createHash('sha256').update(readFileSync(out)).digest('hex') === sha) return j;
+  }
+  throw new CvoptError('NOT_FOUND', `no ${kind} job of this project wrote a file with sha256 ${sha.slice(0, 12)}…`, {
+    where: { field },
+    hint: `name the ${kind} job by id, or write the file with \`cvopt ${kind} --remote\` first`,
+  });
+}
+
+async function resolveModel(ctx: ServerContext, projectId: string, r: { model?: string | undefined; fromJob?: string | undefined }, field = 'model'): Promise<string> {
   if (r.fromJob) {
     const j = await mustJob(ctx, projectId, r.fromJob);
     if (j.state !== 'succeeded') throw new CvoptError('CONFLICT', `job ${j.id} is ${j.state}, not succeeded`, { where: { field: 'fromJob' }, hint: 'wait for it to succeed' });
     return outputOf(j);
   }
-  if (!r.model) throw new CvoptError('INVALID_ARGUMENT', 'name a model (model id or preset) or an earlier job (fromJob)', { where: { field: 'model' } });
+  if (!r.model) throw new CvoptError('INVALID_ARGUMENT', 'name a model (model id or preset) or an earlier job (fromJob)', { where: { field } });
   if (PRESET.test(r.model)) return r.model;
   const m = await mustModel(ctx, projectId, r.model);
   return m.preset ?? m.path!;
@@ -120,42 +171,57 @@ async function resolveModel(ctx: ServerContext, projectId: string, r: { model?: 
 
 /**
  * Turn a request into the job system's payload for that kind: server paths for the resources, outputs in a
- * fresh run dir, the kind's defaults filled in. The kind travels beside the payload (submit(kind, payload)),
- * not inside it.
+ * fresh run dir (named as the CLI's local --out), inputs sent as text in a folder beside it, the kind's defaults
+ * filled in by core's schema. The kind travels beside the payload (submit(kind, payload)), not inside it.
  */
 export async function toPayload(ctx: ServerContext, projectId: string, r: SubmitRequest): Promise<Record<string, unknown>> {
-  const run = join(ctx.config.dataDir, 'runs', newId('run'));
+  const runId = newId('run');
+  const run = join(ctx.config.dataDir, 'runs', runId);
   await mkdir(run, { recursive: true });
+  const input = async (name: string, text: string) => {
+    const dir = join(ctx.config.dataDir, 'inputs', runId);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, name), text);
+    return join(dir, name);
+  };
   const data = async (id: string) => (await mustDataset(ctx, projectId, id)).path;
-  const schema = SERVER_JOB_KINDS.get(r.kind)!.payload;
-  const parse = (p: Record<string, unknown>) => schema.parse(p) as Record<string, unknown>;
+  const out = (fallback: string) => join(run, ('outName' in r && r.outName) || fallback);
+  const parse = (p: Record<string, unknown>) => SERVER_JOB_KINDS.get(r.kind)!.payload.parse({ ...optionsOf(r), ...p }) as Record<string, unknown>;
   switch (r.kind) {
     case 'train':
-      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...pick(r, ['epochs', 'imgsz', 'batch', 'device', 'seed', 'hyp']) });
+      return parse({
+        model: await resolveModel(ctx, projectId, r),
+        data: await data(r.dataset),
+        out: run,
+        ...(r.weights ? { weights: await resolveModel(ctx, projectId, { model: r.weights }, 'weights') } : {}),
+        ...(r.hypText !== undefined ? { hypFile: await input('hyp.yaml', r.hypText) } : {}),
+      });
     case 'tune':
-      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...pick(r, ['strategy', 'generations', 'population', 'seed', 'targetLatencyMs', 'engine']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...(r.spaceText !== undefined ? { spaceFile: await input('space.yaml', r.spaceText) } : {}) });
     case 'export':
-      return parse({ checkpoint: await resolveModel(ctx, projectId, r), out: join(run, 'model.onnx'), ...pick(r, ['imgsz', 'dynamic', 'opset']) });
+      return parse({ checkpoint: await resolveModel(ctx, projectId, r), out: out('model.onnx') });
     case 'check':
-      return parse({ model: await resolveModel(ctx, projectId, r), out: join(run, 'check.json'), ...pick(r, ['targets']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), out: join(run, 'check.json') });
     case 'quantize':
-      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: join(run, 'model.int8.onnx'), ...pick(r, ['method', 'calib']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: out('model.int8.onnx') });
     case 'bench':
-      return parse({ model: await resolveModel(ctx, projectId, r), ...(r.dataset ? { data: await data(r.dataset) } : {}), out: join(run, 'report.json'), ...pick(r, ['engines']) });
+      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: out('report.json') });
     case 'select': {
-      const bench = await mustJob(ctx, projectId, r.fromJob);
-      if (bench.kind !== 'bench' || bench.state !== 'succeeded') throw new CvoptError('CONFLICT', `select reads a succeeded bench job; ${bench.id} is a ${bench.state} ${bench.kind} job`, { where: { field: 'fromJob' } });
-      return parse({ report: outputOf(bench), out: join(run, 'decision.json'), ...pick(r, ['constraints']) });
+      if (!r.fromJob === !r.reportSha256) throw new CvoptError('INVALID_ARGUMENT', 'name the report: a bench job (fromJob) or the sha256 of its report.json (reportSha256)', { where: { field: 'fromJob' } });
+      const bench = r.fromJob ? await mustSucceeded(ctx, projectId, r.fromJob, 'bench', 'fromJob') : await jobByOutput(ctx, projectId, 'bench', r.reportSha256!, 'reportSha256');
+      // Select reads a copy beside its decision, as a local run reads the report beside decision.json.
+      const report = join(run, r.reportName ?? 'report.json');
+      await copyFile(outputOf(bench), report);
+      return parse({ report, out: out('decision.json') });
     }
-    case 'package':
-      return parse({ model: await resolveModel(ctx, projectId, r), out: join(run, 'artifact'), ...pick(r, ['engine', 'gpu', 'constraints']) });
+    case 'package': {
+      if (r.decision || r.decisionSha256) {
+        const sel = r.decision ? await mustSucceeded(ctx, projectId, r.decision, 'select', 'decision') : await jobByOutput(ctx, projectId, 'select', r.decisionSha256!, 'decisionSha256');
+        return parse({ decision: outputOf(sel), out: out('artifact') });
+      }
+      return parse({ model: await resolveModel(ctx, projectId, r), out: out('artifact') });
+    }
   }
-}
-
-function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
-  return out;
 }
 
 /** Jobs of a project: submit, read, follow (SSE), cancel, download what they wrote. */

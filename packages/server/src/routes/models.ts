@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, ModelManifestSchema } from '@cvopt/core';
 import { checkOnnx, inferManifestWithNotes, readOnnx } from '@cvopt/onnx';
 import type { Plugin, ServerContext } from '../context.js';
 import { addRoute } from '../http/route.js';
@@ -153,6 +153,20 @@ export const modelRoutes: Plugin = (app, ctx) => {
     summary: 'one model with its check report',
     params: Params.extend({ modelId: z.string().min(1).max(64) }),
     handler: async ({ params, principal }) => ({ model: view(await mustModel(ctx, principal.project!.id, params.modelId), true) }),
+  });
+  addRoute(app, ctx, {
+    method: 'PUT',
+    url: '/projects/:projectId/models/:modelId/manifest',
+    action: 'model:write',
+    summary: "replace an ONNX model's inferred model.json with the one written beside it by export or quantize (class names, preprocessing)",
+    params: Params.extend({ modelId: z.string().min(1).max(64) }),
+    body: ModelManifestSchema,
+    handler: async ({ params, principal, body }) => {
+      const m = await mustModel(ctx, principal.project!.id, params.modelId);
+      if (m.format !== 'onnx' || !m.path) throw new CvoptError('CONFLICT', `model ${m.id} is ${m.format}, not ONNX: only an ONNX model has a model.json`, { where: { field: 'modelId' } });
+      writeFileSync(join(dirname(m.path), 'model.json'), `${JSON.stringify(body, null, 2)}\n`);
+      return { model: view(m) };
+    },
   });
   addRoute(app, ctx, {
     method: 'DELETE',
