@@ -10,7 +10,7 @@ import { openBackend, runWorker, type JobBackend, type RunningWorker } from '@cv
 import { encodeModel, model, node, valueInfo } from '@cvopt/onnx';
 import { platformHandlerRegistry } from '@cvopt/platform';
 import { buildServer, type CvoptServer } from '@cvopt/server';
-import { writePicoCheckpoint } from '../../platform/test/fixtures.js';
+import { writePicoCheckpoint } from '@cvopt/trainer-client';
 
 /**
  * `--remote` against a real server on SQLite with the embedded worker `cvopt server` runs, driven by real `cvopt`

@@ -55,6 +55,16 @@ export function knownTargets(): Target[] {
 
 export const DEFAULT_TARGETS: Target[] = ['ort-cpu', 'ort-cuda', 'tensorrt-8.6', 'tensorrt-10'];
 
+/** The targets as given, or INVALID_ARGUMENT naming the unknown ones: what `cvopt check --remote` checks before submitting. */
+export function assertTargets(targets: Target[]): Target[] {
+  const known = knownTargets();
+  const bad = targets.filter((t) => !known.includes(t));
+  if (bad.length) {
+    throw new CvoptError('INVALID_ARGUMENT', `unknown target${bad.length > 1 ? 's' : ''} ${bad.join(', ')}`, { where: { field: '--targets' }, hint: `choose from ${known.join(', ')}` });
+  }
+  return targets;
+}
+
 export interface OpIssue {
   severity: 'blocker' | 'warning';
   /** What kind of problem: an operator, a data type, a dynamic shape, the opset, or the runtime itself. */
@@ -230,12 +240,7 @@ async function ortSessionCheck(report: TargetReport, path: string): Promise<void
 /** The operator report: every node each target cannot run, plus what makes an engine slow or fragile. */
 export async function checkOnnx(pathOrLoaded: string | LoadedOnnx, opts: CheckOptions = {}): Promise<CheckReport> {
   const loaded = typeof pathOrLoaded === 'string' ? readOnnx(pathOrLoaded) : pathOrLoaded;
-  const targets = opts.targets ?? DEFAULT_TARGETS;
-  const known = knownTargets();
-  const bad = targets.filter((t) => !known.includes(t));
-  if (bad.length) {
-    throw new CvoptError('INVALID_ARGUMENT', `unknown target${bad.length > 1 ? 's' : ''} ${bad.join(', ')}`, { where: { field: '--targets' }, hint: `choose from ${known.join(', ')}` });
-  }
+  const targets = assertTargets(opts.targets ?? DEFAULT_TARGETS);
   const ctx: Ctx = { loaded, nodes: [...allNodes(loaded.model.graph)] };
   const reports: TargetReport[] = [];
   for (const target of targets) {

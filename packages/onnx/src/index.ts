@@ -6,7 +6,7 @@ export { inspectOnnx, allNodes, domainOf, realInputs, type OnnxInspection, type 
 export { inferManifest, inferManifestWithNotes, verifyManifest, parsePythonNames, OVERRIDE_FLAGS, type ManifestOverrides, type InferredManifest, type ManifestMismatch } from './manifest.js';
 export { COCO80 } from './coco.js';
 export { valueInfo, attr, node, model, getAttr, type ModelSpec } from './builder.js';
-export { checkOnnx, knownTargets, DEFAULT_TARGETS, type CheckReport, type TargetReport, type OpIssue, type CheckOptions, type Target } from './check.js';
+export { checkOnnx, knownTargets, assertTargets, DEFAULT_TARGETS, type CheckReport, type TargetReport, type OpIssue, type CheckOptions, type Target } from './check.js';
 export { quantizeQdq, quantizableTensors, defaultReduceRange, activationParams, withExtraOutputs, type QdqOptions, type QdqResult, type Range, type ActivationType } from './qdq.js';
 export { calibrate, percentileThreshold, entropyThreshold, CALIBRATION_METHODS, type CalibrationMethod, type CalibrateOptions, type Sample } from './calibrate.js';
 export { convertFp16, type Fp16Options, type Fp16Result } from './fp16.js';

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BenchmarkReportSchema, CvoptError } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
 import { benchModel, readBenchmarkReport } from '../src/index.js';
-import { writePicoCheckpoint } from './fixtures.js';
+import { writePicoCheckpoint } from '@cvopt/trainer-client';
 
 /**
  * End to end on real components: a tiny cvopt checkpoint, a synthetic dataset and an ffmpeg-made video; the

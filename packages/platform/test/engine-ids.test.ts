@@ -8,7 +8,7 @@ import { synthDetection } from '@cvopt/datasets';
 import { entrypointCommand, packageArtifact, verifyArtifact } from '@cvopt/packager';
 import { findPython } from '@cvopt/trainer-client';
 import { PLATFORM_HANDLERS, resolveModel, runLocal } from '../src/index.js';
-import { writePicoCheckpoint } from './fixtures.js';
+import { writePicoCheckpoint } from '@cvopt/trainer-client';
 
 /**
  * One engine vocabulary end to end: the id `select` picks from a real benchmark report is accepted, as it is, by eval,

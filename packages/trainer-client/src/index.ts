@@ -2,3 +2,4 @@
 export { runWorker, type RunWorkerOptions } from './worker.js';
 export { runPytorchBench, importOnnxToPytorch } from './commands.js';
 export { findPython, trainerDir, type PythonInfo } from './python.js';
+export { writePicoCheckpoint } from './pico.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { CvoptError } from '@cvopt/core';
-import { DEFAULT_TARGETS, type CheckReport } from '@cvopt/onnx';
+import { assertTargets, DEFAULT_TARGETS, type CheckReport } from '@cvopt/onnx';
 import { action } from '../action.js';
 import { flag, parseFlags } from '../flags.js';
 import { emit, table } from '../output.js';
@@ -58,7 +58,7 @@ Examples:
     );
   action<[string]>(cmd, async (model, opts) => {
     const f = parseFlags({ targets: flag.list(), session: z.boolean().default(true), verbose: flag.switch().default(false) }, opts);
-    const report = await runJob('check', { model, targets: f.targets, session: f.session }, opts);
+    const report = await runJob('check', { model, targets: assertTargets(f.targets), session: f.session }, opts);
     if (!report) return;
     emit(opts, report, (x) => render(x, f.verbose));
     if (report.blocked) {

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { findPython, trainerDir } from '@cvopt/trainer-client';
+import { findPython, trainerDir } from './python.js';
 
 /**
  * A pico detector (yolov8p, 2 classes, 64 px) saved as a cvopt checkpoint, whose BatchNorm statistics come from
- * real forward passes, so its scores spread instead of all sitting at the prior. Written by the real worker's Python.
+ * real forward passes, so its scores spread instead of all sitting at the prior. Written by the real worker's
+ * Python: the tiny real model the platform's and the CLI's tests share.
  */
 export function writePicoCheckpoint(path: string): void {
   const code = [
