@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { CvoptError, JOB_PAYLOAD_SCHEMAS, parseWith, type JobHandler, type JobLogLevel, type JobProgress } from '@cvopt/core';
@@ -101,7 +101,21 @@ async function toRequest(kind: RemoteKind, p: Payload, io: RemoteInputs): Promis
     if (existsSync(arg)) links.push({ field: 'data', local: statSync(arg).isDirectory() ? arg : dirname(arg) });
     return { dataset: await io.dataset(arg) };
   };
-  const outName = () => (str(p.out) ? { outName: basename(str(p.out)!) } : {});
+  // A file sent as text: the server's copy is named by this local path in messages (a hyp key's file:line).
+  const sent = (field: string) => {
+    if (str(p[field])) links.push({ field, local: str(p[field])! });
+    return {};
+  };
+  const outName = () => {
+    const out = str(p.out);
+    if (!out) return {};
+    const name = basename(resolve(out));
+    // The server names the job's output after it; it takes plain file names only.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) {
+      throw new CvoptError('INVALID_ARGUMENT', `--out ${out}: with --remote its last part must be a plain name (letters, digits, ".", "_", "-")`, { where: { field: '--out' } });
+    }
+    return { outName: name };
+  };
   if (p.resume === true) throw notRemote('--resume', 'a remote run starts afresh; resume it on the machine that holds its folder');
   if (p.trustTorchscript === true) throw notRemote('--trust-torchscript', 'the server never loads TorchScript programs');
   switch (kind) {
@@ -114,13 +128,15 @@ async function toRequest(kind: RemoteKind, p: Payload, io: RemoteInputs): Promis
           ...(await dataset()),
           ...(str(p.weights) ? { weights: ((await model('weights', '--weights', { jobs: false })) as { model: string }).model } : {}),
           ...(str(p.hypFile) ? { hypText: text(str(p.hypFile)!, '--hyp') } : {}),
+          ...sent('hypFile'),
+          ...outName(),
         },
         links,
         skip,
       };
     case 'tune':
       if (p.cacheDir) throw notRemote('--trial-cache', 'the trial cache is a folder on this machine');
-      return { body: { ...body, ...(await model('model', '--model')), ...(await dataset()), ...(str(p.spaceFile) ? { spaceText: text(str(p.spaceFile)!, '--space') } : {}) }, links, skip };
+      return { body: { ...body, ...(await model('model', '--model')), ...(await dataset()), ...(str(p.spaceFile) ? { spaceText: text(str(p.spaceFile)!, '--space') } : {}), ...sent('spaceFile'), ...outName() }, links, skip };
     case 'export':
       if (p.samples !== undefined) throw notRemote('--samples', 'the parity check runs on seeded inputs on the server');
       return { body: { ...body, ...(await model('checkpoint', 'model')), ...outName() }, links, skip };
@@ -171,10 +187,10 @@ async function runRemote(kind: RemoteKind, payload: Payload, opts: Opts, hooks: 
     const server = str(job.payload[l.field]);
     if (server) pairs.push(l.dir ? [dirname(server), dirname(l.local)] : [server, l.local]);
   }
-  // train and tune write into the run folder itself; the other kinds write one file or folder inside it.
-  const runIsOut = kind === 'train' || kind === 'tune';
-  const roots = serverOut && localOut ? (runIsOut ? [serverOut, localOut] : [dirname(serverOut), dirname(localOut)]) : undefined;
-  if (serverOut && localOut && roots) pairs.push([serverOut, localOut], [roots[0]!, roots[1]!]);
+  // The job writes its output inside a fresh run folder under the local --out's name: that folder stands for the
+  // local --out's parent.
+  const roots = serverOut && localOut ? ([dirname(serverOut), dirname(localOut)] as const) : undefined;
+  if (serverOut && localOut && roots) pairs.push([serverOut, localOut], [roots[0], roots[1]]);
   pairs.sort((a, b) => b[0].length - a[0].length);
   let done: JobView;
   try {
@@ -184,7 +200,7 @@ async function runRemote(kind: RemoteKind, payload: Payload, opts: Opts, hooks: 
     const where = rewrite(e.where, pairs) as typeof e.where;
     throw new CvoptError(e.code, rewrite(e.message, pairs) as string, { ...(e.hint ? { hint: rewrite(e.hint, pairs) as string } : {}), ...(where ? { where } : {}), ...(e.details !== undefined ? { details: e.details } : {}) });
   }
-  if (roots) await download(c, pid, job.id, roots[1]!, req.skip, kind === 'package' ? localOut : undefined);
+  if (roots) await download(c, pid, job.id, roots[1], req.skip, kind === 'package' ? localOut : undefined);
   return rewrite(done.result, pairs);
 }
 
@@ -204,7 +220,8 @@ async function download(c: RemoteClient, pid: string, jobId: string, root: strin
     return;
   }
   const { files } = await c.request<{ files: { path: string }[] }>('GET', `/projects/${pid}/jobs/${jobId}/artifacts`);
-  for (const f of files) if (!skip.includes(f.path)) await get(f.path, join(root, f.path));
+  // `.inputs/` holds what this client sent (train --hyp, tune --space): not an output.
+  for (const f of files) if (!skip.includes(f.path) && !f.path.startsWith('.inputs/')) await get(f.path, join(root, f.path));
 }
 
 /** The result with each server path replaced by the local path it stands for, in messages too (longest first). */

@@ -65,8 +65,8 @@ const OPTIONS = {
 
 /** The job kinds and their options: the CLI's flags, with server resources named by id instead of paths. */
 export const SubmitSchema = z.discriminatedUnion('kind', [
-  OPTIONS.train.extend({ kind: z.literal('train'), ...Source, dataset: Ref, weights: Ref.optional(), hypText: Text }),
-  OPTIONS.tune.extend({ kind: z.literal('tune'), ...Source, dataset: Ref, spaceText: Text }),
+  OPTIONS.train.extend({ kind: z.literal('train'), ...Source, dataset: Ref, weights: Ref.optional(), hypText: Text, ...OutName }),
+  OPTIONS.tune.extend({ kind: z.literal('tune'), ...Source, dataset: Ref, spaceText: Text, ...OutName }),
   OPTIONS.export.extend({ kind: z.literal('export'), ...Source, ...OutName }),
   OPTIONS.check.extend({ kind: z.literal('check'), ...Source }),
   OPTIONS.quantize.extend({ kind: z.literal('quantize'), ...Source, dataset: Ref, ...OutName }),
@@ -89,6 +89,8 @@ function optionsOf(r: SubmitRequest): Record<string, unknown> {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+/** The run folder's sub-folder of inputs sent as text (hyp, search space): not the job's output. */
+export const INPUTS = '.inputs';
 
 function service(ctx: ServerContext): JobService {
   if (!ctx.jobs) throw new CvoptError('DEPENDENCY_MISSING', 'this server runs without a job system', { hint: 'start `cvopt server` with the job system (packages/jobs) attached' });
@@ -170,16 +172,16 @@ async function resolveModel(ctx: ServerContext, projectId: string, r: { model?: 
 }
 
 /**
- * Turn a request into the job system's payload for that kind: server paths for the resources, outputs in a
- * fresh run dir (named as the CLI's local --out), inputs sent as text in a folder beside it, the kind's defaults
+ * Turn a request into the job system's payload for that kind: server paths for the resources, the output in a
+ * fresh run dir (named as the CLI's local --out), inputs sent as text in its `.inputs` folder, the kind's defaults
  * filled in by core's schema. The kind travels beside the payload (submit(kind, payload)), not inside it.
  */
 export async function toPayload(ctx: ServerContext, projectId: string, r: SubmitRequest): Promise<Record<string, unknown>> {
-  const runId = newId('run');
-  const run = join(ctx.config.dataDir, 'runs', runId);
+  const run = join(ctx.config.dataDir, 'runs', newId('run'));
   await mkdir(run, { recursive: true });
+  // Input files sent as text live in the run folder (so they go with it), beside the output the job writes.
   const input = async (name: string, text: string) => {
-    const dir = join(ctx.config.dataDir, 'inputs', runId);
+    const dir = join(run, INPUTS);
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, name), text);
     return join(dir, name);
@@ -192,12 +194,12 @@ export async function toPayload(ctx: ServerContext, projectId: string, r: Submit
       return parse({
         model: await resolveModel(ctx, projectId, r),
         data: await data(r.dataset),
-        out: run,
+        out: out('run'),
         ...(r.weights ? { weights: await resolveModel(ctx, projectId, { model: r.weights }, 'weights') } : {}),
         ...(r.hypText !== undefined ? { hypFile: await input('hyp.yaml', r.hypText) } : {}),
       });
     case 'tune':
-      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: run, ...(r.spaceText !== undefined ? { spaceFile: await input('space.yaml', r.spaceText) } : {}) });
+      return parse({ model: await resolveModel(ctx, projectId, r), data: await data(r.dataset), out: out('run'), ...(r.spaceText !== undefined ? { spaceFile: await input('space.yaml', r.spaceText) } : {}) });
     case 'export':
       return parse({ checkpoint: await resolveModel(ctx, projectId, r), out: out('model.onnx') });
     case 'check':
