@@ -7,12 +7,7 @@ import { emit, ProgressLine, table } from '../output.js';
 import { onInterrupt } from '../interrupt.js';
 import { remoteOptions, runJob } from '../remote/run-job.js';
 
-interface EpochRow {
-  epoch: number;
-  values: Record<string, number | null>;
-}
-
-function render(r: TrainResult, epochs: EpochRow[]): string {
+function render(r: TrainResult, epochs: TrainResult['history']): string {
   const keys = [...new Set(epochs.flatMap((e) => Object.keys(e.values)))];
   const out: string[] = [];
   if (epochs.length) {
@@ -108,7 +103,6 @@ Examples:
     }
 
     const bar = new ProgressLine('train', opts.json === true);
-    const epochs = new Map<number, EpochRow>();
     const removeHook = opts.remote ? () => {} : onInterrupt(() => say(`\nthe run stops at its last finished epoch; continue it with: cvopt train --resume --out ${f.out}`));
     try {
       const r = await runJob('train', input, opts, {
@@ -118,18 +112,12 @@ Examples:
         onProgress: (m) => {
           if (m.stage === 'train') bar.update(m.step, m.total, m.message ?? '');
           else if (m.stage === 'epoch' && opts.json !== true) process.stderr.write(`\nepoch ${m.step}/${m.total}: ${m.message ?? ''}\n`);
-          else if (m.stage === 'metric' && m.metrics) {
-            // The handler passes each epoch's metric message on as progress with its figures.
-            const row = epochs.get(m.step) ?? { epoch: m.step, values: {} };
-            Object.assign(row.values, m.metrics);
-            epochs.set(m.step, row);
-          }
         },
       });
       if (!r) return;
       bar.done(`${r.epochsRun ?? r.epochs} epochs`);
-      const rows = [...epochs.values()].sort((a, b) => a.epoch - b.epoch);
-      emit(opts, { ...r, history: rows }, (x) => render(x, rows));
+      // Each epoch's figures come with the result (the progress stream of a remote job is coalesced).
+      emit(opts, r, (x) => render(x, x.history));
     } finally {
       removeHook();
     }

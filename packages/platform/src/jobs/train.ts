@@ -33,7 +33,18 @@ export interface TrainResult {
   preset: string;
   wallS: number;
   imagesPerSec: number;
+  /**
+   * Each epoch's figures as the worker reported them (training losses and lr, then validation metrics), finite
+   * values only. Part of the result, not only of the progress stream: a job system may coalesce progress events.
+   */
+  history: EpochFigures[];
   [k: string]: unknown;
+}
+
+export interface EpochFigures {
+  /** 0-based. */
+  epoch: number;
+  values: Record<string, number>;
 }
 
 /** Where each key of a hyperparameter file sits, so the worker's verdict on a key can point at its line. */
@@ -155,11 +166,18 @@ export async function trainModel(input: TrainModelInput, hooks: TrainHooks = {})
   if (p.patience !== undefined) args.patience = p.patience;
   const workerOpts: Parameters<typeof runWorker>[2] = {};
   if (hooks.onProgress) workerOpts.onProgress = hooks.onProgress;
-  if (hooks.onMetric) workerOpts.onMetric = hooks.onMetric;
+  const history = new Map<number, Record<string, number>>();
+  workerOpts.onMetric = (m) => {
+    const row = history.get(m.epoch ?? 0) ?? {};
+    for (const [k, v] of Object.entries(m.values)) if (typeof v === 'number' && Number.isFinite(v)) row[k] = v;
+    history.set(m.epoch ?? 0, row);
+    hooks.onMetric?.(m);
+  };
   if (hooks.onLog) workerOpts.onLog = hooks.onLog;
   if (hooks.signal) workerOpts.signal = hooks.signal;
   try {
-    return (await runWorker('train', args, workerOpts)) as TrainResult;
+    const r = (await runWorker('train', args, workerOpts)) as TrainResult;
+    return { ...r, history: [...history].sort((a, b) => a[0] - b[0]).map(([epoch, values]) => ({ epoch, values })) };
   } catch (e) {
     const field = e instanceof CvoptError ? e.where?.field : undefined;
     const key = field?.startsWith('hyp.') ? field.slice(4) : undefined;
