@@ -5,14 +5,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { checkOnnx } from '../packages/onnx/dist/index.js';
-import { CheckJobSchema } from '../packages/server/dist/index.js';
+import { CheckPayloadSchema } from '../packages/core/dist/index.js';
 
 export const handlers = [
   {
     kind: 'check',
     queue: 'inference',
     summary: 'operator report of an ONNX model',
-    payload: CheckJobSchema,
+    payload: CheckPayloadSchema,
     result: z.object({ blocked: z.boolean(), nodes: z.number() }),
     async run(p, ctx) {
       ctx.progress({ stage: 'check', step: 0, total: 1 });

@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { testDataDir, type JobHandler } from '@cvopt/core';
+import { CheckPayloadSchema, testDataDir, type JobHandler } from '@cvopt/core';
 import { synthDetection } from '@cvopt/datasets';
 import { openBackend, runWorker, type JobBackend, type RunningWorker } from '@cvopt/jobs';
 import { checkOnnx } from '@cvopt/onnx';
-import { CheckJobSchema } from '../src/index.js';
 import { makeZip } from './archives.js';
 import { DIALECTS, PG_URL, startTestServer, type TestServer } from './helpers.js';
 
@@ -16,11 +15,11 @@ import { DIALECTS, PG_URL, startTestServer, type TestServer } from './helpers.js
  * job outputs and deployment leave the disk — only inside the data dir, never through a link, and nothing of
  * another project. What a crash leaves behind is swept at the next start.
  */
-const check: JobHandler<z.infer<typeof CheckJobSchema>, { nodes: number }> = {
+const check: JobHandler<z.infer<typeof CheckPayloadSchema>, { nodes: number }> = {
   kind: 'check',
   queue: 'inference',
   summary: 'operator report (a real, light job)',
-  payload: CheckJobSchema,
+  payload: CheckPayloadSchema,
   result: z.object({ nodes: z.number() }),
   async run(p) {
     const report = await checkOnnx(p.model, { session: false });
