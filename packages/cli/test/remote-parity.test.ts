@@ -89,7 +89,8 @@ describe('local and --remote runs print the same and write the same', () => {
 
   it('export → check → bench → select → package: same --json and the same files at --out', { timeout: 240_000 }, async () => {
     const both = async (local: string[], remote: string[]) => {
-      const [l, r] = [await cvopt('--json', ...local), await cvopt('--json', ...remote, '--remote')];
+      // Side by side: the local run in its process, the remote one in the server's worker.
+      const [l, r] = await Promise.all([cvopt('--json', ...local), cvopt('--json', ...remote, '--remote')]);
       expect(l.code, l.out + l.err).toBe(0);
       expect(r.code, r.out + r.err).toBe(0);
       return [json(l), json(r)] as const;
@@ -138,19 +139,19 @@ describe('local and --remote runs print the same and write the same', () => {
       extraOpsets: [{ domain: 'com.example', version: 1 }],
     });
     writeFileSync(odd, encodeModel(m));
-    const l = await cvopt('--json', 'check', odd);
-    const r = await cvopt('--json', 'check', odd, '--remote');
+    const [l, r] = await Promise.all([cvopt('--json', 'check', odd), cvopt('--json', 'check', odd, '--remote')]);
     expect(l.code).toBe(exitCodeOf('UNSUPPORTED_OPERATOR'));
     expect(r.code).toBe(l.code);
     expect(norm(json(r))).toEqual(norm(json(l)));
-    const lh = await cvopt('check', odd);
-    const rh = await cvopt('check', odd, '--remote');
+    const [lh, rh] = await Promise.all([cvopt('check', odd), cvopt('check', odd, '--remote')]);
     expect(rh.out).toBe(lh.out);
 
     // The job fails on the server with the code, hint and details the local run fails with (no model.json to be had);
     // the message names the server's copy of the file (model.onnx).
-    const lf = await cvopt('--json', 'quantize', odd, '--data', data, '--out', join(L, 'odd.int8.onnx'));
-    const rf = await cvopt('--json', 'quantize', odd, '--data', data, '--out', join(R, 'odd.int8.onnx'), '--remote');
+    const [lf, rf] = await Promise.all([
+      cvopt('--json', 'quantize', odd, '--data', data, '--out', join(L, 'odd.int8.onnx')),
+      cvopt('--json', 'quantize', odd, '--data', data, '--out', join(R, 'odd.int8.onnx'), '--remote'),
+    ]);
     expect(lf.code).toBe(exitCodeOf('MANIFEST_INVALID'));
     expect(rf.code).toBe(lf.code);
     const error = (r: Run) => norm({ ...(json(r).error as object), where: undefined, message: undefined });
