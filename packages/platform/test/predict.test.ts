@@ -5,9 +5,12 @@ import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CvoptError, DEFAULT_EVAL_PROTOCOL, testDataDir, type JobContext } from '@cvopt/core';
-import { parseMot } from '@cvopt/vision';
-import { evaluateModel } from '../src/jobs/eval.js';
+import { CvoptError, DEFAULT_EVAL_PROTOCOL, PredictPayloadSchema, testDataDir, type JobContext } from '@cvopt/core';
+import { createOrtEngine } from '@cvopt/engines';
+import { protocolDetections } from '@cvopt/onnx';
+import { parseMot, preprocess, readVideoFrames } from '@cvopt/vision';
+import { COCO80_TO_91, evaluateModel } from '../src/jobs/eval.js';
+import { round } from '../src/jobs/predict-output.js';
 import { resolvePredictModel, runPredict, type PredictPayload } from '../src/jobs/predict.js';
 import { incrementRunDir, resolveSources } from '../src/predict/sources.js';
 
@@ -100,6 +103,27 @@ describe.skipIf(!D)('predict on the real models and videos (needs the shared tes
     expect(mot.length).toBe(json.length);
     expect(json.every((d) => Number.isInteger(d.track_id) && d.frame >= 1 && d.frame <= 12)).toBe(true);
     expect(new Set(mot.map((m) => m.id)).size).toBe(s.tracks);
+  });
+
+  it('on video, the decode thread changes no detection: the rows of the eval protocol on frames decoded and run here', async () => {
+    const bottle = join(data, 'video/bottle-detection.mp4');
+    const r = await runPredict({ model: yolo, source: bottle, maxFrames: 8, saveJson: true, out: join(tmp, 'runs/same') }, context());
+    const o = PredictPayloadSchema.parse({ model: yolo, source: bottle });
+    const m = await resolvePredictModel(yolo);
+    const engine = await createOrtEngine(m.modelPath, m.manifest, { engine: m.engine });
+    const want: string[] = [];
+    try {
+      for await (const f of readVideoFrames(bottle, { maxFrames: 8 })) {
+        const pre = await preprocess(f.image, m.manifest.preprocess);
+        const dets = protocolDetections(await engine.run(pre.tensor, pre.dims), m.manifest, pre.meta, { conf: o.conf, iou: o.iou, maxDetections: o.maxDet, multiLabel: o.multiLabel });
+        for (const d of dets) want.push(`${f.index + 1}|${COCO80_TO_91[d.classId]}|${d.box.map((v, i) => round(i < 2 ? v : v - d.box[i - 2]!, 3)).join(',')}|${d.score}`);
+      }
+    } finally {
+      await engine.close();
+    }
+    const got = (JSON.parse(readFileSync(r.json!, 'utf8')) as { frame: number; category_id: number; bbox: number[]; score: number }[]).map((d) => `${d.frame}|${d.category_id}|${d.bbox.join(',')}|${d.score}`);
+    expect(want.length).toBeGreaterThan(8);
+    expect(got).toEqual(want);
   });
 
   it('reads a stream URL through ffmpeg (a real HTTP server serving the video)', async () => {

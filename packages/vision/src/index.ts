@@ -12,3 +12,4 @@ export * from './video-writer.js';
 export * from './font.js';
 export * from './draw.js';
 export * from './track/index.js';
+export * from './video-prep.js';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { CvoptError, PredictPayloadSchema, QUEUE_OF, type Detection, type JobContext, type JobHandler, type ModelManifest, type PredictPayload } from '@cvopt/core';
 import { createOrtEngine, type Engine } from '@cvopt/engines';
 import { COCO80, protocolDetections } from '@cvopt/onnx';
-import { ByteTracker, VideoWriter, annotate, byteTrackOptions, decodeImage, formatMotRow, postprocessClassification, preprocess, probeVideo, readVideoFrames, type ByteTrackOptions, type PreprocessResult, type RgbImage, type TrackedDetection, type VideoInfo } from '@cvopt/vision';
+import { ByteTracker, VideoWriter, annotate, byteTrackOptions, decodeImage, formatMotRow, postprocessClassification, preprocess, probeVideo, readPreparedFrames, type ByteTrackOptions, type PreprocessResult, type RgbImage, type TrackedDetection, type VideoInfo } from '@cvopt/vision';
 import { COCO80_TO_91 } from './eval.js';
 import { BoundedQueue } from '../predict/queue.js';
 import { incrementRunDir, resolveSources, type SourceItem } from '../predict/sources.js';
@@ -19,9 +19,10 @@ export { PredictResultSchema, resolvePredictModel, type PredictModel, type Predi
  * functions `cvopt eval` uses, so the same image under the same protocol gives the same detections.
  *
  * Video runs as a pipeline of three stages joined by bounded queues: decode + preprocess (ffmpeg in its own
- * process, packing on the main thread), inference (ONNX Runtime's threads) and postprocess + track + annotate +
- * encode (ffmpeg again). Each stage works on a different frame at once; frames stay in order and none is dropped
- * except by --vid-stride.
+ * process, the pipe read and letterboxing on a worker thread: readPreparedFrames), inference (on this thread, which
+ * onnxruntime-node holds for the whole run, and ONNX Runtime's threads) and postprocess + track + annotate + encode
+ * (ffmpeg again). Each stage works on a different frame at once; frames stay in order and none is dropped except by
+ * --vid-stride. The full-size frame crosses back from the decode thread only when something draws on it or crops it.
  */
 
 
@@ -115,14 +116,16 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
         const vi: VideoInfo = await probeVideo(item.path, { allowStreams: true });
         await decoded.push({ type: 'begin', item, index, width: vi.width, height: vi.height, fps: vi.fps / o.vidStride, frames: Math.ceil(vi.frames / o.vidStride) });
         try {
-          let s = performance.now();
-          for await (const f of readVideoFrames(item.path, { signal: stop.signal, allowStreams: true, ...(o.maxFrames ? { maxFrames: o.maxFrames } : {}) })) {
-            if (f.index % o.vidStride === 0) {
-              const pre = await preprocess(f.image, manifest.preprocess);
-              await decoded.push({ type: 'frame', item, index, frame: f.index, pre, image: f.image, preMs: performance.now() - s });
-            }
-            s = performance.now();
-          }
+          const frames = readPreparedFrames(item.path, {
+            spec: manifest.preprocess,
+            keepImage: needImage,
+            stride: o.vidStride,
+            depth: o.queueDepth,
+            signal: stop.signal,
+            allowStreams: true,
+            ...(o.maxFrames ? { maxFrames: o.maxFrames } : {}),
+          });
+          for await (const f of frames) await decoded.push({ type: 'frame', item, index, frame: f.index, pre: f.pre, ...(f.image ? { image: f.image } : {}), preMs: f.ms });
         } catch (e) {
           if (!(stop.signal.aborted && e instanceof CvoptError && e.code === 'CANCELLED')) throw e;
         }

@@ -1,0 +1,93 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CvoptError, testDataDir } from '@cvopt/core';
+import { preprocess, readPreparedFrames, readVideoFrames, type PreprocessSpec } from './index.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'cvopt-video-prep-'));
+const dataDir = testDataDir();
+
+// A real H.264 file made here, so the test needs no shared data: ffmpeg's moving test pattern, 320×180, 20 frames.
+const synthetic = join(tmp, 'pattern.mp4');
+const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=10', '-frames:v', '20', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-y', synthetic]);
+if (made.status !== 0) throw new Error(`ffmpeg could not make the test video: ${made.stderr.toString()}`);
+
+const letterbox: PreprocessSpec = { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB', padValue: 114 };
+const stretchBgr: PreprocessSpec = { resize: 'stretch', size: [96, 128], scale: 1, channelOrder: 'BGR', mean: [103.5, 116.3, 123.7], std: [57.4, 57.1, 58.4] };
+
+/** The reference: frames decoded and preprocessed on this thread, as predict did before the decode thread. */
+async function direct(file: string, spec: PreprocessSpec, maxFrames: number, stride = 1) {
+  const out = [];
+  for await (const f of readVideoFrames(file, { maxFrames })) if (f.index % stride === 0) out.push({ index: f.index, image: f.image, pre: await preprocess(f.image, spec) });
+  return out;
+}
+
+async function failure(p: Promise<unknown>): Promise<CvoptError> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  expect(e).toBeInstanceOf(CvoptError);
+  return e as CvoptError;
+}
+
+describe('readPreparedFrames (decode and preprocess on a worker thread)', () => {
+  const cases: [string, string, PreprocessSpec, number][] = [
+    ['the synthetic pattern, letterboxed', synthetic, letterbox, 20],
+    ['the synthetic pattern, stretched to BGR with mean/std', synthetic, stretchBgr, 20],
+    ...(dataDir ? ([['car-detection.mp4 (shared data), letterboxed to 640', join(dataDir, 'video/car-detection.mp4'), { ...letterbox, size: [640, 640] }, 12]] as [string, string, PreprocessSpec, number][]) : []),
+  ];
+  for (const [name, file, spec, n] of cases) {
+    it(`gives bit for bit the tensors, geometry and frames of the direct path: ${name}`, async () => {
+      const want = await direct(file, spec, n);
+      const got = [];
+      for await (const f of readPreparedFrames(file, { spec, keepImage: true, maxFrames: n })) got.push(f);
+      expect(got.map((f) => f.index)).toEqual(want.map((f) => f.index));
+      expect(got).toHaveLength(n);
+      for (let k = 0; k < n; k++) {
+        expect(got[k]!.pre.dims).toEqual(want[k]!.pre.dims);
+        expect(got[k]!.pre.meta).toEqual(want[k]!.pre.meta);
+        expect(Buffer.from(got[k]!.pre.tensor.buffer).equals(Buffer.from(want[k]!.pre.tensor.buffer))).toBe(true);
+        expect(Buffer.from(got[k]!.image!.data).equals(Buffer.from(want[k]!.image.data))).toBe(true);
+        expect(got[k]!.ms).toBeGreaterThanOrEqual(0);
+      }
+    });
+  }
+
+  it('keeps every n-th frame with stride, and hands out no full frame unless asked', async () => {
+    const want = await direct(synthetic, letterbox, 20, 3);
+    const got = [];
+    for await (const f of readPreparedFrames(synthetic, { spec: letterbox, stride: 3, depth: 1 })) got.push(f);
+    expect(got.map((f) => f.index)).toEqual([0, 3, 6, 9, 12, 15, 18]);
+    expect(got.every((f) => f.image === undefined)).toBe(true);
+    got.forEach((f, k) => expect(Array.from(f.pre.tensor)).toEqual(Array.from(want[k]!.pre.tensor)));
+  });
+
+  it('stops on break and on abort (CANCELLED), and passes the decode errors through with their codes', async () => {
+    let last = -1;
+    for await (const f of readPreparedFrames(synthetic, { spec: letterbox })) {
+      last = f.index;
+      if (f.index === 2) break;
+    }
+    expect(last).toBe(2);
+    const ac = new AbortController();
+    const cancelled = await failure(
+      (async () => {
+        for await (const f of readPreparedFrames(synthetic, { spec: letterbox, signal: ac.signal })) if (f.index === 1) ac.abort();
+      })(),
+    );
+    expect(cancelled.code).toBe('CANCELLED');
+    const missing = await failure((async () => {
+      for await (const _ of readPreparedFrames(join(tmp, 'nope.mp4'), { spec: letterbox }));
+    })());
+    expect(missing.code).toBe('NOT_FOUND');
+    expect(missing.where?.file).toBe(join(tmp, 'nope.mp4'));
+    const junk = join(tmp, 'junk.mp4');
+    writeFileSync(junk, Buffer.alloc(20_000, 7));
+    expect((await failure((async () => {
+      for await (const _ of readPreparedFrames(junk, { spec: letterbox }));
+    })())).code).toBe('VIDEO_INVALID');
+    expect((await failure((async () => {
+      for await (const _ of readPreparedFrames(synthetic, { spec: letterbox, depth: 0 }));
+    })())).code).toBe('INVALID_ARGUMENT');
+  });
+});
