@@ -158,6 +158,14 @@ for (const dialect of DIALECTS) describe(`jobs through the server, run by a real
     expect(p.body.detections[0]).toHaveProperty('box');
     const corrupt = await t.call('POST', `/projects/${projectId}/predict`, { token: t.adminToken, body: Buffer.from('not a jpeg at all'), type: 'image/jpeg' });
     expect(corrupt.status).toBe(400);
+    // A burst beyond what the deployment can answer within its SLO: the embedded runtime refuses some (429 with
+    // Retry-After) through inject, whose stand-in socket cannot be paced — that once killed the whole server.
+    const burst = await Promise.all(Array.from({ length: 40 }, () => t.call('POST', `/projects/${projectId}/predict`, { token: t.adminToken, body: img, type: 'image/jpeg' })));
+    const statuses = burst.map((r) => r.status);
+    expect(statuses.every((s) => s === 200 || s === 429), statuses.join(',')).toBe(true);
+    expect(statuses).toContain(429);
+    await new Promise((r) => setTimeout(r, 50));
     expect((await t.call('GET', '/health')).status).toBe(200);
+    expect((await t.call('POST', `/projects/${projectId}/predict`, { token: t.adminToken, body: img, type: 'image/jpeg' })).status).toBe(200);
   });
 });

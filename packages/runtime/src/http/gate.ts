@@ -232,7 +232,7 @@ function closeAfterAnswer(reply: FastifyReply, status: number, metrics: RuntimeM
   void reply.header('connection', 'close');
   metrics.unreadCloses.inc({ status: String(status) });
   const socket = reply.raw.socket;
-  reply.raw.once('finish', () => socket?.destroy());
+  reply.raw.once('finish', () => socket?.destroy?.());
 }
 
 /**
@@ -260,7 +260,9 @@ function pacedWaitMs(req: FastifyRequest): number {
  */
 function paceConnection(reply: FastifyReply, ms: number): void {
   const socket = reply.raw.socket;
-  if (!socket) return;
+  // An injected request (the control plane's project predict route calls the runtime with app.inject) has a
+  // stand-in socket that cannot pause: there is no connection to pace.
+  if (!socket || typeof socket.pause !== 'function' || typeof socket.resume !== 'function') return;
   reply.raw.once('finish', () => {
     setImmediate(() => {
       if (socket.destroyed) return;
