@@ -167,5 +167,22 @@ for (const dialect of DIALECTS) describe(`jobs through the server, run by a real
     await new Promise((r) => setTimeout(r, 50));
     expect((await t.call('GET', '/health')).status).toBe(200);
     expect((await t.call('POST', `/projects/${projectId}/predict`, { token: t.adminToken, body: img, type: 'image/jpeg' })).status).toBe(200);
+    // A body without a declared length (chunked) is read here under the limit, then predicted as any other.
+    const chunked = await fetch(`${t.url}/api/v1/projects/${projectId}/predict`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'image/jpeg' },
+      body: new Blob([img]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status, await chunked.clone().text()).toBe(200);
+    expect(((await chunked.json()) as { detections: unknown[] }).detections.length).toBeGreaterThan(0);
+    // A declared length above the limit is refused from the headers: the answer comes though no body is sent.
+    const { request } = await import('node:http');
+    const big = await new Promise<number>((res, rej) => {
+      const r = request(`${t.url}/api/v1/projects/${projectId}/predict`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'image/jpeg', 'content-length': String(21 * 2 ** 20) } }, (a) => res(a.statusCode ?? 0));
+      r.on('error', rej);
+      r.flushHeaders();
+    });
+    expect(big).toBe(413);
   });
 });
