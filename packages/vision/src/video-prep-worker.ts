@@ -2,17 +2,21 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError, toCvoptError } from '@cvopt/core';
 import type { RgbImage } from './image.js';
 import { preprocess } from './preprocess.js';
-import { readVideoFrames } from './video.js';
+import { readVideoFramesBlocking } from './video.js';
 import type { PrepWorkerInit, PrepWorkerReply, PrepWorkerRequest } from './video-prep.js';
 
 /**
- * The decode side of readPreparedFrames: reads ffmpeg's pipe and letterboxes each kept frame on this thread, so it
+ * The decode side of readPreparedFrames: reads ffmpeg's output and letterboxes each kept frame on this thread, so it
  * keeps going while the thread that consumes the frames is held by an inference run. It runs ahead by at most the
  * credits the consumer has granted (one per frame taken), so memory stays bounded however slow the consumer is.
+ * Frames are read with blocking reads (readVideoFramesBlocking), into one reused buffer unless the full frame
+ * crosses back; ffmpeg's pid is published in `init.ffmpegPid` while it runs, for the consumer to kill should this
+ * thread sit in a read of a stalled stream when told to stop.
  */
 const port = parentPort;
 if (!port) throw new Error('video-prep-worker must run inside a worker thread');
 const init = workerData as PrepWorkerInit;
+const ffmpegPid = new Int32Array(init.ffmpegPid);
 const stop = new AbortController();
 let credits = init.depth;
 let wake: (() => void) | undefined;
@@ -27,15 +31,12 @@ port.on('message', (m: PrepWorkerRequest) => {
 
 const send = (m: PrepWorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
-/** The frame's own buffer when it owns it whole (transferable), else a copy: a pipe chunk's pool must not move. */
-function owned(data: Uint8Array): Uint8Array {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-}
-
 async function main(): Promise<void> {
   const { file, read, spec, keepImage, stride } = init;
   let t = performance.now();
-  for await (const f of readVideoFrames(file, { ...read, signal: stop.signal })) {
+  // Without keepImage the frame is letterboxed before the next one is read: one buffer serves them all.
+  const frames = readVideoFramesBlocking(file, { ...read, signal: stop.signal, reuse: !keepImage, onSpawn: (pid) => Atomics.store(ffmpegPid, 0, pid) });
+  for await (const f of frames) {
     if (f.index % stride !== 0) continue;
     let ms = performance.now() - t;
     while (credits <= 0 && !stop.signal.aborted) await new Promise<void>((r) => (wake = r));
@@ -47,9 +48,9 @@ async function main(): Promise<void> {
     const transfer = [tensor.buffer as ArrayBuffer];
     let image: RgbImage | undefined;
     if (keepImage) {
-      const data = owned(f.image.data);
-      image = { data, width: f.image.width, height: f.image.height };
-      transfer.push(data.buffer as ArrayBuffer);
+      // A buffer of its own per frame (no reuse): it moves to the consumer without a copy.
+      image = f.image;
+      transfer.push(image.data.buffer as ArrayBuffer);
     }
     ms += performance.now() - t;
     send({ type: 'frame', index: f.index, tensor, dims: pre.dims, meta: pre.meta, ...(image ? { image } : {}), ms }, transfer);
@@ -57,12 +58,16 @@ async function main(): Promise<void> {
   }
 }
 
+// Cleared once the reader has ended (ffmpeg reaped, or killed and not yet reaped: either way its pid is not reused).
+const done = () => Atomics.store(ffmpegPid, 0, 0);
 main().then(
   () => {
+    done();
     send({ type: 'end' });
     port.close();
   },
   (e: unknown) => {
+    done();
     send({ type: 'error', error: serializeError(toCvoptError(e)) });
     port.close();
   },

@@ -41,6 +41,8 @@ export interface PrepWorkerInit {
   keepImage: boolean;
   stride: number;
   depth: number;
+  /** One Int32: the decode thread's ffmpeg pid while it runs, else 0. */
+  ffmpegPid: SharedArrayBuffer;
 }
 
 /** dist/video-prep-worker.js; from source (tests run TS directly) the built copy in dist/. */
@@ -62,6 +64,7 @@ const fromWire = (e: SerializedError) =>
  * Here the pipe is drained and frames letterboxed while the consumer's thread is busy; the tensors (and, with
  * keepImage, the frames) are transferred, not copied. Frames come in order, none dropped but by `stride`; the thread
  * runs at most `depth` frames ahead. Ending the loop early or aborting the signal stops ffmpeg and the thread.
+ * The thread reads ffmpeg's output with blocking reads straight into the frame buffer (readVideoFramesBlocking).
  * The tensors are the very ones preprocess() makes of the same RgbImage on any thread.
  */
 export async function* readPreparedFrames(file: string, opts: PrepareVideoOptions): AsyncGenerator<PreparedFrame> {
@@ -75,7 +78,8 @@ export async function* readPreparedFrames(file: string, opts: PrepareVideoOption
   if (signal?.aborted) throw cancelled();
   const read: PrepWorkerInit['read'] = {};
   for (const k of ['ffmpegPath', 'ffprobePath', 'allowStreams', 'maxFrames', 'maxPixels'] as const) if (opts[k] !== undefined) Object.assign(read, { [k]: opts[k] });
-  const init: PrepWorkerInit = { file, read, spec: opts.spec, keepImage: opts.keepImage ?? false, stride, depth };
+  const ffmpegPid = new SharedArrayBuffer(4);
+  const init: PrepWorkerInit = { file, read, spec: opts.spec, keepImage: opts.keepImage ?? false, stride, depth, ffmpegPid };
   const worker = new Worker(workerFile(), { workerData: init });
   const inbox: PrepWorkerReply[] = [];
   let exited = false;
@@ -98,7 +102,17 @@ export async function* readPreparedFrames(file: string, opts: PrepareVideoOption
     poke();
   });
   const stop = () => {
-    if (!exited) worker.postMessage({ type: 'stop' } satisfies PrepWorkerRequest);
+    if (exited) return;
+    worker.postMessage({ type: 'stop' } satisfies PrepWorkerRequest);
+    // The thread reads only between frames; killing ffmpeg ends a read it is blocked in (a stalled stream).
+    const pid = Atomics.load(new Int32Array(ffmpegPid), 0);
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   };
   signal?.addEventListener('abort', stop, { once: true });
   try {

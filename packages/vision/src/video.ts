@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, fstatSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { CvoptError } from '@cvopt/core';
 import { DEFAULT_MAX_PIXELS, type RgbImage } from './image.js';
 
@@ -191,17 +193,18 @@ export function fitFrame(width: number, height: number, fit?: { width: number; h
   return { width: Math.max(1, Math.round(width * r)), height: Math.max(1, Math.round(height * r)) };
 }
 
-/**
- * Decodes every frame to RGB with ffmpeg writing rawvideo to a pipe, one exact frame-sized buffer per frame
- * (each byte copied once; a pipe chunk that holds a whole frame is handed out without a copy). Breaking out
- * of the loop or aborting the signal kills ffmpeg. Corruption that ffmpeg reports — even when it carries on
- * and exits 0, as with a truncated MP4 — ends the iteration with VIDEO_INVALID after the frames it did decode.
- */
-export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}): AsyncGenerator<VideoFrame> {
+interface DecodePlan {
+  width: number;
+  height: number;
+  frameBytes: number;
+  ffmpeg: string;
+  args: string[];
+}
+
+/** What both readers decide before ffmpeg runs: the frame size (checked against maxPixels) and the command line. */
+async function decodePlan(file: string, opts: ReadVideoOptions): Promise<DecodePlan> {
   const info = await probeVideo(file, opts);
-  const { signal } = opts;
-  const cancelled = () => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
-  if (signal?.aborted) throw cancelled();
+  if (opts.signal?.aborted) throw cancelledRead(file);
   const { width: srcW, height: srcH } = info;
   // the header's frame size sets every buffer (node's and ffmpeg's): a forged 60 000×60 000 is refused here
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
@@ -213,12 +216,26 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
     });
   }
   const { width, height } = fitFrame(srcW, srcH, opts.fit);
-  const frameBytes = width * height * 3;
   const ffmpeg = opts.ffmpegPath ?? process.env.CVOPT_FFMPEG ?? 'ffmpeg';
   const args = ['-v', 'error', '-nostdin', ...videoInputArgs(file, opts), '-map', '0:v:0'];
   if (opts.maxFrames !== undefined) args.push('-frames:v', String(Math.max(0, Math.floor(opts.maxFrames))));
   if (width !== info.width || height !== info.height) args.push('-vf', `scale=${width}:${height}:flags=area`);
   args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
+  return { width, height, frameBytes: width * height * 3, ffmpeg, args };
+}
+
+const cancelledRead = (file: string) => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
+
+/**
+ * Decodes every frame to RGB with ffmpeg writing rawvideo to a pipe, one exact frame-sized buffer per frame
+ * (each byte copied once; a pipe chunk that holds a whole frame is handed out without a copy). Breaking out
+ * of the loop or aborting the signal kills ffmpeg. Corruption that ffmpeg reports — even when it carries on
+ * and exits 0, as with a truncated MP4 — ends the iteration with VIDEO_INVALID after the frames it did decode.
+ */
+export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}): AsyncGenerator<VideoFrame> {
+  const { width, height, frameBytes, ffmpeg, args } = await decodePlan(file, opts);
+  const { signal } = opts;
+  const cancelled = () => cancelledRead(file);
   const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let stderr = '';
@@ -266,5 +283,128 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
   } finally {
     signal?.removeEventListener('abort', onAbort);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+export interface BlockingReadOptions extends ReadVideoOptions {
+  /**
+   * Fill one buffer over and over: each frame's data is valid only until the next frame is asked for. Default
+   * false (a fresh buffer per frame, which the caller may keep or transfer).
+   */
+  reuse?: boolean;
+}
+
+/** Where ffmpeg writes: a FIFO whose read end blocks, and an unlinked append-only file for its messages. */
+interface DecodeOutputs {
+  /** Our read end of the FIFO, in blocking mode. */
+  frames: number;
+  /** The FIFO's other end, for ffmpeg's stdout; ours to close once ffmpeg holds it. */
+  framesIn: number;
+  /** ffmpeg's stderr: a file, so a flood of messages can never block ffmpeg while this thread waits on a frame. */
+  messages: number;
+}
+
+function openDecodeOutputs(): DecodeOutputs {
+  const dir = mkdtempSync(join(tmpdir(), 'cvopt-decode-'));
+  try {
+    const fifo = join(dir, 'frames');
+    const made = spawnSync('mkfifo', ['-m', '600', fifo]);
+    if (made.status !== 0) {
+      throw new CvoptError('DEPENDENCY_MISSING', `mkfifo is not installed or failed: ${made.error?.message ?? made.stderr.toString().trim()}`, {
+        hint: 'install coreutils (Debian/Ubuntu: apt-get install coreutils); the video decode thread reads ffmpeg through a FIFO',
+        cause: made.error,
+      });
+    }
+    // ffmpeg's end first, read-write, so opening ours (blocking, read-only) does not wait for a writer.
+    const framesIn = openSync(fifo, constants.O_RDWR);
+    const frames = openSync(fifo, constants.O_RDONLY);
+    const messages = openSync(join(dir, 'stderr'), constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
+    return { frames, framesIn, messages };
+  } finally {
+    // The descriptors keep both alive; nothing is left on disk.
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A read that may wait: interrupted or (were the descriptor ever non-blocking) not ready, so try again. */
+const RETRY = new Set(['EAGAIN', 'EWOULDBLOCK', 'EINTR']);
+
+/** Fills `buf` from the blocking descriptor; less than its length only at end of stream. */
+async function readFull(fd: number, buf: Uint8Array): Promise<number> {
+  let got = 0;
+  while (got < buf.length) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, got, buf.length - got, null);
+    } catch (e) {
+      if (!RETRY.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      await new Promise((r) => setTimeout(r, 1));
+      continue;
+    }
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+/**
+ * readVideoFrames for a thread of its own (the decode worker of readPreparedFrames): the same ffmpeg command and
+ * frames, byte for byte, but each frame is read off a FIFO with blocking readSync calls straight into its buffer
+ * (with `reuse`, always the same one), which costs about a fifth of the CPU of a stream's 64 KiB chunks, their
+ * events and the copy that joins them. The thread sleeps in read() while ffmpeg decodes, so never call it on a thread
+ * that has other work. Its event loop runs between frames only: an abort kills ffmpeg from there, and a caller on
+ * another thread that must stop a read stuck on a stalled stream kills the pid given to onSpawn (the read then
+ * ends). ffmpeg's messages go to a file, not a pipe, so they cannot fill up and stall ffmpeg while this thread waits
+ * for a frame; only the first STDERR_CAP bytes are kept, as readVideoFrames keeps them. Errors are readVideoFrames'.
+ */
+export async function* readVideoFramesBlocking(file: string, opts: BlockingReadOptions = {}): AsyncGenerator<VideoFrame> {
+  const { width, height, frameBytes, ffmpeg, args } = await decodePlan(file, opts);
+  const { signal } = opts;
+  const out = openDecodeOutputs();
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(ffmpeg, args, { stdio: ['ignore', out.framesIn, out.messages] });
+  } catch (e) {
+    for (const fd of [out.frames, out.messages]) closeSync(fd);
+    throw e;
+  } finally {
+    // From here ffmpeg holds the only write end: when it exits, for whatever reason, the read sees end of stream.
+    closeSync(out.framesIn);
+  }
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const onAbort = () => child.kill('SIGKILL');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (e) {
+      throw missingTool('ffmpeg', ffmpeg, e);
+    }
+    let frame = new Uint8Array(frameBytes);
+    let filled = 0;
+    let index = 0;
+    while (!signal?.aborted) {
+      filled = await readFull(out.frames, frame);
+      if (filled < frameBytes) break;
+      filled = 0;
+      yield { index: index++, image: { data: frame, width, height } };
+      if (!opts.reuse) frame = new Uint8Array(frameBytes);
+      // Keep the head of a long run of messages, which is all that is reported, and let the file not grow.
+      if (fstatSync(out.messages).size > 4 * STDERR_CAP) ftruncateSync(out.messages, STDERR_CAP);
+    }
+    const code = await closed;
+    if (signal?.aborted) throw cancelledRead(file);
+    const head = Buffer.alloc(STDERR_CAP);
+    const stderr = head.toString('utf8', 0, readSync(out.messages, head, 0, STDERR_CAP, 0));
+    if (code !== 0 || stderr.trim()) throw invalidVideo(file, reasonFrom(stderr, file) + (code ? ` (ffmpeg exit ${code})` : ''));
+    if (filled !== 0) throw invalidVideo(file, `stream ended ${filled} bytes into frame ${index}`);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const fd of [out.frames, out.messages]) closeSync(fd);
   }
 }
