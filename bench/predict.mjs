@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { testDataDir } from '@cvopt/core';
 import { createOrtEngine } from '@cvopt/engines';
-import { preprocess, probeVideo, readVideoFrames } from '@cvopt/vision';
+import { preprocess, probeVideo, readPreparedFrames, readVideoFrames } from '@cvopt/vision';
 import { PLATFORM_HANDLERS, QUICKSTART_DEFAULTS, resolvePredictModel, runLocal, runPredict } from '@cvopt/platform';
 
 const root = resolve(import.meta.dirname, '..');
@@ -115,6 +115,26 @@ async function engineAlone(r, frames) {
   };
 }
 
+/**
+ * CPU of the decode side alone (the decode thread: ffmpeg's output read and letterboxed; the consumer only takes
+ * the tensors), per frame in steady state (from the 10th frame: thread start-up and the first, unoptimised frames left
+ * out), from process.cpuUsage: ffmpeg is another process and not counted. Best of three passes.
+ */
+async function decodeCpu(r, frames) {
+  let best = Infinity;
+  for (let k = 0; k < 3 && frames > 20; k++) {
+    let c0;
+    let n = 0;
+    for await (const f of readPreparedFrames(video, { spec: r.manifest.preprocess, maxFrames: frames })) {
+      if (f.index === 9) c0 = process.cpuUsage();
+      else if (c0) n++;
+    }
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, (c.user + c.system) / 1000 / n);
+  }
+  return best === Infinity ? 'n/a' : `${best.toFixed(2)} ms`;
+}
+
 // Steady state, as the engine-alone figure is taken after a warm-up run: from the first frame's result to the last
 // (session creation, ffprobe and ONNX Runtime's first, slow run are left out; the whole-run figure is printed too).
 async function endToEnd(model, frames, save) {
@@ -145,7 +165,7 @@ for (const model of models) {
     await probe.close();
     frames = Math.max(30, Math.min(info.frames, Math.round(fps * Number(a.seconds))));
   }
-  console.log(`model ${model}: ${fileOf(r)}, first ${frames} frames`);
+  console.log(`model ${model}: ${fileOf(r)}, first ${frames} frames; decode side alone: ${await decodeCpu(r, frames)} CPU a frame in this process (ffmpeg not counted)`);
   const e = await engineAlone(r, frames);
   if (!e) {
     console.log(`model ${model}: skipped, its batch is fixed (--batch ${batch} needs a dynamic-batch model)`);
