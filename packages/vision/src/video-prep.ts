@@ -104,7 +104,7 @@ export async function* readPreparedFrames(file: string, opts: PrepareVideoOption
   const stop = () => {
     if (exited) return;
     worker.postMessage({ type: 'stop' } satisfies PrepWorkerRequest);
-    // The thread reads only between frames; killing ffmpeg ends a read it is blocked in (a stalled stream).
+    // The thread sees messages only between frames; killing ffmpeg ends a read it is blocked in (a stalled stream).
     const pid = Atomics.load(new Int32Array(ffmpegPid), 0);
     if (pid > 0) {
       try {
