@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, fstatSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -64,6 +64,18 @@ function missingTool(tool: string, path: string, cause: unknown): CvoptError {
     hint: `install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg) or point CVOPT_${tool.toUpperCase()} at the ${tool} binary`,
     cause,
   });
+}
+
+/** Resolves once the child runs; a tool that cannot start (absent, not executable) is DEPENDENCY_MISSING. */
+async function spawned(child: ChildProcess, path: string): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+  } catch (e) {
+    throw missingTool('ffmpeg', path, e);
+  }
 }
 
 function invalidVideo(file: string, reason: string): CvoptError {
@@ -246,14 +258,7 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
   const onAbort = () => child.kill('SIGKILL');
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-    } catch (e) {
-      throw missingTool('ffmpeg', ffmpeg, e);
-    }
+    await spawned(child, ffmpeg);
     let frame = new Uint8Array(frameBytes);
     let filled = 0;
     let index = 0;
@@ -376,14 +381,7 @@ export async function* readVideoFramesBlocking(file: string, opts: BlockingReadO
   const onAbort = () => child.kill('SIGKILL');
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-    } catch (e) {
-      throw missingTool('ffmpeg', ffmpeg, e);
-    }
+    await spawned(child, ffmpeg);
     let frame = new Uint8Array(frameBytes);
     let filled = 0;
     let index = 0;
