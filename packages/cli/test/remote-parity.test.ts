@@ -130,6 +130,18 @@ describe('local and --remote runs print the same and write the same', () => {
     expect(again.out).toMatch(/runs on every checked target|blocked on/);
   });
 
+  it('train: the same epoch table, result and run files, the checkpoint and dataset uploaded from local paths', { timeout: 180_000 }, async () => {
+    const train = (dir: string) => ['train', '--model', pico, '--data', data, '--epochs', '1', '--imgsz', '64', '--batch', '2', '--out', join(dir, 'run')];
+    const [l, r] = await Promise.all([cvopt('--json', ...train(L)), cvopt('--json', ...train(R), '--remote', '--project', 'demo')]);
+    expect(l.code, l.out + l.err).toBe(0);
+    expect(r.code, r.out + r.err).toBe(0);
+    const [lt, rt] = [json(l), json(r)];
+    expect(shape(rt)).toEqual(shape(lt));
+    expect({ task: rt.task, epochs: rt.epochs, names: rt.names }).toEqual({ task: lt.task, epochs: lt.epochs, names: lt.names });
+    for (const f of ['best.pt', 'last.pt', 'results.csv']) expect(files(join(R, 'run'))).toContain(f);
+    expect(files(join(R, 'run')).filter((f) => !f.startsWith('.'))).toEqual(files(join(L, 'run')).filter((f) => !f.startsWith('.')));
+  });
+
   it('fails alike: an operator no engine runs, and a flag mistake refused before anything is submitted', { timeout: 120_000 }, async () => {
     const odd = join(tmp, 'odd.onnx');
     const m = model({
