@@ -28,6 +28,20 @@ if ok == 1 then return {1} end
 return {0, tostring((1 - tokens) / rate)}
 `;
 
+/**
+ * A Redis client for the request path: fail fast instead of queueing behind a dead connection (no offline
+ * queue, no retries, a command timeout), so a request never waits on Redis's reconnects; reconnects run behind.
+ */
+export function failFastRedis(url: string, commandTimeoutMs: number): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
+  });
+}
+
 export interface RedisLimiterOptions {
   url: string;
   perSecond: number;
@@ -48,15 +62,7 @@ export class RedisRateLimiter implements RequestLimiter {
 
   constructor(private readonly o: RedisLimiterOptions) {
     this.local = new RateLimiter(o.perSecond, o.burst);
-    this.redis = new Redis(o.url, {
-      // Fail fast instead of queueing behind a dead connection: a request never waits on Redis's reconnects.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: o.commandTimeoutMs,
-      connectTimeout: 2000,
-      retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
-      lazyConnect: false,
-    });
+    this.redis = failFastRedis(o.url, o.commandTimeoutMs);
     this.redis.defineCommand('cvoptTake', { numberOfKeys: 1, lua: TAKE });
     // Connection errors surface through take(); without a listener ioredis would print each one.
     this.redis.on('error', () => {});

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '@cvopt/core';
 import type { Prediction } from './pipeline.js';
+import { failFastRedis } from './redis-rate-limit.js';
 
 /**
  * Answers to identical images, kept in Redis for `ttlS` and shared by every replica: the key is the sha256 of the
@@ -26,13 +27,7 @@ export class RedisResponseCache {
   misses = 0;
 
   constructor(private readonly o: ResponseCacheOptions) {
-    this.redis = new Redis(o.url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: o.commandTimeoutMs,
-      connectTimeout: 2000,
-      retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
-    });
+    this.redis = failFastRedis(o.url, o.commandTimeoutMs);
     this.redis.on('error', () => {});
   }
 

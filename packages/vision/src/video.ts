@@ -239,6 +239,31 @@ async function decodePlan(file: string, opts: ReadVideoOptions): Promise<DecodeP
 const cancelledRead = (file: string) => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
 
 /**
+ * ffmpeg under watch for a frame reader: its pid reported, killed when the signal aborts, and `stop()` (the
+ * reader's finally) kills it if the reader ended first (a break, an error) and drops the abort listener.
+ */
+function watchDecoder(child: ChildProcess, opts: ReadVideoOptions): { closed: Promise<number | null>; stop: () => void } {
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const onAbort = () => child.kill('SIGKILL');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    closed,
+    stop: () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** After the last frame: cancelled, corrupt (ffmpeg failed or complained, even with exit 0), or cut inside a frame. */
+function decodeEnded(file: string, code: number | null, stderr: string, filled: number, index: number, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw cancelledRead(file);
+  if (code !== 0 || stderr.trim()) throw invalidVideo(file, reasonFrom(stderr, file) + (code ? ` (ffmpeg exit ${code})` : ''));
+  if (filled !== 0) throw invalidVideo(file, `stream ended ${filled} bytes into frame ${index}`);
+}
+
+/**
  * Decodes every frame to RGB with ffmpeg writing rawvideo to a pipe, one exact frame-sized buffer per frame
  * (each byte copied once; a pipe chunk that holds a whole frame is handed out without a copy). Breaking out
  * of the loop or aborting the signal kills ffmpeg. Corruption that ffmpeg reports — even when it carries on
@@ -247,16 +272,12 @@ const cancelledRead = (file: string) => new CvoptError('CANCELLED', `reading ${f
 export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}): AsyncGenerator<VideoFrame> {
   const { width, height, frameBytes, ffmpeg, args } = await decodePlan(file, opts);
   const { signal } = opts;
-  const cancelled = () => cancelledRead(file);
   const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+  const decoder = watchDecoder(child, opts);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < STDERR_CAP) stderr += d;
   });
-  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  const onAbort = () => child.kill('SIGKILL');
-  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await spawned(child, ffmpeg);
     let frame = new Uint8Array(frameBytes);
@@ -281,13 +302,9 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
         }
       }
     }
-    const code = await closed;
-    if (signal?.aborted) throw cancelled();
-    if (code !== 0 || stderr.trim()) throw invalidVideo(file, reasonFrom(stderr, file) + (code ? ` (ffmpeg exit ${code})` : ''));
-    if (filled !== 0) throw invalidVideo(file, `stream ended ${filled} bytes into frame ${index}`);
+    decodeEnded(file, await decoder.closed, stderr, filled, index, signal);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    decoder.stop();
   }
 }
 
@@ -376,10 +393,7 @@ export async function* readVideoFramesBlocking(file: string, opts: BlockingReadO
     // From here ffmpeg holds the only write end: when it exits, for whatever reason, the read sees end of stream.
     closeSync(out.framesIn);
   }
-  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  const onAbort = () => child.kill('SIGKILL');
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const decoder = watchDecoder(child, opts);
   try {
     await spawned(child, ffmpeg);
     let frame = new Uint8Array(frameBytes);
@@ -394,15 +408,12 @@ export async function* readVideoFramesBlocking(file: string, opts: BlockingReadO
       // Keep the head of a long run of messages, which is all that is reported, and let the file not grow.
       if (fstatSync(out.messages).size > 4 * STDERR_CAP) ftruncateSync(out.messages, STDERR_CAP);
     }
-    const code = await closed;
-    if (signal?.aborted) throw cancelledRead(file);
+    const code = await decoder.closed;
     const head = Buffer.alloc(STDERR_CAP);
-    const stderr = head.toString('utf8', 0, readSync(out.messages, head, 0, STDERR_CAP, 0));
-    if (code !== 0 || stderr.trim()) throw invalidVideo(file, reasonFrom(stderr, file) + (code ? ` (ffmpeg exit ${code})` : ''));
-    if (filled !== 0) throw invalidVideo(file, `stream ended ${filled} bytes into frame ${index}`);
+    const stderr = signal?.aborted ? '' : head.toString('utf8', 0, readSync(out.messages, head, 0, STDERR_CAP, 0));
+    decodeEnded(file, code, stderr, filled, index, signal);
   } finally {
-    signal?.removeEventListener('abort', onAbort);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    decoder.stop();
     for (const fd of [out.frames, out.messages]) closeSync(fd);
   }
 }

@@ -22,8 +22,9 @@ const REFUSAL_DRAIN_MAX_BYTES = 1 << 20;
  * the size limit.
  */
 async function bodyFor(req: FastifyRequest, maxBytes: number): Promise<Readable | Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && req.headers['content-length'] !== undefined) {
+  if (req.headers['content-length'] !== undefined) {
+    // Node has already refused a malformed Content-Length (400) before any route runs.
+    const declared = Number(req.headers['content-length']);
     if (declared > maxBytes) throw new CvoptError('PAYLOAD_TOO_LARGE', `the image is ${declared} bytes, above the limit of ${maxBytes}`, { hint: 'downscale or recompress it' });
     return req.raw;
   }
