@@ -239,6 +239,19 @@ function reportProfile(p) {
   ];
 }
 
+/** Where the CPU went, per served request (the same table for polite and impolite levels). */
+function cpuTable(r) {
+  return [
+    '',
+    'CPU per served (200) request, refusals included in the totals (ms; engine = inference threads, other = decoding and GC threads of the server, client = this load generator):',
+    '',
+    '| users | engine | server main thread | server other threads | client | engine run inside the service, mean ms per batch |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...r.levels.map((l) => `| ${l.users} | ${fmt(l.cpu.engine, 2)} | ${fmt(l.cpu.main, 2)} | ${fmt(l.cpu.other, 2)} | ${fmt(l.cpu.client, 2)} | ${fmt(l.engineInServiceMs, 2)} |`),
+    '',
+  ];
+}
+
 function reportImpolite(r) {
   const lines = [];
   lines.push(`### ${r.target} — impolite clients`);
@@ -256,7 +269,7 @@ function reportImpolite(r) {
       `| ${l.users} | ${fmt(l.throughput)} | ${fmt(l.throughput / r.raw.saturatedRps, 2)} | ${fmt(l.ok.p50)} / ${fmt(l.ok.p95)} | ${s[200] ?? 0} | ${s[429] ?? 0} | ${s[503] ?? 0} | ${sum((k) => k >= 400 && k < 500 && k !== 429)} | ${sum((k) => k >= 500 && k !== 503)} | ${l.dropped} | ${l.timeouts} | ${Number.isNaN(l.serverRejectP95Ms) ? '-' : `≤ ${fmt(l.serverRejectP95Ms)}`} | ${fmt(l.peakRssMb, 0)} |`,
     );
   }
-  lines.push('');
+  lines.push(...cpuTable(r));
   const at = (u) => r.levels.find((l) => l.users === u);
   const checks = [];
   if (at(100)) checks.push([`accepted throughput at 100 connections ≥ 0.8 × engine saturated (${fmt(at(100).throughput)} vs ${fmt(0.8 * r.raw.saturatedRps)})`, at(100).throughput >= 0.8 * r.raw.saturatedRps]);
@@ -287,13 +300,7 @@ function report(r) {
       `| ${l.users} | ${fmt(l.throughput)} | ${fmt(l.ok.p50)} | ${fmt(l.ok.p95)} | ${fmt(l.ok.p99)} | ${s[200] ?? 0} | ${s[429] ?? 0} | ${s[503] ?? 0} | ${fivexx} | ${l.dropped} | ${fmt(l.rejected.p95)} / ${Number.isNaN(l.serverRejectP95Ms) ? '-' : `≤ ${fmt(l.serverRejectP95Ms)}`} | ${l.rampRejected.n}, ${fmt(l.rampRejected.p95)} | ${fmt(l.peakRssMb, 0)} | ${fmt(l.lagP99Ms)} / ${fmt(l.lagMaxMs)} |`,
     );
   }
-  lines.push('');
-  lines.push('CPU per served (200) request, refusals included in the totals (ms; engine = inference threads, other = decoding and GC threads of the server, client = this load generator):');
-  lines.push('');
-  lines.push('| users | engine | server main thread | server other threads | client | engine run inside the service, mean ms per batch |');
-  lines.push('|---:|---:|---:|---:|---:|---:|');
-  for (const l of r.levels) lines.push(`| ${l.users} | ${fmt(l.cpu.engine, 2)} | ${fmt(l.cpu.main, 2)} | ${fmt(l.cpu.other, 2)} | ${fmt(l.cpu.client, 2)} | ${fmt(l.engineInServiceMs, 2)} |`);
-  lines.push('');
+  lines.push(...cpuTable(r));
   const at = (u) => r.levels.find((l) => l.users === u);
   const checks = [];
   if (at(1)) checks.push([`p50 at 1 user ≤ engine p50 × 1.1 + 2 ms (${fmt(at(1).ok.p50)} vs ${fmt(r.raw.p50 * 1.1 + 2)})`, at(1).ok.p50 <= r.raw.p50 * 1.1 + 2]);
