@@ -44,6 +44,25 @@ describe.skipIf(!dataDir)('video on the real car-detection.mp4', () => {
     expect(mean).toBeLessThan(235);
   });
 
+  it('decodes small videos on one ffmpeg thread by default, the same frames as with ffmpeg\'s own thread count', async () => {
+    // A wrapper that logs ffmpeg's arguments, then runs the real ffmpeg.
+    const log = join(tmp, 'ffmpeg-args.log');
+    const wrapper = join(tmp, 'ffmpeg-logged');
+    writeFileSync(wrapper, `#!/bin/sh\necho "$@" >> '${log}'\nexec ffmpeg "$@"\n`, { mode: 0o755 });
+    const frames = async (opts: Parameters<typeof readVideoFrames>[1]) => {
+      writeFileSync(log, '');
+      const out: Uint8Array[] = [];
+      for await (const f of readVideoFrames(video, { maxFrames: 12, ffmpegPath: wrapper, ...opts })) out.push(Uint8Array.from(f.image.data));
+      return { out, args: readFileSync(log, 'utf8') };
+    };
+    const one = await frames({});
+    expect(one.args).toMatch(/-threads 1 /); // 768×432 ≤ SINGLE_THREAD_DECODE_MAX_PIXELS
+    const auto = await frames({ decodeThreads: 0 });
+    expect(auto.args).toMatch(/-threads 0 /);
+    expect(auto.out.length).toBe(12);
+    for (let i = 0; i < 12; i++) expect(Buffer.compare(one.out[i]!, auto.out[i]!)).toBe(0);
+  });
+
   it('stops at maxFrames, on break, and on abort', async () => {
     expect(await drain(video, { maxFrames: 5 })).toBe(5);
     let seen = 0;
