@@ -3,10 +3,14 @@
 // Users join evenly over `rampS` seconds (k6's ramping VUs, locust's spawn rate), then the level runs `seconds`
 // more; latencies and throughput are those of the steady part, and what was refused during the ramp is reported
 // on its own (rampRejected). rampS 0 starts every user at once: a thundering herd.
+// Impolite clients (no back-off, no Expect) run on raw sockets (raw-client.mjs), which cost the shared cores far
+// less CPU per request than node's http client; their report adds `reconnects`.
 import http from 'node:http';
+import { runRawLevel } from './raw-client.mjs';
 import { summarize } from './stats.mjs';
 
 export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick, expectContinue = true, rampS = 1, impolite = false, timeoutMs = 30_000 }) {
+  if (impolite) return runRawLevel({ url, users, seconds, body, contentType, path, onTick, rampS, timeoutMs });
   const agent = new http.Agent({ keepAlive: true, maxSockets: users, maxFreeSockets: users });
   const target = new URL(path, url);
   const byStatus = {};
