@@ -260,13 +260,13 @@ function reportImpolite(r) {
   lines.push('');
   lines.push(`engine alone, saturated, same run (before / after the service): ${r.raw.runs.map((x) => fmt(x.saturatedRps)).join(' / ')} req/s; the ratio uses the higher, ${fmt(r.raw.saturatedRps)} req/s`);
   lines.push('');
-  lines.push('| connections | accepted req/s | goodput ratio | p50 / p95 ms (200) | 200 | 429 | 503 | other 4xx | 5xx | socket errors | client time-outs | refusal p95 ms server side | peak RSS MiB |');
-  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| connections | accepted req/s | goodput ratio | p50 / p95 ms (200) | 200 | 429 | 503 | other 4xx | 5xx | socket errors | client time-outs | reconnects | refusal p95 ms server side | peak RSS MiB |');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const l of r.levels) {
     const s = l.byStatus;
     const sum = (f) => Object.entries(s).filter(([k]) => f(Number(k))).reduce((a, [, v]) => a + v, 0);
     lines.push(
-      `| ${l.users} | ${fmt(l.throughput)} | ${fmt(l.throughput / r.raw.saturatedRps, 2)} | ${fmt(l.ok.p50)} / ${fmt(l.ok.p95)} | ${s[200] ?? 0} | ${s[429] ?? 0} | ${s[503] ?? 0} | ${sum((k) => k >= 400 && k < 500 && k !== 429)} | ${sum((k) => k >= 500 && k !== 503)} | ${l.dropped} | ${l.timeouts} | ${Number.isNaN(l.serverRejectP95Ms) ? '-' : `≤ ${fmt(l.serverRejectP95Ms)}`} | ${fmt(l.peakRssMb, 0)} |`,
+      `| ${l.users} | ${fmt(l.throughput)} | ${fmt(l.throughput / r.raw.saturatedRps, 2)} | ${fmt(l.ok.p50)} / ${fmt(l.ok.p95)} | ${s[200] ?? 0} | ${s[429] ?? 0} | ${s[503] ?? 0} | ${sum((k) => k >= 400 && k < 500 && k !== 429)} | ${sum((k) => k >= 500 && k !== 503)} | ${l.dropped} | ${l.timeouts} | ${l.reconnects ?? 0} | ${Number.isNaN(l.serverRejectP95Ms) ? '-' : `≤ ${fmt(l.serverRejectP95Ms)}`} | ${fmt(l.peakRssMb, 0)} |`,
     );
   }
   lines.push(...cpuTable(r));
