@@ -1,7 +1,7 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { CvoptError, readRegularFile } from '@cvopt/core';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
-import { readJpegHeader } from './jpeg-header.js';
+import { readJpegHeader, type JpegHeader } from './jpeg-header.js';
 
 /** Decoded pixels: HWC, RGB, 8 bits per channel, rows packed with no padding. */
 export interface RgbImage {
@@ -64,6 +64,8 @@ export interface ImageHeader {
   kind: 'bmp' | 'sharp';
   width: number;
   height: number;
+  /** The markers, when the file is a JPEG whose header was read without libvips. */
+  jpeg?: JpegHeader;
 }
 
 /**
@@ -81,7 +83,7 @@ export async function readImageHeader(enc: EncodedImage, maxPixels = DEFAULT_MAX
   if (jpeg) {
     checkPixels(enc.name, jpeg.width, jpeg.height, maxPixels);
     const swapped = jpeg.orientation >= 5;
-    return { kind: 'sharp', width: swapped ? jpeg.height : jpeg.width, height: swapped ? jpeg.width : jpeg.height };
+    return { kind: 'sharp', width: swapped ? jpeg.height : jpeg.width, height: swapped ? jpeg.width : jpeg.height, jpeg };
   }
   let meta: Metadata;
   try {

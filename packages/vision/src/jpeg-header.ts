@@ -9,6 +9,24 @@ export interface JpegHeader {
   height: number;
   /** EXIF orientation 1–8 (1 when absent). */
   orientation: number;
+  /** The start-of-frame marker: 0xC0 baseline, 0xC1 extended sequential, 0xC2 progressive, … */
+  sof: number;
+  /** Bits per sample (8, or 12/16 for the rare extended and lossless files). */
+  precision: number;
+  /** Colour components in the frame: 1 grey, 3 YCbCr (or RGB), 4 CMYK/YCCK. */
+  components: number;
+  /** Each component's sampling factors as written in the frame header, horizontal << 4 | vertical (0x22 = 2×2). */
+  sampling: number[];
+  /** An APP2 ICC_PROFILE segment was seen: libvips then converts the pixels from that profile to sRGB. */
+  icc: boolean;
+  /** An Adobe APP14 segment was seen: it can declare the three channels RGB rather than YCbCr, or CMYK inverted. */
+  adobe: boolean;
+  /**
+   * Every marker up to the first scan was read, there was one frame header and no EXIF block after it: only
+   * then are `icc`, `adobe` and `orientation` known to be all libvips will see. When false the size is still
+   * right (it is what the frame header says), but nothing should be inferred from the absence of a marker.
+   */
+  complete: boolean;
 }
 
 /** Start-of-frame markers: baseline, extended, progressive, lossless, and their differential/arithmetic forms. */
@@ -21,9 +39,15 @@ export function isJpeg(buf: Uint8Array): boolean {
 export function readJpegHeader(buf: Buffer): JpegHeader | undefined {
   if (!isJpeg(buf)) return undefined;
   let orientation = 1;
+  let icc = false;
+  let adobe = false;
+  let frame: Omit<JpegHeader, 'orientation' | 'icc' | 'adobe' | 'complete'> | undefined;
+  // After the frame header the walk only gathers facts for the callers that need the whole picture; whatever
+  // goes wrong there leaves the size as read and marks the header incomplete, it never turns it into undefined.
+  const done = (complete: boolean): JpegHeader | undefined => (frame ? { ...frame, orientation, icc, adobe, complete } : undefined);
   let i = 2;
   while (i + 4 <= buf.length) {
-    if (buf[i] !== 0xff) return undefined;
+    if (buf[i] !== 0xff) return done(false);
     const marker = buf[i + 1]!;
     if (marker === 0xff) {
       i++; // fill byte
@@ -34,24 +58,36 @@ export function readJpegHeader(buf: Buffer): JpegHeader | undefined {
       i += 2;
       continue;
     }
-    if (marker === 0xd9 || marker === 0xda) return undefined;
+    if (marker === 0xda) return done(true);
+    if (marker === 0xd9) return done(false);
     const len = buf.readUInt16BE(i + 2);
-    if (len < 2 || i + 2 + len > buf.length) return undefined;
+    if (len < 2 || i + 2 + len > buf.length) return done(false);
     const body = i + 4;
+    const end = i + 2 + len;
     if (marker === 0xe1 && len >= 8 && buf.toString('latin1', body, body + 6) === 'Exif\0\0') {
-      const o = exifOrientation(buf, body + 6, i + 2 + len);
+      if (frame) return done(false); // libvips reads EXIF wherever it is; the size above was computed without it
+      const o = exifOrientation(buf, body + 6, end);
       if (o === undefined) return undefined;
       orientation = o;
+    } else if (marker === 0xe2 && len >= 14 && buf.toString('latin1', body, body + 12) === 'ICC_PROFILE\0') {
+      icc = true;
+    } else if (marker === 0xee && len >= 7 && buf.toString('latin1', body, body + 5) === 'Adobe') {
+      adobe = true;
     } else if (SOF.has(marker)) {
+      if (frame) return done(false); // a second frame header: libjpeg refuses the file
       if (len < 8) return undefined;
       const height = buf.readUInt16BE(body + 1);
       const width = buf.readUInt16BE(body + 3);
       if (width === 0 || height === 0) return undefined;
-      return { width, height, orientation };
+      const components = buf[body + 5]!;
+      const sampling: number[] = [];
+      for (let k = 0; k < components && body + 8 + 3 * k <= end; k++) sampling.push(buf[body + 7 + 3 * k]!);
+      frame = { width, height, sof: marker, precision: buf[body]!, components, sampling };
+      if (sampling.length !== components) return done(false);
     }
-    i += 2 + len;
+    i = end;
   }
-  return undefined;
+  return done(false);
 }
 
 /** Orientation (tag 0x0112) from IFD0 of the TIFF block at [start, end); 1 when the tag is absent. */

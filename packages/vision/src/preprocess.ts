@@ -1,6 +1,7 @@
 import { CvoptError, type Preprocess } from '@cvopt/core';
 import { decodeBmp } from './bmp.js';
 import { DEFAULT_MAX_PIXELS, loadEncoded, readImageHeader, sharpPipeline, toRgb, type RgbImage } from './image.js';
+import { decodeJpegWasm, wasmJpegEligible, type RgbaImage } from './jpeg-wasm.js';
 import { resampleInto, resizeGeometry, type LetterboxMeta, type ResizeGeometry } from './resize.js';
 
 /** The fields of a manifest's preprocess block that packing and resizing read; defaults as in the schema. */
@@ -32,7 +33,8 @@ function geometryFor(width: number, height: number, p: PreprocessSpec): ResizeGe
  * Image to network tensor. Encoded input goes through one libvips pipeline (decode with shrink-on-load,
  * orient, resize, crop) and one packing loop that also writes the letterbox padding; an already-decoded RgbImage (or a BMP) is resampled in JS.
  * libvips antialiases when shrinking while the JS path does not, so the two can differ by a few grey levels
- * on downscaled images; geometry is identical.
+ * on downscaled images; geometry is identical. A small JPEG that needs no resize is decoded in WebAssembly
+ * instead (jpeg-wasm.ts), with the same pixels and a fraction of libvips' fixed cost per call.
  */
 export async function preprocess(input: Buffer | string | RgbImage, p: PreprocessSpec, opts: PreprocessOptions = {}): Promise<PreprocessResult> {
   if (isRgbImage(input)) return packDecoded(input, geometryFor(input.width, input.height, p), p, opts);
@@ -41,16 +43,19 @@ export async function preprocess(input: Buffer | string | RgbImage, p: Preproces
   const header = await readImageHeader(enc, maxPixels);
   const g = geometryFor(header.width, header.height, p);
   if (header.kind === 'bmp') return packDecoded(decodeBmp(enc.buf, enc.name), g, p, opts);
-  let pipe = sharpPipeline(enc, maxPixels);
-  if (g.newWidth !== header.width || g.newHeight !== header.height) {
-    pipe = pipe.resize(g.newWidth, g.newHeight, { fit: 'fill', kernel: 'linear' });
-  }
+  const [H, W] = p.size;
   const cropped = g.offsetX < 0 || g.offsetY < 0;
+  const resized = g.newWidth !== header.width || g.newHeight !== header.height;
+  if (!cropped && !resized && header.jpeg && wasmJpegEligible(header.jpeg, enc.buf)) {
+    const rgba = await decodeJpegWasm(enc.buf, header.jpeg);
+    if (rgba) return { tensor: packPlaced(rgba, 4, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0), dims: [1, 3, H, W], meta: g.meta };
+  }
+  let pipe = sharpPipeline(enc, maxPixels);
+  if (resized) pipe = pipe.resize(g.newWidth, g.newHeight, { fit: 'fill', kernel: 'linear' });
   if (cropped) pipe = pipe.extract({ left: -g.offsetX, top: -g.offsetY, width: g.outWidth, height: g.outHeight });
   const image = await toRgb(pipe, enc.name);
-  const [H, W] = p.size;
   // Letterbox padding is written by the packing loop, not by libvips: one less full-size copy.
-  const tensor = cropped ? packNCHW(image, p, opts.out, opts.offset ?? 0) : packPlaced(image, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0);
+  const tensor = cropped ? packNCHW(image, p, opts.out, opts.offset ?? 0) : packPlaced(image, 3, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0);
   return { tensor, dims: [1, 3, H, W], meta: g.meta };
 }
 
@@ -68,7 +73,7 @@ function packDecoded(img: RgbImage, g: ResizeGeometry, p: PreprocessSpec, opts: 
     g.newWidth === img.width && g.newHeight === img.height
       ? img
       : resampleInto(img, { ...g, outWidth: g.newWidth, outHeight: g.newHeight, offsetX: 0, offsetY: 0 }, 0);
-  return { tensor: packPlaced(inner, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0), dims, meta: g.meta };
+  return { tensor: packPlaced(inner, 3, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0), dims, meta: g.meta };
 }
 
 /** Per-channel lookup tables: 256 values each, so packing is one load and one store per element. */
@@ -100,11 +105,14 @@ export function packNCHW(image: RgbImage, p: PreprocessSpec, out?: Float32Array,
       hint: 'letterbox, stretch or crop the image to preprocess.size first (preprocess() does this)',
     });
   }
-  return packPlaced(image, p, 0, 0, out, offset);
+  return packPlaced(image, 3, p, 0, 0, out, offset);
 }
 
-/** Packs `image` with its top-left corner at (x0, y0) of the p.size canvas; the rest gets the pad value. */
-function packPlaced(image: RgbImage, p: PreprocessSpec, x0: number, y0: number, out: Float32Array | undefined, offset: number): Float32Array {
+/**
+ * Packs `image` with its top-left corner at (x0, y0) of the p.size canvas; the rest gets the pad value.
+ * `stride` is the bytes per source pixel: 3 for RGB, 4 for RGBA (alpha ignored).
+ */
+function packPlaced(image: RgbImage | RgbaImage, stride: 3 | 4, p: PreprocessSpec, x0: number, y0: number, out: Float32Array | undefined, offset: number): Float32Array {
   const [H, W] = p.size;
   const { width: w, height: h } = image;
   if (x0 < 0 || y0 < 0 || x0 + w > W || y0 + h > H) {
@@ -132,17 +140,12 @@ function packPlaced(image: RgbImage, p: PreprocessSpec, x0: number, y0: number, 
     }
   }
   const src = image.data;
+  const pack = stride === 4 ? (bgr ? packBgrFromRgba : packRgbFromRgba) : bgr ? packBgr : packRgb;
   if (w === W) {
     // Rows are contiguous in the destination: one loop over the whole image.
-    const d0 = offset + y0 * W;
-    if (bgr) packBgr(src, lut, dst, d0, plane, 0, w * h);
-    else packRgb(src, lut, dst, d0, plane, 0, w * h);
+    pack(src, lut, dst, offset + y0 * W, plane, 0, w * h);
   } else {
-    for (let y = 0; y < h; y++) {
-      const d0 = offset + (y0 + y) * W + x0;
-      if (bgr) packBgr(src, lut, dst, d0, plane, y * w * 3, w);
-      else packRgb(src, lut, dst, d0, plane, y * w * 3, w);
-    }
+    for (let y = 0; y < h; y++) pack(src, lut, dst, offset + (y0 + y) * W + x0, plane, y * w * stride, w);
   }
   return dst;
 }
@@ -162,6 +165,27 @@ function packBgr(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: numb
   const d1 = d0 + plane;
   const d2 = d1 + plane;
   for (let i = 0, s = s0; i < n; i++, s += 3) {
+    dst[d0 + i] = lut[src[s + 2]!]!;
+    dst[d1 + i] = lut[256 + src[s + 1]!]!;
+    dst[d2 + i] = lut[512 + src[s]!]!;
+  }
+}
+
+// The same for RGBA sources (the WebAssembly JPEG decoder's output): stride 4, alpha never read.
+function packRgbFromRgba(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number, s0: number, n: number): void {
+  const d1 = d0 + plane;
+  const d2 = d1 + plane;
+  for (let i = 0, s = s0; i < n; i++, s += 4) {
+    dst[d0 + i] = lut[src[s]!]!;
+    dst[d1 + i] = lut[256 + src[s + 1]!]!;
+    dst[d2 + i] = lut[512 + src[s + 2]!]!;
+  }
+}
+
+function packBgrFromRgba(src: Uint8Array, lut: Float32Array, dst: Float32Array, d0: number, plane: number, s0: number, n: number): void {
+  const d1 = d0 + plane;
+  const d2 = d1 + plane;
+  for (let i = 0, s = s0; i < n; i++, s += 4) {
     dst[d0 + i] = lut[src[s + 2]!]!;
     dst[d1 + i] = lut[256 + src[s + 1]!]!;
     dst[d2 + i] = lut[512 + src[s]!]!;
