@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CvoptError, type Logger, type ModelManifest } from '@cvopt/core';
 import { readManifest, type EngineInfo, type TensorOutput } from '@cvopt/engines';
+import { warmJpegWasm } from '@cvopt/vision';
 import { ENGINES } from '@cvopt/core';
 import { effectiveIntraOpThreads, providerOf, type RuntimeConfig } from './config.js';
 import { prepareImage, renderPrediction } from './pipeline.js';
@@ -198,6 +199,7 @@ export async function loadModel(source: ModelSource, o: LoadOptions): Promise<Lo
  * reports ready, instead of failing every request later.
  */
 async function warmPipeline(source: ModelSource, manifest: ModelManifest, engine: WorkerEngine, sampleDims: number[], config: RuntimeConfig): Promise<void> {
+  await warmJpegWasm(); // small JPEGs decode in WebAssembly: compiled now, not on the first request
   const image = { data: new Uint8Array(48 * 32 * 3).fill(128), width: 48, height: 32 };
   try {
     const prep = await prepareImage(image, manifest, config.maxImagePixels);

@@ -13,3 +13,4 @@ export * from './font.js';
 export * from './draw.js';
 export * from './track/index.js';
 export * from './video-prep.js';
+export { warmJpegWasm } from './jpeg-wasm.js';

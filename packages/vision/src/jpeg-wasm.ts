@@ -148,3 +148,8 @@ export async function decodeJpegWasm(buf: Uint8Array, h: JpegHeader): Promise<Rg
   decodes++;
   return { data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length), width: out.width, height: out.height };
 }
+
+/** Compiles and instantiates the decoder now (a service calls this while it warms up), so no request pays for it. */
+export async function warmJpegWasm(): Promise<void> {
+  if (enabled) await decoder();
+}
