@@ -99,4 +99,42 @@ describe('admission against the latency budget (real HTTP, real engine)', () => 
       c.close();
     }
   });
+
+  it('paces clients that resend the moment a refusal arrives to one refusal a pause, each connection', async () => {
+    // 30 connections resend at once on every answer, every request refused (a deadline nobody can meet). Whether
+    // the next request waits in the kernel (the pause held) or was read first and waits in the gate, each
+    // connection gets at most one answer per 800 ms pause: 2.5 s allow 4 (the first is answered at once).
+    const img = await jpeg();
+    const conns = await Promise.all(Array.from({ length: 30 }, () => connection(s.url)));
+    const t0 = performance.now();
+    try {
+      const counts = await Promise.all(
+        conns.map(async (c) => {
+          const gaps: number[] = [];
+          let last = performance.now();
+          let n = 0;
+          while (performance.now() - t0 < 2500) {
+            c.send('/v1/predict?deadline_ms=0.0001', img);
+            const r = await c.next();
+            expect(r.status).toBe(429);
+            const now = performance.now();
+            if (n > 0) gaps.push(now - last);
+            last = now;
+            n++;
+          }
+          return { n, gaps };
+        }),
+      );
+      for (const { n, gaps } of counts) {
+        expect(n).toBeLessThanOrEqual(5);
+        for (const g of gaps) expect(g).toBeGreaterThan(700);
+      }
+      // The service answered its own health check at once meanwhile.
+      const t = performance.now();
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+      expect(performance.now() - t).toBeLessThan(500);
+    } finally {
+      for (const c of conns) c.close();
+    }
+  });
 });

@@ -68,8 +68,8 @@ export function installGate(app: FastifyInstance, ctx: RouteContext, o: GateOpti
   const admittedBy = new Map<string, number>();
 
   const gate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const pacedMs = await pacedWaitMs(req);
     req.startedAt = performance.now();
-    const pacedMs = pacedWaitMs(req);
     const cfg = req.routeOptions.config;
     const permission = cfg.permission ?? 'public';
     if (permission === 'public') return;
@@ -236,22 +236,39 @@ function closeAfterAnswer(reply: FastifyReply, status: number, metrics: RuntimeM
 }
 
 /**
- * Each paced connection's last pause. A request read right after its pause ended was waiting in the kernel's buffer
- * (a client that ignores Retry-After resends at once), and that wait is part of the latency its client sees, so
- * admission charges it to the deadline.
+ * A paced connection: refused at `refusedAt`, not to be read again before `until`. Its next request normally waits
+ * in the kernel's buffer while the socket is paused (`resumedAt` set when reading resumes). A client that answers
+ * faster than the refusal's 'finish' (Node resumes a socket once a response finishes, so the pause can only be set
+ * on the turn after) gets its next request read before the pause holds; that request waits in the gate instead.
+ * Either way the wait is part of the latency its client sees, so admission charges it to the deadline.
  */
-const pauses = new WeakMap<Socket, { from: number; to: number }>();
+interface Pace {
+  refusedAt: number;
+  until: number;
+  resumedAt?: number;
+}
+const paces = new WeakMap<Socket, Pace>();
 
 /** A request read within this long of its connection's resume is taken to have been waiting during the pause. */
 const RESUMED_READ_MS = 100;
 
-/** Milliseconds the request now being admitted may have waited behind a refusal pause on its connection. */
-function pacedWaitMs(req: FastifyRequest): number {
+/**
+ * Milliseconds the request now being admitted waited behind a refusal pause on its connection; a request that
+ * slipped in before the pause held is held here, its socket paused, until the pause would have ended.
+ */
+async function pacedWaitMs(req: FastifyRequest): Promise<number> {
   const socket = req.raw.socket;
-  const p = socket ? pauses.get(socket) : undefined;
-  if (!p || !Number.isFinite(p.to)) return 0;
-  pauses.delete(socket);
-  return req.startedAt - p.to < RESUMED_READ_MS ? p.to - p.from : 0;
+  const pace = socket ? paces.get(socket) : undefined;
+  if (!socket || !pace) return 0;
+  paces.delete(socket);
+  const now = performance.now();
+  if (pace.resumedAt !== undefined) return now - pace.resumedAt < RESUMED_READ_MS ? pace.resumedAt - pace.refusedAt : 0;
+  // The pause never held: a request read before its end slipped in; one read after it came on its own time.
+  if (now >= pace.until) return 0;
+  socket.pause();
+  await new Promise((r) => setTimeout(r, pace.until - now));
+  if (!socket.destroyed) socket.resume();
+  return performance.now() - pace.refusedAt;
 }
 
 /**
@@ -263,16 +280,19 @@ function paceConnection(reply: FastifyReply, ms: number): void {
   // An injected request (the control plane's project predict route calls the runtime with app.inject) has a
   // stand-in socket that cannot pause: there is no connection to pace.
   if (!socket || typeof socket.pause !== 'function' || typeof socket.resume !== 'function') return;
+  const pace: Pace = { refusedAt: performance.now(), until: performance.now() + ms };
+  paces.set(socket, pace);
   reply.raw.once('finish', () => {
     setImmediate(() => {
-      if (socket.destroyed) return;
+      // Gone, or the next request already came and the gate holds it.
+      if (socket.destroyed || paces.get(socket) !== pace) return;
+      const left = pace.until - performance.now();
+      if (left <= 0) return;
       socket.pause();
-      const pause = { from: performance.now(), to: Infinity };
-      pauses.set(socket, pause);
       const t = setTimeout(() => {
-        pause.to = performance.now();
+        pace.resumedAt = performance.now();
         if (!socket.destroyed) socket.resume();
-      }, ms);
+      }, left);
       t.unref();
       socket.once('close', () => clearTimeout(t));
     });
