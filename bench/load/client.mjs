@@ -1,5 +1,5 @@
 // Closed-loop virtual users over keep-alive HTTP: each sends a request, waits for the answer, and sends the
-// next; a refusal (429/503) is honoured by waiting its Retry-After (with jitter), as a polite client does.
+// next; a refusal (429/503) is honoured by waiting its Retry-After (plus up to half again of jitter), as a polite client does.
 // Users join evenly over `rampS` seconds (k6's ramping VUs, locust's spawn rate), then the level runs `seconds`
 // more; latencies and throughput are those of the steady part, and what was refused during the ramp is reported
 // on its own (rampRejected). rampS 0 starts every user at once: a thundering herd.
@@ -11,7 +11,9 @@ import { summarize } from './stats.mjs';
 
 export async function runLevel({ url, users, seconds, body, contentType, path = '/v1/predict', onTick, expectContinue = true, rampS = 1, impolite = false, timeoutMs = 30_000 }) {
   if (impolite) return runRawLevel({ url, users, seconds, body, contentType, path, onTick, rampS, timeoutMs });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: users, maxFreeSockets: users });
+  // A connection of its own per virtual user, as distinct users have (k6's VUs, locust's users): one shared pool would
+  // hand a user the connection another user's refusal paused (the runtime paces refused connections).
+  const agents = Array.from({ length: users }, () => new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1 }));
   const target = new URL(path, url);
   const byStatus = {};
   const okLat = [];
@@ -25,7 +27,7 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
   const rampRejectLat = [];
   const tick = setInterval(() => onTick?.(), 100);
 
-  const once = () =>
+  const once = (agent) =>
     new Promise((resolve) => {
       const start = performance.now();
       let answered = false;
@@ -81,9 +83,10 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
   const user = async (i) => {
     await new Promise((res) => setTimeout(res, (i / users) * rampS * 1000));
     while (performance.now() < end) {
-      const r = await once();
+      const r = await once(agents[i]);
       if (!impolite && (r.status === 429 || r.status === 503) && performance.now() < end) {
-        const waitMs = Math.min(end - performance.now(), Math.max(1, r.retryAfter) * 1000 * (0.5 + Math.random()));
+        // Honoured: at least Retry-After, plus up to half again of jitter so the refused do not return in step.
+        const waitMs = Math.min(end - performance.now(), Math.max(1, r.retryAfter) * 1000 * (1 + 0.5 * Math.random()));
         await new Promise((res) => setTimeout(res, waitMs));
       }
     }
@@ -91,6 +94,6 @@ export async function runLevel({ url, users, seconds, body, contentType, path = 
   await Promise.all(Array.from({ length: users }, (_, i) => user(i)));
   clearInterval(tick);
   const elapsedS = (performance.now() - t0) / 1000;
-  agent.destroy();
+  for (const a of agents) a.destroy();
   return { users, elapsedS, byStatus, dropped, timeouts, impolite, throughput: completedInWindow / seconds, ok: summarize(okLat), rejected: summarize(rejectLat), rampRejected: summarize(rampRejectLat), rampS };
 }

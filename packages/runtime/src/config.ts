@@ -169,7 +169,10 @@ const RuntimeConfigObject = z
      * After a refusal (429/503) the connection's next request is not read for min(Retry-After, this) ms: a client
      * that honours Retry-After never notices, one that resends at once (most client libraries) is paced at the
      * transport — its next request waits in the kernel's buffer, costing no CPU — instead of making the service
-     * parse, judge and answer thousands of refusals a second while the engine starves. 0 disables it.
+     * parse, judge and answer thousands of refusals a second while the engine starves. The pause is the
+     * connection's: a client that pools connections across its own users (a gateway, a shared keep-alive pool) may
+     * hand another user the paused connection, who then waits up to this long — set 0 behind such a proxy. 0
+     * disables it.
      */
     refusalPauseMs: z.number().int().min(0).max(60_000).default(1000),
     /**
