@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// One engine's run time back to back (how `cvopt bench` times it) against the same runs with an idle gap before
+// each (how a service at one user sees it: the request's HTTP, decode and answer sit between two runs), with ONNX
+// Runtime's intra-op threads spinning (its default, what `cvopt bench` runs) and not (what the runtime runs).
+// After a gap the pool's threads wake from sleep, and for a model whose run takes a few milliseconds that
+// wake-up is a large share of it.
+//
+//   npx tsc -b && node bench/engine-idle.mjs [--model cvopt-quickstart/artifact/model.onnx] [--gaps 0,2,10] [--runs 300]
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createOrtEngine, readManifest } from '@cvopt/engines';
+
+const { values: a } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'cvopt-quickstart/artifact/model.onnx' },
+    gaps: { type: 'string', default: '0,2,10' },
+    runs: { type: 'string', default: '300' },
+  },
+});
+if (!existsSync(a.model)) {
+  console.log(`no model at ${a.model}: run \`npm run quickstart\` first, or pass --model PATH`);
+  process.exit(1);
+}
+const manifest = readManifest(a.model);
+const [h, w] = manifest.preprocess.size;
+const dims = [1, 3, h, w];
+const x = new Float32Array(3 * h * w).fill(0.5);
+const runs = Number(a.runs);
+const pct = (t, q) => t[Math.min(t.length - 1, Math.floor(q * t.length))];
+console.log(`model ${a.model} (${h}x${w}), ${runs} runs each`);
+console.log('spinning | gap ms | p50 ms | p95 ms');
+for (const spinning of [true, false]) {
+  const engine = await createOrtEngine(a.model, manifest, { engine: 'ort-cpu', spinning });
+  for (let i = 0; i < 50; i++) await engine.run(x, dims);
+  for (const gap of a.gaps.split(',').map(Number)) {
+    const t = [];
+    for (let i = 0; i < runs; i++) {
+      if (gap > 0) await new Promise((r) => setTimeout(r, gap));
+      const t0 = performance.now();
+      await engine.run(x, dims);
+      t.push(performance.now() - t0);
+    }
+    t.sort((p, q) => p - q);
+    console.log(`${String(spinning).padEnd(8)} | ${String(gap).padStart(6)} | ${pct(t, 0.5).toFixed(2).padStart(6)} | ${pct(t, 0.95).toFixed(2).padStart(6)}`);
+  }
+  await engine.close();
+}
