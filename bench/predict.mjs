@@ -86,8 +86,8 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const fileOf = (r) => `${r.modelPath} (${(statSync(r.modelPath).size / 1e6).toFixed(2)} MB, ${r.engine}, input ${r.manifest.preprocess.size.join('x')})`;
 
 /** The engine alone, one session reused: `pass()` times engine.run over the prepared batches after a warm-up. */
-async function engineAlone(r, frames) {
-  const engine = await createOrtEngine(r.modelPath, r.manifest, { engine: r.engine, spinning: false, ...(threads ? { intraOpNumThreads: threads } : {}) });
+async function engineAlone(r, frames, t) {
+  const engine = await createOrtEngine(r.modelPath, r.manifest, { engine: r.engine, spinning: false, ...(t ? { intraOpNumThreads: t } : {}) });
   if (batch > 1 && !engine.describe().dynamicBatch) {
     await engine.close();
     return undefined;
@@ -137,15 +137,15 @@ async function decodeCpu(r, frames) {
 
 // Steady state, as the engine-alone figure is taken after a warm-up run: from the first frame's result to the last
 // (session creation, ffprobe and ONNX Runtime's first, slow run are left out; the whole-run figure is printed too).
-async function endToEnd(model, frames, save) {
+async function endToEnd(model, frames, save, t) {
   let first;
   let last;
   const timed = { ...ctx, progress: (p) => {
     last = performance.now();
     if (p.step === 1) first = last;
   } };
-  const r = await runPredict({ model, source: video, maxFrames: frames, save, batch, out: join(tmp, 'run'), ...(threads ? { intraOpNumThreads: threads } : {}) }, timed);
-  return { fps: (r.frames - 1) / ((last - first) / 1000), whole: r.fps, n: r.frames, speed: r.speed };
+  const r = await runPredict({ model, source: video, maxFrames: frames, save, batch, out: join(tmp, 'run'), ...(t ? { intraOpNumThreads: t } : {}) }, timed);
+  return { fps: (r.frames - 1) / ((last - first) / 1000), whole: r.fps, n: r.frames, speed: r.speed, threads: r.intraOpThreads ?? 0 };
 }
 
 const info = await probeVideo(video);
@@ -153,10 +153,14 @@ console.log(`bench/predict: ${video} (${info.width}x${info.height}, ${info.frame
 const rows = [];
 for (const model of models) {
   const r = await resolvePredictModel(model);
+  // The intra-op threads: --threads, else what predict itself chooses for this model (one thread when one is as
+  // fast, ONNX Runtime's choice otherwise), learnt from a short run; every pass below, predict's and the engine
+  // alone's, then runs with it.
+  const t = threads || (await endToEnd(model, 10, false, 0)).threads;
   // Enough frames for about --seconds of engine time (estimated on 10 frames), within the video.
   let frames = Number(a.frames ?? 0);
   if (!frames) {
-    const probe = await engineAlone(r, 10);
+    const probe = await engineAlone(r, 10, t);
     if (!probe) {
       console.log(`model ${model}: skipped, its batch is fixed (--batch ${batch} needs a dynamic-batch model)`);
       continue;
@@ -165,8 +169,8 @@ for (const model of models) {
     await probe.close();
     frames = Math.max(30, Math.min(info.frames, Math.round(fps * Number(a.seconds))));
   }
-  console.log(`model ${model}: ${fileOf(r)}, first ${frames} frames; decode side alone: ${await decodeCpu(r, frames)} CPU a frame in this process (ffmpeg not counted)`);
-  const e = await engineAlone(r, frames);
+  console.log(`model ${model}: ${fileOf(r)}, first ${frames} frames, ONNX Runtime intra-op threads ${t || 'default'}${threads ? ' (--threads)' : ' (predict\'s choice)'}; decode side alone: ${await decodeCpu(r, frames)} CPU a frame in this process (ffmpeg not counted)`);
+  const e = await engineAlone(r, frames, t);
   if (!e) {
     console.log(`model ${model}: skipped, its batch is fixed (--batch ${batch} needs a dynamic-batch model)`);
     continue;
@@ -177,9 +181,9 @@ for (const model of models) {
   let speed;
   let before = await e.pass();
   for (let k = 0; k < Number(a.rounds); k++) {
-    const p = await endToEnd(model, frames, false);
+    const p = await endToEnd(model, frames, false, t);
     const mid = await e.pass();
-    const sv = await endToEnd(model, frames, true);
+    const sv = await endToEnd(model, frames, true, t);
     const after = await e.pass();
     best.engine = Math.max(best.engine, before, mid, after);
     if (p.fps > best.e2e) {

@@ -35,7 +35,7 @@ export function predictOptions(cmd: Command, defaultOut: string): Command {
     .option('--out <dir>', 'run folder; exp → exp2, exp3… when it exists', defaultOut)
     .option('--exist-ok', 'write into --out even when it exists')
     .option('--queue-depth <n>', 'frames held between pipeline stages', '4')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: its own choice)');
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: 1 when this model runs as fast on one thread — timed at start — leaving the other cores to decoding, else ONNX Runtime\'s own choice)');
 }
 
 /** The shared flags' zod shape (flags.ts): a bad value is INVALID_ARGUMENT naming the flag. */

@@ -40,6 +40,8 @@ export const PredictResultSchema = z.object({
   fps: z.number(),
   /** Milliseconds per frame in each stage (they overlap, so the wall time per frame is less than the sum). */
   speed: z.object({ preprocess: z.number(), inference: z.number(), postprocess: z.number() }),
+  /** ONNX Runtime intra-op threads the run used: the caller's, 1 when one was as fast for this model, 0 for ONNX Runtime's own choice. */
+  intraOpThreads: z.number().int().nonnegative().optional(),
   labels: z.string().optional(),
   json: z.string().optional(),
   crops: z.string().optional(),

@@ -2,12 +2,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { z } from 'zod';
 import { CvoptError, PredictPayloadSchema, QUEUE_OF, type Detection, type JobContext, type JobHandler, type ModelManifest, type PredictPayload } from '@cvopt/core';
-import { createOrtEngine, type Engine } from '@cvopt/engines';
+import type { Engine } from '@cvopt/engines';
 import { COCO80, protocolDetections } from '@cvopt/onnx';
 import { ByteTracker, VideoWriter, annotate, byteTrackOptions, decodeImage, formatMotRow, postprocessClassification, preprocess, probeVideo, readPreparedFrames, type ByteTrackOptions, type PreprocessResult, type RgbImage, type TrackedDetection, type VideoInfo } from '@cvopt/vision';
 import { COCO80_TO_91 } from './eval.js';
 import { BoundedQueue } from '../predict/queue.js';
 import { incrementRunDir, resolveSources, type SourceItem } from '../predict/sources.js';
+import { openPredictEngine } from '../predict/threads.js';
 import { PredictResultSchema, SourceResultSchema, resolvePredictModel, type Payload, type PredictModel, type PredictResult } from './predict-model.js';
 import { drawTopk, imageId, round, saveCrops, saveImage, summarise, yoloLine } from './predict-output.js';
 
@@ -64,7 +65,9 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
   if (task === 'classify' && (o.track || o.saveMot)) {
     throw new CvoptError('INVALID_ARGUMENT', 'tracking needs a detector; this model is a classifier', { where: { field: '--track' } });
   }
-  const engine: Engine = await createOrtEngine(resolved.modelPath, manifest, { engine: resolved.engine, spinning: o.spinning, ...(o.intraOpNumThreads ? { intraOpNumThreads: o.intraOpNumThreads } : {}) });
+  const chosen = await openPredictEngine(resolved.modelPath, manifest, resolved.engine, { spinning: o.spinning, ...(o.intraOpNumThreads ? { threads: o.intraOpNumThreads } : {}) });
+  const engine: Engine = chosen.engine;
+  if (chosen.note) notes.push(chosen.note);
   const info = engine.describe();
   try {
     if (o.imgsz !== undefined && (o.imgsz !== manifest.preprocess.size[0] || o.imgsz !== manifest.preprocess.size[1])) {
@@ -300,6 +303,7 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
       seconds,
       fps: seconds > 0 ? totalFrames / seconds : 0,
       speed: { preprocess: ms.pre / n, inference: ms.infer / n, postprocess: ms.post / n },
+      intraOpThreads: chosen.threads,
       ...(labelsDir ? { labels: labelsDir } : {}),
       ...(json ? { json } : {}),
       ...(cropsDir ? { crops: cropsDir } : {}),
