@@ -3,7 +3,8 @@ import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CvoptError, testDataDir } from '@cvopt/core';
+import { testDataDir } from '@cvopt/core';
+import { failure } from '../test/failure.js';
 import { decodeImage, probeVideo, readVideoFrames, videoInputArgs } from './index.js';
 
 // Issue 13 item 4 on the CLI's path: a video is opened with allow-listed protocols and demuxers only, so a
@@ -13,11 +14,6 @@ if (!dataDir) console.warn('skipping hostile-video tests: shared test data not f
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-video-hostile-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function failure(p: Promise<unknown>): Promise<CvoptError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  expect(e).toBeInstanceOf(CvoptError);
-  return e as CvoptError;
-}
 
 describe('videoInputArgs', () => {
   it('puts the allow-lists before -i and makes every name an absolute file: URL', () => {

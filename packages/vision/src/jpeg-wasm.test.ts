@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CvoptError, testDataDir, type Preprocess } from '@cvopt/core';
+import { CvoptError, PreprocessSchema, testDataDir, type Preprocess } from '@cvopt/core';
 import { readJpegHeader } from './jpeg-header.js';
 import { decodeJpegWasm, jpegWasmDecodes, setJpegWasm, wasmJpegEligible, wasmJpegExact, WASM_JPEG_MAX_PIXELS } from './jpeg-wasm.js';
 import { preprocess } from './preprocess.js';
@@ -24,18 +24,9 @@ function pattern(width: number, height: number): sharp.Sharp {
   return sharp(px, { raw: { width, height, channels: 3 } });
 }
 
-const spec = (size: [number, number], extra: Partial<Preprocess> = {}): Preprocess => ({
-  resize: 'letterbox',
-  size,
-  padValue: 114,
-  scale: 1 / 255,
-  mean: [0, 0, 0],
-  std: [1, 1, 1],
-  channelOrder: 'RGB',
-  padPosition: 'center',
-  stride: 32,
-  ...extra,
-});
+// The schema's defaults: pad 114, mean 0, std 1, centred padding, stride 32.
+const spec = (size: [number, number], extra: Partial<Preprocess> = {}): Preprocess =>
+  PreprocessSchema.parse({ resize: 'letterbox', size, scale: 1 / 255, channelOrder: 'RGB', ...extra });
 const imagenet: Partial<Preprocess> = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 type Outcome = { tensor: Buffer; meta: unknown } | { code: string; message: string };

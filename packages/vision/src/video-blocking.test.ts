@@ -3,7 +3,8 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CvoptError, testDataDir } from '@cvopt/core';
+import { testDataDir } from '@cvopt/core';
+import { failure } from '../test/failure.js';
 import { readPreparedFrames, readVideoFrames, readVideoFramesBlocking, type BlockingReadOptions, type PreprocessSpec } from './index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-video-blocking-'));
@@ -24,11 +25,6 @@ function standIn(name: string, body: string): string {
   return path;
 }
 
-async function failure(p: Promise<unknown>): Promise<CvoptError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  expect(e).toBeInstanceOf(CvoptError);
-  return e as CvoptError;
-}
 
 /** Every frame as its own copy (a reused buffer is overwritten by the next frame). */
 async function frames(read: AsyncGenerator<{ index: number; image: { data: Uint8Array; width: number; height: number } }>) {

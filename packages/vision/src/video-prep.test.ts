@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CvoptError, testDataDir } from '@cvopt/core';
+import { testDataDir } from '@cvopt/core';
+import { failure } from '../test/failure.js';
 import { preprocess, readPreparedFrames, readVideoFrames, type PreprocessSpec } from './index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-video-prep-'));
@@ -24,11 +25,6 @@ async function direct(file: string, spec: PreprocessSpec, maxFrames: number, str
   return out;
 }
 
-async function failure(p: Promise<unknown>): Promise<CvoptError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  expect(e).toBeInstanceOf(CvoptError);
-  return e as CvoptError;
-}
 
 describe('readPreparedFrames (decode and preprocess on a worker thread)', () => {
   const cases: [string, string, PreprocessSpec, number][] = [

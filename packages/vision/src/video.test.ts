@@ -2,18 +2,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CvoptError, Rng, testDataDir } from '@cvopt/core';
+import { Rng, testDataDir } from '@cvopt/core';
+import { failure } from '../test/failure.js';
 import { probeVideo, readVideoFrames } from './index.js';
 
 const dataDir = testDataDir();
 if (!dataDir) console.warn('skipping real-video tests: shared test data not found (set CVOPT_TEST_DATA)');
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-video-'));
 
-async function failure(p: Promise<unknown>): Promise<CvoptError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  expect(e).toBeInstanceOf(CvoptError);
-  return e as CvoptError;
-}
 
 async function drain(file: string, opts: Parameters<typeof readVideoFrames>[1] = {}): Promise<number> {
   let n = 0;
