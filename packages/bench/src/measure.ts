@@ -6,7 +6,7 @@ import { CvoptError, type AccuracyFigures, type ClassScore, type Detection, type
 import { createOrtEngine, type Engine } from '@cvopt/engines';
 import { runPytorchBench } from '@cvopt/trainer-client';
 import { AccuracyMeter, type AccuracyResult } from '@cvopt/onnx';
-import { postprocessClassification, postprocessDetections, preprocess, readVideoFrames, type LetterboxMeta, type PreprocessResult } from '@cvopt/vision';
+import { postprocessClassification, postprocessDetections, preprocess, readVideoFrames, type LetterboxMeta, type PreprocessResult, type VideoFrame } from '@cvopt/vision';
 import { isUnstable, latencyStats } from './stats.js';
 import type { ChildResult, MeasureSettings, ReadyTarget } from './types.js';
 
@@ -161,17 +161,19 @@ async function videoFps(engine: Engine, manifest: ModelManifest, v: { file: stri
   const post = (out: Output, meta: LetterboxMeta) => decode(manifest, out, meta, VIDEO_CONF);
   let frames = 0;
   let t0 = performance.now();
-  for await (const f of readVideoFrames(v.file, { maxFrames: v.maxFrames })) {
-    const p = await preprocess(f.image, manifest.preprocess);
+  const read = { maxFrames: v.maxFrames, forModel: { spec: manifest.preprocess } };
+  const prep = (f: VideoFrame) => preprocess(f.image, manifest.preprocess, { source: f.source });
+  for await (const f of readVideoFrames(v.file, read)) {
+    const p = await prep(f);
     post(await engine.run(p.tensor, p.dims), p.meta);
     frames++;
   }
   const sequentialFps = (frames * 1000) / (performance.now() - t0);
 
-  const it = readVideoFrames(v.file, { maxFrames: v.maxFrames })[Symbol.asyncIterator]();
+  const it = readVideoFrames(v.file, read)[Symbol.asyncIterator]();
   const next = async (): Promise<PreprocessResult | undefined> => {
     const r = await it.next();
-    return r.done ? undefined : preprocess(r.value.image, manifest.preprocess);
+    return r.done ? undefined : prep(r.value);
   };
   let piped = 0;
   t0 = performance.now();
@@ -215,7 +217,9 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
     let decodePreMs = 0;
     if (s.video) {
       const t0 = performance.now();
-      for await (const f of readVideoFrames(s.video.file, { maxFrames: s.video.maxFrames })) frames.push(await preprocess(f.image, manifest.preprocess));
+      for await (const f of readVideoFrames(s.video.file, { maxFrames: s.video.maxFrames, forModel: { spec: manifest.preprocess } })) {
+        frames.push(await preprocess(f.image, manifest.preprocess, { source: f.source }));
+      }
       decodePreMs = (performance.now() - t0) / Math.max(1, frames.length);
     }
     const all = [...pre, ...frames];

@@ -113,8 +113,8 @@ describe.skipIf(!D)('predict on the real models and videos (needs the shared tes
     const engine = await createOrtEngine(m.modelPath, m.manifest, { engine: m.engine });
     const want: string[] = [];
     try {
-      for await (const f of readVideoFrames(bottle, { maxFrames: 8 })) {
-        const pre = await preprocess(f.image, m.manifest.preprocess);
+      for await (const f of readVideoFrames(bottle, { maxFrames: 8, forModel: { spec: m.manifest.preprocess } })) {
+        const pre = await preprocess(f.image, m.manifest.preprocess, { source: f.source });
         const dets = protocolDetections(await engine.run(pre.tensor, pre.dims), m.manifest, pre.meta, { conf: o.conf, iou: o.iou, maxDetections: o.maxDet, multiLabel: o.multiLabel });
         for (const d of dets) want.push(`${f.index + 1}|${COCO80_TO_91[d.classId]}|${d.box.map((v, i) => round(i < 2 ? v : v - d.box[i - 2]!, 3)).join(',')}|${d.score}`);
       }

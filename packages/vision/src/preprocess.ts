@@ -19,6 +19,12 @@ export interface PreprocessOptions {
   /** Pack into this buffer at `offset` (a batch buffer, or one reused across calls) instead of a fresh one. */
   out?: Float32Array;
   offset?: number;
+  /**
+   * For a decoded image already resized from a frame of this size (a video frame ffmpeg scaled to
+   * modelFrameSize): the geometry, and so the meta that maps boxes back, are the source's, and the image is only
+   * padded or cropped. It must be the source's size or modelFrameSize's. Undefined: the image's own size.
+   */
+  source?: { width: number; height: number } | undefined;
 }
 
 function isRgbImage(x: unknown): x is RgbImage {
@@ -29,6 +35,24 @@ function geometryFor(width: number, height: number, p: PreprocessSpec): ResizeGe
   return resizeGeometry(width, height, { mode: p.resize, size: p.size, padPosition: p.padPosition ?? 'center', stride: p.stride ?? 32 });
 }
 
+/** The size `p`'s resize step gives a `width`×`height` image, before letterbox padding or a center crop. */
+export function modelFrameSize(width: number, height: number, p: PreprocessSpec): { width: number; height: number } {
+  const g = geometryFor(width, height, p);
+  return { width: g.newWidth, height: g.newHeight };
+}
+
+/** The geometry of a decoded image: its own, or its source's when it was resized from one (opts.source). */
+function decodedGeometry(img: RgbImage, p: PreprocessSpec, source: PreprocessOptions['source']): ResizeGeometry {
+  if (!source || (source.width === img.width && source.height === img.height)) return geometryFor(img.width, img.height, p);
+  const g = geometryFor(source.width, source.height, p);
+  if (img.width !== g.newWidth || img.height !== g.newHeight) {
+    throw new CvoptError('TENSOR_SHAPE', `preprocess: an image resized from ${source.width}x${source.height} must be ${g.newWidth}x${g.newHeight} for this model, got ${img.width}x${img.height}`, {
+      hint: 'resize it to modelFrameSize(source, spec), or pass the full-size image without `source`',
+    });
+  }
+  return g;
+}
+
 /**
  * Image to network tensor. Encoded input goes through one libvips pipeline (decode with shrink-on-load,
  * orient, resize, crop) and one packing loop that also writes the letterbox padding; an already-decoded RgbImage (or a BMP) is resampled in JS.
@@ -37,7 +61,7 @@ function geometryFor(width: number, height: number, p: PreprocessSpec): ResizeGe
  * instead (jpeg-wasm.ts), with the same pixels and a fraction of libvips' fixed cost per call.
  */
 export async function preprocess(input: Buffer | string | RgbImage, p: PreprocessSpec, opts: PreprocessOptions = {}): Promise<PreprocessResult> {
-  if (isRgbImage(input)) return packDecoded(input, geometryFor(input.width, input.height, p), p, opts);
+  if (isRgbImage(input)) return packDecoded(input, decodedGeometry(input, p, opts.source), p, opts);
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const enc = await loadEncoded(input);
   const header = await readImageHeader(enc, maxPixels);

@@ -136,7 +136,8 @@ describe('readPreparedFrames on a stalled source', () => {
   it('stops a decode thread blocked in a read by killing its ffmpeg, and ends CANCELLED', async () => {
     // One frame, then silence, like a camera that stops sending: the thread waits inside read().
     const pidFile = join(tmp, 'stalled.pid');
-    const ffmpegPath = standIn('stalled.sh', `echo $$ > ${pidFile}; head -c ${frameBytes} /dev/zero; exec sleep 60`);
+    // ffmpeg would scale the 320×180 frames to the model's 160×90: one such frame, then nothing
+    const ffmpegPath = standIn('stalled.sh', `echo $$ > ${pidFile}; head -c ${160 * 90 * 3} /dev/zero; exec sleep 60`);
     const ac = new AbortController();
     let n = 0;
     const e = await failure((async () => {

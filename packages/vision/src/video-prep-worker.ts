@@ -9,7 +9,8 @@ import type { PrepWorkerInit, PrepWorkerReply, PrepWorkerRequest } from './video
  * The decode side of readPreparedFrames: reads ffmpeg's output and letterboxes each kept frame on this thread, so it
  * keeps going while the thread that consumes the frames is held by an inference run. It runs ahead by at most the
  * credits the consumer has granted (one per frame taken), so memory stays bounded however slow the consumer is.
- * Frames are read with blocking reads (readVideoFramesBlocking), into one reused buffer unless the full frame
+ * Frames come from ffmpeg already at the model's size (forModel), the full frame stacked above when kept, and are
+ * read with blocking reads (readVideoFramesBlocking), into one reused buffer unless the full frame
  * crosses back; ffmpeg's pid is published in `init.ffmpegPid` while it runs, for the consumer to kill should this
  * thread sit in a read of a stalled stream when told to stop.
  */
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
   const { file, read, spec, keepImage, stride } = init;
   let t = performance.now();
   // Without keepImage the frame is letterboxed before the next one is read: one buffer serves them all.
-  const frames = readVideoFramesBlocking(file, { ...read, signal: stop.signal, reuse: !keepImage, onSpawn: (pid) => Atomics.store(ffmpegPid, 0, pid) });
+  // ffmpeg scales each frame to the model's size; with keepImage the full frame comes along from the same decode.
+  const frames = readVideoFramesBlocking(file, { ...read, forModel: { spec, keepFull: keepImage }, signal: stop.signal, reuse: !keepImage, onSpawn: (pid) => Atomics.store(ffmpegPid, 0, pid) });
   for await (const f of frames) {
     if (f.index % stride !== 0) continue;
     let ms = performance.now() - t;
@@ -43,13 +45,13 @@ async function main(): Promise<void> {
     if (stop.signal.aborted) break;
     credits--;
     t = performance.now();
-    const pre = await preprocess(f.image, spec);
+    const pre = await preprocess(f.image, spec, { source: f.source });
     const tensor = pre.tensor;
     const transfer = [tensor.buffer as ArrayBuffer];
     let image: RgbImage | undefined;
     if (keepImage) {
       // A buffer of its own per frame (no reuse): it moves to the consumer without a copy.
-      image = f.image;
+      image = f.full ?? f.image;
       transfer.push(image.data.buffer as ArrayBuffer);
     }
     ms += performance.now() - t;

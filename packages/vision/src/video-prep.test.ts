@@ -18,36 +18,66 @@ if (made.status !== 0) throw new Error(`ffmpeg could not make the test video: ${
 const letterbox: PreprocessSpec = { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB', padValue: 114 };
 const stretchBgr: PreprocessSpec = { resize: 'stretch', size: [96, 128], scale: 1, channelOrder: 'BGR', mean: [103.5, 116.3, 123.7], std: [57.4, 57.1, 58.4] };
 
-/** The reference: frames decoded and preprocessed on this thread, as predict did before the decode thread. */
+/**
+ * The reference, on this thread: readVideoFrames' model-size frames (scaled by ffmpeg) preprocessed with their
+ * source size, and the full frames of a plain decode (what keepImage must hand out).
+ */
 async function direct(file: string, spec: PreprocessSpec, maxFrames: number, stride = 1) {
   const out = [];
-  for await (const f of readVideoFrames(file, { maxFrames })) if (f.index % stride === 0) out.push({ index: f.index, image: f.image, pre: await preprocess(f.image, spec) });
-  return out;
+  for await (const f of readVideoFrames(file, { maxFrames, forModel: { spec } })) {
+    if (f.index % stride === 0) out.push({ index: f.index, pre: await preprocess(f.image, spec, { source: f.source }) });
+  }
+  const full = [];
+  for await (const f of readVideoFrames(file, { maxFrames })) if (f.index % stride === 0) full.push(f.image);
+  return out.map((o, k) => ({ ...o, image: full[k]! }));
 }
 
+const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 describe('readPreparedFrames (decode and preprocess on a worker thread)', () => {
   const cases: [string, string, PreprocessSpec, number][] = [
-    ['the synthetic pattern, letterboxed', synthetic, letterbox, 20],
+    ['the synthetic pattern, letterboxed (ffmpeg scales 320x180 to 160x90)', synthetic, letterbox, 20],
     ['the synthetic pattern, stretched to BGR with mean/std', synthetic, stretchBgr, 20],
+    ['the synthetic pattern, center-cropped (ffmpeg scales to the covering 114x64)', synthetic, { ...letterbox, resize: 'center-crop', size: [64, 64] }, 6],
+    ['the synthetic pattern, letterboxed up to 480 (no ffmpeg scaling: frames are never enlarged there)', synthetic, { ...letterbox, size: [480, 480] }, 4],
     ...(dataDir ? ([['car-detection.mp4 (shared data), letterboxed to 640', join(dataDir, 'video/car-detection.mp4'), { ...letterbox, size: [640, 640] }, 12]] as [string, string, PreprocessSpec, number][]) : []),
   ];
   for (const [name, file, spec, n] of cases) {
-    it(`gives bit for bit the tensors, geometry and frames of the direct path: ${name}`, async () => {
+    it(`gives bit for bit the tensors, geometry and frames of the direct path, with and without keepImage: ${name}`, async () => {
       const want = await direct(file, spec, n);
-      const got = [];
-      for await (const f of readPreparedFrames(file, { spec, keepImage: true, maxFrames: n })) got.push(f);
-      expect(got.map((f) => f.index)).toEqual(want.map((f) => f.index));
-      expect(got).toHaveLength(n);
-      for (let k = 0; k < n; k++) {
-        expect(got[k]!.pre.dims).toEqual(want[k]!.pre.dims);
-        expect(got[k]!.pre.meta).toEqual(want[k]!.pre.meta);
-        expect(Buffer.from(got[k]!.pre.tensor.buffer).equals(Buffer.from(want[k]!.pre.tensor.buffer))).toBe(true);
-        expect(Buffer.from(got[k]!.image!.data).equals(Buffer.from(want[k]!.image.data))).toBe(true);
-        expect(got[k]!.ms).toBeGreaterThanOrEqual(0);
+      for (const keepImage of [true, false]) {
+        const got = [];
+        for await (const f of readPreparedFrames(file, { spec, keepImage, maxFrames: n })) got.push(f);
+        expect(got.map((f) => f.index)).toEqual(want.map((f) => f.index));
+        expect(got).toHaveLength(n);
+        for (let k = 0; k < n; k++) {
+          expect(got[k]!.pre.dims).toEqual(want[k]!.pre.dims);
+          expect(got[k]!.pre.meta).toEqual(want[k]!.pre.meta);
+          expect(got[k]!.pre.meta.origWidth).toBe(want[k]!.image.width);
+          expect(same(got[k]!.pre.tensor, want[k]!.pre.tensor)).toBe(true);
+          if (keepImage) expect(Buffer.from(got[k]!.image!.data).equals(Buffer.from(want[k]!.image.data))).toBe(true);
+          else expect(got[k]!.image).toBeUndefined();
+          expect(got[k]!.ms).toBeGreaterThanOrEqual(0);
+        }
       }
     });
   }
+
+  it("ffmpeg's model-size frames give the tensor a resize of the full frame gives, within a few grey levels", async () => {
+    const spec = letterbox;
+    const fromScaled = await direct(synthetic, spec, 5);
+    let k = 0;
+    for await (const f of readVideoFrames(synthetic, { maxFrames: 5 })) {
+      const full = await preprocess(f.image, spec);
+      const got = fromScaled[k++]!.pre;
+      expect(got.meta).toEqual(full.meta);
+      let diff = 0;
+      for (let i = 0; i < full.tensor.length; i++) diff += Math.abs(full.tensor[i]! - got.tensor[i]!);
+      // area-averaged against bilinear from the full frame: same geometry, mean difference under 3 levels of 255
+      expect((diff / full.tensor.length) * 255).toBeLessThan(3);
+    }
+    expect(k).toBe(5);
+  });
 
   it('keeps every n-th frame with stride, and hands out no full frame unless asked', async () => {
     const want = await direct(synthetic, letterbox, 20, 3);
@@ -55,7 +85,7 @@ describe('readPreparedFrames (decode and preprocess on a worker thread)', () => 
     for await (const f of readPreparedFrames(synthetic, { spec: letterbox, stride: 3, depth: 1 })) got.push(f);
     expect(got.map((f) => f.index)).toEqual([0, 3, 6, 9, 12, 15, 18]);
     expect(got.every((f) => f.image === undefined)).toBe(true);
-    got.forEach((f, k) => expect(Array.from(f.pre.tensor)).toEqual(Array.from(want[k]!.pre.tensor)));
+    got.forEach((f, k) => expect(same(f.pre.tensor, want[k]!.pre.tensor)).toBe(true));
   });
 
   it('stops on break and on abort (CANCELLED), and passes the decode errors through with their codes', async () => {

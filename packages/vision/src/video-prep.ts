@@ -65,7 +65,9 @@ const fromWire = (e: SerializedError) =>
  * keepImage, the frames) are transferred, not copied. Frames come in order, none dropped but by `stride`; the thread
  * runs at most `depth` frames ahead. Ending the loop early or aborting the signal stops ffmpeg and the thread.
  * The thread reads ffmpeg's output with blocking reads straight into the frame buffer (readVideoFramesBlocking).
- * The tensors are the very ones preprocess() makes of the same RgbImage on any thread.
+ * ffmpeg scales each frame to the model's size (ReadVideoOptions.forModel), so only model-size frames cross the pipe
+ * unless keepImage asks for the full ones too; the tensors are the ones preprocess() makes of readVideoFrames'
+ * forModel frames on any thread, and the same with or without keepImage.
  */
 export async function* readPreparedFrames(file: string, opts: PrepareVideoOptions): AsyncGenerator<PreparedFrame> {
   const depth = opts.depth ?? 4;

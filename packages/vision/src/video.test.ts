@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng, testDataDir } from '@cvopt/core';
 import { failure } from '../test/failure.js';
-import { probeVideo, readVideoFrames } from './index.js';
+import { preprocess, probeVideo, readVideoFrames, readVideoFramesBlocking } from './index.js';
 
 const dataDir = testDataDir();
 if (!dataDir) console.warn('skipping real-video tests: shared test data not found (set CVOPT_TEST_DATA)');
@@ -135,11 +135,31 @@ describe.skipIf(!dataDir)('hostile and large videos', () => {
     expect((await failure(probeVideo(concat))).code).toBe('VIDEO_INVALID');
   });
 
-  it('scales frames in ffmpeg to fit the model size, aspect kept', async () => {
+  it("scales frames in ffmpeg to the model's resize size; keepFull stacks the full frame from the same decode", async () => {
+    const spec = { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB' } as const;
     let pid = 0;
-    for await (const f of readVideoFrames(video, { fit: { width: 160, height: 160 }, maxFrames: 2, onSpawn: (p) => (pid = p) })) {
+    const plain = [];
+    for await (const f of readVideoFrames(video, { maxFrames: 3 })) plain.push(Buffer.from(f.image.data));
+    const small = [];
+    for await (const f of readVideoFrames(video, { forModel: { spec }, maxFrames: 3, onSpawn: (p) => (pid = p) })) {
       expect([f.image.width, f.image.height, f.image.data.length]).toEqual([160, 90, 160 * 90 * 3]);
+      expect(f.source).toEqual({ width: 768, height: 432 });
+      expect(f.full).toBeUndefined();
+      small.push(Buffer.from(f.image.data));
     }
     expect(pid).toBeGreaterThan(0);
+    let k = 0;
+    for await (const f of readVideoFramesBlocking(video, { forModel: { spec, keepFull: true }, maxFrames: 3 })) {
+      expect(Buffer.from(f.image.data).equals(small[k]!)).toBe(true);
+      expect([f.full!.width, f.full!.height]).toEqual([768, 432]);
+      expect(Buffer.from(f.full!.data).equals(plain[k]!)).toBe(true);
+      k++;
+    }
+    expect(k).toBe(3);
+    // preprocess takes such a frame with its source size; any other size is refused, not stretched
+    const f = { data: new Uint8Array(100 * 50 * 3), width: 100, height: 50 };
+    const err = await failure(preprocess(f, spec, { source: { width: 768, height: 432 } }));
+    expect(err.code).toBe('TENSOR_SHAPE');
+    expect(err.message).toMatch(/must be 160x90/);
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CvoptError } from '@cvopt/core';
 import { DEFAULT_MAX_PIXELS, type RgbImage } from './image.js';
+import { modelFrameSize, type PreprocessSpec } from './preprocess.js';
 
 export interface VideoToolOptions {
   /** ffmpeg / ffprobe executables; default from CVOPT_FFMPEG / CVOPT_FFPROBE, else found on PATH. */
@@ -180,7 +181,12 @@ export async function probeVideo(file: string, opts: VideoToolOptions = {}): Pro
 
 export interface VideoFrame {
   index: number;
+  /** The frame as decoded: full size, or with `forModel` the size the model's resize step gives it. */
   image: RgbImage;
+  /** With `forModel`: the video's own frame size (what boxes map back to; preprocess's `source`). */
+  source?: { width: number; height: number };
+  /** With `forModel.keepFull`, when the frame was scaled: the full-size frame from the same decode. */
+  full?: RgbImage;
 }
 
 export interface ReadVideoOptions extends VideoToolOptions {
@@ -190,10 +196,14 @@ export interface ReadVideoOptions extends VideoToolOptions {
   maxPixels?: number;
   signal?: AbortSignal;
   /**
-   * Downscale in ffmpeg so each frame fits within this size (aspect kept, never upscaled): a 4K video read for a
-   * 640-px model then costs 640-px frames in the pipe and in memory, not 25 MB RGB frames.
+   * Frames for this model: ffmpeg resizes each (area filter) to the size the model's resize step gives it
+   * (letterbox: the fitted size before padding; center-crop: the covering size before the crop; stretch: the input
+   * size), so the pipe and this process carry 160×90 frames for a 160-px model instead of full ones, and
+   * `preprocess(image, spec, { source })` only pads or crops and packs. Frames that would have to grow keep their size.
+   * With `keepFull` each frame also carries the full-size frame (to draw on, to crop from) from the same decode,
+   * and the model-size one is byte for byte what it is without keepFull, so results never depend on it.
    */
-  fit?: { width: number; height: number };
+  forModel?: { spec: PreprocessSpec; keepFull?: boolean };
   /** Told the ffmpeg child's pid once it runs (a service counts its memory against its own cap). */
   onSpawn?: (pid: number) => void;
   /**
@@ -212,19 +222,27 @@ export interface ReadVideoOptions extends VideoToolOptions {
  */
 export const SINGLE_THREAD_DECODE_MAX_PIXELS = 1280 * 720;
 
-/** The size ffmpeg scales a `width`×`height` frame to under `fit` (aspect kept, never larger than the source). */
-export function fitFrame(width: number, height: number, fit?: { width: number; height: number }): { width: number; height: number } {
-  if (!fit) return { width, height };
-  const r = Math.min(1, fit.width / width, fit.height / height);
-  return { width: Math.max(1, Math.round(width * r)), height: Math.max(1, Math.round(height * r)) };
-}
-
 interface DecodePlan {
-  width: number;
-  height: number;
+  /** Bytes ffmpeg writes per frame. */
   frameBytes: number;
+  /** The frame's own size, and the size it is scaled to (the same when not scaled). */
+  source: { width: number; height: number };
+  scaled: { width: number; height: number };
+  /** Whether each frame is the full one stacked over the scaled one, padded to the full width (forModel.keepFull). */
+  stacked: boolean;
+  /** Whether frames carry `source` (forModel was asked for). */
+  forModel: boolean;
   ffmpeg: string;
   args: string[];
+}
+
+/**
+ * The size frames of a `width`×`height` video come in with `forModel: { spec }`: modelFrameSize's, unless that would
+ * enlarge the frame, which then crosses as it is (fewer bytes than the enlarged one; preprocess resamples it).
+ */
+export function videoFrameSize(width: number, height: number, spec: PreprocessSpec): { width: number; height: number } {
+  const want = modelFrameSize(width, height, spec);
+  return want.width <= width && want.height <= height ? want : { width, height };
 }
 
 /** What both readers decide before ffmpeg runs: the frame size (checked against maxPixels) and the command line. */
@@ -241,14 +259,37 @@ async function decodePlan(file: string, opts: ReadVideoOptions): Promise<DecodeP
       details: { width: srcW, height: srcH, maxPixels },
     });
   }
-  const { width, height } = fitFrame(srcW, srcH, opts.fit);
+  const source = { width: srcW, height: srcH };
+  const scaled = opts.forModel ? videoFrameSize(srcW, srcH, opts.forModel.spec) : source;
+  const scales = scaled.width !== srcW || scaled.height !== srcH;
+  const stacked = scales && opts.forModel?.keepFull === true;
   const ffmpeg = opts.ffmpegPath ?? process.env.CVOPT_FFMPEG ?? 'ffmpeg';
   const threads = opts.decodeThreads ?? (srcW * srcH <= SINGLE_THREAD_DECODE_MAX_PIXELS ? 1 : 0);
   const args = ['-v', 'error', '-nostdin', '-threads', String(threads), ...videoInputArgs(file, opts), '-map', '0:v:0'];
   if (opts.maxFrames !== undefined) args.push('-frames:v', String(Math.max(0, Math.floor(opts.maxFrames))));
-  if (width !== info.width || height !== info.height) args.push('-vf', `scale=${width}:${height}:flags=area`);
+  // One filter chain for the model-size frame, alone or under the full one: the same bytes either way.
+  const toModel = `scale=${scaled.width}:${scaled.height}:flags=area,format=rgb24`;
+  if (stacked) args.push('-vf', `split[a][b];[a]format=rgb24[f];[b]${toModel},pad=${srcW}:${scaled.height}:0:0[s];[f][s]vstack`);
+  else if (scales) args.push('-vf', toModel);
   args.push('-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1');
-  return { width, height, frameBytes: width * height * 3, ffmpeg, args };
+  const frameBytes = stacked ? srcW * (srcH + scaled.height) * 3 : scaled.width * scaled.height * 3;
+  return { frameBytes, source, scaled, stacked, forModel: opts.forModel !== undefined, ffmpeg, args };
+}
+
+/** The frame a reader hands out for `data`, ffmpeg's bytes for one frame as the plan lays them out. */
+function frameOf(plan: DecodePlan, index: number, data: Uint8Array): VideoFrame {
+  const { source, scaled } = plan;
+  const extra = plan.forModel ? { source } : {};
+  if (!plan.stacked) return { index, image: { data, width: scaled.width, height: scaled.height }, ...extra };
+  // Full frame on top, the model-size one below it padded to the full width: take its rows out.
+  const top = source.width * source.height * 3;
+  const row = scaled.width * 3;
+  const small = new Uint8Array(row * scaled.height);
+  for (let y = 0; y < scaled.height; y++) {
+    const s = top + y * source.width * 3;
+    small.set(data.subarray(s, s + row), y * row);
+  }
+  return { index, image: { data: small, width: scaled.width, height: scaled.height }, full: { data: data.subarray(0, top), width: source.width, height: source.height }, ...extra };
 }
 
 const cancelledRead = (file: string) => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
@@ -285,7 +326,8 @@ function decodeEnded(file: string, code: number | null, stderr: string, filled: 
  * and exits 0, as with a truncated MP4 — ends the iteration with VIDEO_INVALID after the frames it did decode.
  */
 export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}): AsyncGenerator<VideoFrame> {
-  const { width, height, frameBytes, ffmpeg, args } = await decodePlan(file, opts);
+  const plan = await decodePlan(file, opts);
+  const { frameBytes, ffmpeg, args } = plan;
   const { signal } = opts;
   const child = spawn(ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const decoder = watchDecoder(child, opts);
@@ -302,7 +344,7 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
       let off = 0;
       while (off < chunk.length) {
         if (filled === 0 && chunk.length - off >= frameBytes) {
-          yield { index: index++, image: { data: new Uint8Array(chunk.buffer, chunk.byteOffset + off, frameBytes), width, height } };
+          yield frameOf(plan, index++, new Uint8Array(chunk.buffer, chunk.byteOffset + off, frameBytes));
           off += frameBytes;
           continue;
         }
@@ -311,7 +353,7 @@ export async function* readVideoFrames(file: string, opts: ReadVideoOptions = {}
         filled += n;
         off += n;
         if (filled === frameBytes) {
-          yield { index: index++, image: { data: frame, width, height } };
+          yield frameOf(plan, index++, frame);
           frame = new Uint8Array(frameBytes);
           filled = 0;
         }
@@ -395,7 +437,8 @@ async function readFull(fd: number, buf: Uint8Array): Promise<number> {
  * for a frame; only the first STDERR_CAP bytes are kept, as readVideoFrames keeps them. Errors are readVideoFrames'.
  */
 export async function* readVideoFramesBlocking(file: string, opts: BlockingReadOptions = {}): AsyncGenerator<VideoFrame> {
-  const { width, height, frameBytes, ffmpeg, args } = await decodePlan(file, opts);
+  const plan = await decodePlan(file, opts);
+  const { frameBytes, ffmpeg, args } = plan;
   const { signal } = opts;
   const out = openDecodeOutputs();
   let child: ReturnType<typeof spawn>;
@@ -418,7 +461,7 @@ export async function* readVideoFramesBlocking(file: string, opts: BlockingReadO
       filled = await readFull(out.frames, frame);
       if (filled < frameBytes) break;
       filled = 0;
-      yield { index: index++, image: { data: frame, width, height } };
+      yield frameOf(plan, index++, frame);
       if (!opts.reuse) frame = new Uint8Array(frameBytes);
       // Keep the head of a long run of messages, which is all that is reported, and let the file not grow.
       if (fstatSync(out.messages).size > 4 * STDERR_CAP) ftruncateSync(out.messages, STDERR_CAP);
