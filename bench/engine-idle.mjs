@@ -5,7 +5,7 @@
 // After a gap the pool's threads wake from sleep, and for a model whose run takes a few milliseconds that
 // wake-up is a large share of it.
 //
-//   npx tsc -b && node bench/engine-idle.mjs [--model cvopt-quickstart/artifact/model.onnx] [--gaps 0,2,10] [--runs 300]
+//   npx tsc -b && node bench/engine-idle.mjs [--model cvopt-quickstart/artifact/model.onnx] [--gaps 0,2,10] [--runs 300] [--threads 0]
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createOrtEngine, readManifest } from '@cvopt/engines';
@@ -15,6 +15,7 @@ const { values: a } = parseArgs({
     model: { type: 'string', default: 'cvopt-quickstart/artifact/model.onnx' },
     gaps: { type: 'string', default: '0,2,10' },
     runs: { type: 'string', default: '300' },
+    threads: { type: 'string', default: '0' },
   },
 });
 if (!existsSync(a.model)) {
@@ -27,10 +28,10 @@ const dims = [1, 3, h, w];
 const x = new Float32Array(3 * h * w).fill(0.5);
 const runs = Number(a.runs);
 const pct = (t, q) => t[Math.min(t.length - 1, Math.floor(q * t.length))];
-console.log(`model ${a.model} (${h}x${w}), ${runs} runs each`);
+console.log(`model ${a.model} (${h}x${w}), ${runs} runs each, intra-op threads ${Number(a.threads) || 'ONNX Runtime default'}`);
 console.log('spinning | gap ms | p50 ms | p95 ms');
 for (const spinning of [true, false]) {
-  const engine = await createOrtEngine(a.model, manifest, { engine: 'ort-cpu', spinning });
+  const engine = await createOrtEngine(a.model, manifest, { engine: 'ort-cpu', spinning, ...(Number(a.threads) > 0 ? { intraOpNumThreads: Number(a.threads) } : {}) });
   for (let i = 0; i < 50; i++) await engine.run(x, dims);
   for (const gap of a.gaps.split(',').map(Number)) {
     const t = [];

@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CvoptError, type AccuracyFigures, type ClassScore, type Detection, type LatencyStats, type ModelManifest } from '@cvopt/core';
-import { createOrtEngine, type Engine } from '@cvopt/engines';
+import { SERVED_SPINNING, createOrtEngine, type Engine } from '@cvopt/engines';
 import { runPytorchBench } from '@cvopt/trainer-client';
 import { AccuracyMeter, type AccuracyResult } from '@cvopt/onnx';
 import { postprocessClassification, postprocessDetections, preprocess, readVideoFrames, type LetterboxMeta, type PreprocessResult, type VideoFrame } from '@cvopt/vision';
@@ -105,6 +105,7 @@ export async function measureOrt(target: Extract<ReadyTarget, { runtime: 'onnxru
   const engine = await createOrtEngine(target.model, manifest, {
     engine: target.engine,
     ...(s.threads ? { intraOpNumThreads: s.threads } : {}),
+    spinning: s.spinning ?? SERVED_SPINNING,
     maxBatch: Math.max(1, ...s.batchSizes),
   });
   try {

@@ -15,6 +15,7 @@ import {
   type EngineResult,
   type Task,
 } from '@cvopt/core';
+import { SERVED_SPINNING } from '@cvopt/engines';
 import { environmentFingerprint } from './environment.js';
 import { sampleGpu, watchTree } from './supervise.js';
 import type { BenchTarget, ChildJob, ChildResult, EngineLimits, MeasureSettings, ReadyTarget } from './types.js';
@@ -105,10 +106,11 @@ export async function runEngineChild(target: ReadyTarget, settings: MeasureSetti
 }
 
 /** Record the exact file an ONNX Runtime engine ran (for TensorRT: the ONNX its plan is built from). */
-function withModelFile(r: EngineResult, t: ReadyTarget, threads: number): EngineResult {
+function withModelFile(r: EngineResult, t: ReadyTarget, s: MeasureSettings): EngineResult {
   if (r.status !== 'ok' || t.runtime !== 'onnxruntime') return r;
   const path = t.packageSource?.onnx ?? t.model;
-  const settings = { provider: t.provider, intraOpThreads: threads, ...t.packageSource?.settings };
+  // Named as the runtime config names them: the service that serves this file with them gets these figures.
+  const settings = { provider: t.provider, intraOpThreads: s.threads, intraOpSpinning: s.spinning ?? SERVED_SPINNING, ...t.packageSource?.settings };
   const tensorrt = t.packageSource?.tensorrt;
   return { ...r, modelFile: { path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex'), manifest: t.manifest, settings, ...(tensorrt ? { tensorrt } : {}) } };
 }
@@ -150,7 +152,7 @@ export async function runBenchmark(opts: RunBenchmarkOptions, hooks: BenchHooks 
     let r: EngineResult;
     if (t.status === 'unavailable') r = { engine: t.engine, status: 'unavailable', reason: t.reason };
     else if (t.status === 'failed') r = { engine: t.engine, status: 'failed', error: t.error };
-    else r = withModelFile(await runEngineChild(t, settings, { ...limits, ...opts.engineLimits?.[t.engine] }, hooks.signal), t, settings.threads);
+    else r = withModelFile(await runEngineChild(t, settings, { ...limits, ...opts.engineLimits?.[t.engine] }, hooks.signal), t, settings);
     results.push(r);
     hooks.onProgress?.({ engine: t.engine, stage: 'done', index: i + 1, total: targets.length, status: r.status });
   }
@@ -168,6 +170,7 @@ export async function runBenchmark(opts: RunBenchmarkOptions, hooks: BenchHooks 
       minTimeMs: settings.minTimeMs,
       batchSizes: settings.batchSizes,
       threads: settings.threads,
+      intraOpSpinning: settings.spinning ?? SERVED_SPINNING,
       repeatsIfUnstable: settings.repeatsIfUnstable,
       // Accuracy figures of every engine follow this protocol (also in each engine's accuracy.protocol).
       evalProtocol: settings.protocol ?? DEFAULT_EVAL_PROTOCOL,

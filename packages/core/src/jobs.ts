@@ -127,6 +127,8 @@ export const BenchPayloadSchema = z.object({
   batchSizes: z.array(posInt).min(1).optional(),
   maxFrames: posInt.optional(),
   threads: z.number().int().nonnegative().optional(),
+  /** ONNX Runtime's threads spin, its own default (default: not, as the runtime serves; see bench's MeasureSettings). */
+  spinning: z.boolean().optional(),
   calib: posInt.optional(),
   protocol: EvalProtocolSchema.partial().optional(),
   limits: z.object({ timeS: z.number().positive(), rssMb: z.number().positive() }).partial().optional(),

@@ -1,5 +1,5 @@
 export type { Engine, EngineId, EngineInfo, EngineOutput, ExecutionProviderId, RunOptions, TensorOutput } from './engine.js';
-export { createOrtEngine, ortEngineIdFor, ortSessionOptions, DEFAULT_MAX_BATCH, type OrtEngineOptions } from './ort.js';
+export { createOrtEngine, ortEngineIdFor, ortSessionOptions, DEFAULT_MAX_BATCH, SERVED_SPINNING, type OrtEngineOptions } from './ort.js';
 export { readManifest, manifestPathFor } from './manifest.js';
 export { engineVersions } from './versions.js';
 export { halfToFloat, floatToHalf } from './half.js';

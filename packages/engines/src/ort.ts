@@ -34,6 +34,14 @@ export interface OrtEngineOptions {
 
 export const DEFAULT_MAX_BATCH = 32;
 
+/**
+ * Whether ONNX Runtime's intra-op threads spin when a model is served: no (the runtime's intraOpSpinning default).
+ * Spinning threads hold every core between runs, which a service needs for HTTP and decoding; they win only back to
+ * back. `cvopt bench` and tune's latency time engines the same way, so the figures that pick an engine are the ones
+ * the service delivers (bench --spinning measures ONNX Runtime's own default instead).
+ */
+export const SERVED_SPINNING = false;
+
 type FeedType = 'float32' | 'float16' | 'uint8';
 
 /** Session options exactly as the caller asked: the benchmark must be able to build the same bare session. */

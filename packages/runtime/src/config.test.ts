@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CvoptError } from '@cvopt/core';
+import { SERVED_SPINNING } from '@cvopt/engines';
 import { authEnabled, loadRuntimeConfig, parseRuntimeConfig } from './config.js';
 import { RateLimiter } from './rate-limit.js';
 import { parseMultipart, filePart } from './multipart.js';
@@ -23,6 +24,8 @@ describe('runtime config', () => {
     const c = parseRuntimeConfig({});
     expect(c).toMatchObject({ port: 8080, queueMax: 128, refusalPauseMs: 1000, concurrency: 1, gpuSlots: 2, batchMax: 8, sloMs: 2000, gracePeriodMs: 10_000 });
     expect(c).toMatchObject({ engineNice: 10, intraOpSpinning: false, admissionTarget: 0.85 });
+    // the engines are served as cvopt bench and tune's latency time them
+    expect(c.intraOpSpinning).toBe(SERVED_SPINNING);
     expect(c.video).toEqual({ maxBytes: 200 * 1024 * 1024, maxSeconds: 120, maxFrames: 3600, maxConcurrent: 2, stallTimeoutMs: 30_000 });
     expect(c.upload).toEqual({ timeoutMs: 10_000, minBytesPerSecond: 32 * 1024, graceMs: 2000, headersTimeoutMs: 10_000 });
     expect(c.perClient).toEqual({ maxUploads: 16, maxConnections: 2048, maxAdmitted: 0 });

@@ -92,7 +92,7 @@ const RuntimeConfigObject = z
      * image (a 160 px model ran at 1.7 ms instead of 0.9 ms per image with it on); it helps only large models
      * run back to back.
      */
-    intraOpSpinning: z.boolean().default(false),
+    intraOpSpinning: z.boolean().default(false), // engines' SERVED_SPINNING, which bench and tune time with (config.test)
     /**
      * Send each engine instance its next full batch while it still runs the current one, so it never idles
      * waiting for the main thread to hear of a result and hand over more (see Scheduler's prefetch).

@@ -18,6 +18,7 @@ const BenchFlags = {
   maxFrames: flag.int({ min: 1 }),
   batchSizes: flag.intList(),
   threads: flag.int({ min: 0 }),
+  spinning: flag.switch().default(false),
   calib: flag.int({ min: 1 }),
   pytorchDevice: flag.oneOf(['cpu', 'cuda']),
   timeLimit: flag.number({ min: 1 }),
@@ -39,6 +40,7 @@ export function register(program: Command): void {
     .option('--max-frames <n>', 'decode at most N frames of --video', '60')
     .option('--batch-sizes <list>', 'throughput batch sizes for dynamic-batch models', '1,2,4,8')
     .option('--threads <n>', 'ONNX Runtime intra-op / PyTorch threads (0: their default)', '0')
+    .option('--spinning', "time ONNX Runtime with its spinning threads (its own default) instead of as cvopt serve runs it (no spinning)")
     .option('--calib <n>', 'calibration images for the INT8 model', '32')
     .option('--pytorch-device <cpu|cuda>', 'device of the pytorch engine', 'cpu')
     .option('--time-limit <s>', 'per-engine time limit; the engine is killed and reported failed past it', '900')
@@ -57,6 +59,7 @@ export function register(program: Command): void {
       maxFrames: f.maxFrames,
       batchSizes: f.batchSizes,
       threads: f.threads,
+      ...(f.spinning ? { spinning: true } : {}),
       calib: f.calib,
       pytorchDevice: f.pytorchDevice,
       limits: { timeS: f.timeLimit, rssMb: f.rssCapMb },

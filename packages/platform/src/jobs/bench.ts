@@ -47,6 +47,8 @@ export interface BenchModelOptions {
   /** Frames of --video to decode (default 60). */
   maxFrames?: number;
   threads?: number;
+  /** Time ONNX Runtime with spinning threads, its own default, instead of as the runtime serves (no spinning). */
+  spinning?: boolean;
   /** Calibration images for the INT8 model (default 32). */
   calib?: number;
   limits?: Partial<EngineLimits>;
@@ -251,6 +253,7 @@ export async function benchModel(o: BenchModelOptions, hooks: BenchModelHooks = 
         ...(o.minTimeMs !== undefined ? { minTimeMs: o.minTimeMs } : {}),
         ...(o.batchSizes ? { batchSizes: o.batchSizes } : {}),
         ...(o.threads !== undefined ? { threads: o.threads } : {}),
+        ...(o.spinning !== undefined ? { spinning: o.spinning } : {}),
         protocol: { ...DEFAULT_EVAL_PROTOCOL, ...o.protocol },
         ...(o.video ? { video: { file: resolve(o.video), maxFrames: o.maxFrames ?? DEFAULT_FRAMES } } : {}),
       },
