@@ -63,20 +63,24 @@ describe('readPreparedFrames (decode and preprocess on a worker thread)', () => 
     });
   }
 
-  it("ffmpeg's model-size frames give the tensor a resize of the full frame gives, within a few grey levels", async () => {
-    const spec = letterbox;
-    const fromScaled = await direct(synthetic, spec, 5);
-    let k = 0;
-    for await (const f of readVideoFrames(synthetic, { maxFrames: 5 })) {
-      const full = await preprocess(f.image, spec);
-      const got = fromScaled[k++]!.pre;
-      expect(got.meta).toEqual(full.meta);
-      let diff = 0;
-      for (let i = 0; i < full.tensor.length; i++) diff += Math.abs(full.tensor[i]! - got.tensor[i]!);
-      // area-averaged against bilinear from the full frame: same geometry, mean difference under 3 levels of 255
-      expect((diff / full.tensor.length) * 255).toBeLessThan(3);
+  it.skipIf(!dataDir)('on a real video, frames come within a few grey levels of the image path: preprocess() of the same frames saved as PNG (libvips)', async () => {
+    const video = join(dataDir!, 'video/car-detection.mp4');
+    const dir = mkdtempSync(join(tmp, 'png-'));
+    const made = spawnSync('ffmpeg', ['-v', 'error', '-threads', '1', '-i', video, '-frames:v', '4', '-y', join(dir, 'f%d.png')]);
+    expect(made.status).toBe(0);
+    for (const size of [160, 640] as const) {
+      const spec = { ...letterbox, size: [size, size] as [number, number] };
+      const fromVideo = await direct(video, spec, 4);
+      for (let k = 0; k < 4; k++) {
+        const image = await preprocess(join(dir, `f${k + 1}.png`), spec);
+        const got = fromVideo[k]!.pre;
+        expect(got.meta).toEqual(image.meta);
+        let worst = 0;
+        for (let i = 0; i < image.tensor.length; i++) worst = Math.max(worst, Math.abs(image.tensor[i]! - got.tensor[i]!) * 255);
+        // 4 measured; point-sampled bilinear of the full frame (the path before) was up to 69 off at 160 px
+        expect(worst).toBeLessThanOrEqual(6);
+      }
     }
-    expect(k).toBe(5);
   });
 
   it('keeps every n-th frame with stride, and hands out no full frame unless asked', async () => {
