@@ -17,7 +17,7 @@ export interface PreparedFrame {
   ms: number;
 }
 
-export interface PrepareVideoOptions extends Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels' | 'signal'> {
+export interface PrepareVideoOptions extends Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels' | 'nice' | 'signal'> {
   /** The model's preprocessing, applied by preprocess() exactly as to any decoded image. */
   spec: PreprocessSpec;
   /** Also hand out each full-size frame (default false: only the tensor crosses back). */
@@ -36,7 +36,7 @@ export type PrepWorkerReply =
   | { type: 'error'; error: SerializedError };
 export interface PrepWorkerInit {
   file: string;
-  read: Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels'>;
+  read: Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels' | 'nice'>;
   spec: PreprocessSpec;
   keepImage: boolean;
   stride: number;
@@ -79,7 +79,7 @@ export async function* readPreparedFrames(file: string, opts: PrepareVideoOption
   const cancelled = () => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
   if (signal?.aborted) throw cancelled();
   const read: PrepWorkerInit['read'] = {};
-  for (const k of ['ffmpegPath', 'ffprobePath', 'allowStreams', 'maxFrames', 'maxPixels'] as const) if (opts[k] !== undefined) Object.assign(read, { [k]: opts[k] });
+  for (const k of ['ffmpegPath', 'ffprobePath', 'allowStreams', 'maxFrames', 'maxPixels', 'nice'] as const) if (opts[k] !== undefined) Object.assign(read, { [k]: opts[k] });
   const ffmpegPid = new SharedArrayBuffer(4);
   const init: PrepWorkerInit = { file, read, spec: opts.spec, keepImage: opts.keepImage ?? false, stride, depth, ffmpegPid };
   const worker = new Worker(workerFile(), { workerData: init });

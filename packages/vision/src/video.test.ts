@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng, testDataDir } from '@cvopt/core';
@@ -148,6 +148,8 @@ describe.skipIf(!dataDir)('hostile and large videos', () => {
       small.push(Buffer.from(f.image.data));
     }
     expect(pid).toBeGreaterThan(0);
+    // nice lowers ffmpeg's priority below this process's, never above
+    for await (const _ of readVideoFrames(video, { nice: 5, maxFrames: 1, onSpawn: (p) => (pid = p) })) expect(getPriority(pid)).toBe(Math.min(19, getPriority() + 5));
     let k = 0;
     for await (const f of readVideoFramesBlocking(video, { forModel: { spec, keepFull: true }, maxFrames: 3 })) {
       expect(Buffer.from(f.image.data).equals(small[k]!)).toBe(true);

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, fstatSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CvoptError } from '@cvopt/core';
 import { DEFAULT_MAX_PIXELS, type RgbImage } from './image.js';
@@ -204,6 +204,12 @@ export interface ReadVideoOptions extends VideoToolOptions {
    * and the model-size one is byte for byte what it is without keepFull, so results never depend on it.
    */
   forModel?: { spec: PreprocessSpec; keepFull?: boolean };
+  /**
+   * Nice value for the ffmpeg child (default 0: this process's priority). `cvopt predict` raises it so the inference
+   * thread, the pipeline's bottleneck on a CPU engine, wins the cores whenever the two contend; the decoder has slack
+   * and catches up while the engine waits for nothing. Only ever lowers ffmpeg's priority; a failure is ignored.
+   */
+  nice?: number;
   /** Told the ffmpeg child's pid once it runs (a service counts its memory against its own cap). */
   onSpawn?: (pid: number) => void;
   /**
@@ -308,6 +314,13 @@ const cancelledRead = (file: string) => new CvoptError('CANCELLED', `reading ${f
  * reader's finally) kills it if the reader ended first (a break, an error) and drops the abort listener.
  */
 function watchDecoder(child: ChildProcess, opts: ReadVideoOptions): { closed: Promise<number | null>; stop: () => void } {
+  if (child.pid !== undefined && opts.nice) {
+    try {
+      setPriority(child.pid, Math.min(19, getPriority() + opts.nice));
+    } catch {
+      // gone already, or a platform without nice: ffmpeg keeps this process's priority
+    }
+  }
   if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const onAbort = () => child.kill('SIGKILL');
