@@ -20,6 +20,7 @@ import { testDataDir } from '@cvopt/core';
 import { createOrtEngine } from '@cvopt/engines';
 import { preprocess, probeVideo, readPreparedFrames, readVideoFrames } from '@cvopt/vision';
 import { PLATFORM_HANDLERS, QUICKSTART_DEFAULTS, resolvePredictModel, runLocal, runPredict } from '@cvopt/platform';
+import { stealNote, stealShare } from './common.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const data = testDataDir(root);
@@ -149,6 +150,7 @@ async function endToEnd(model, frames, save, t) {
 }
 
 const info = await probeVideo(video);
+const steal0 = stealShare();
 console.log(`bench/predict: ${video} (${info.width}x${info.height}, ${info.frames} frames), ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}, ONNX Runtime threads ${threads || 'default'}, batch ${batch}, ${a.rounds} rounds`);
 const rows = [];
 for (const model of models) {
@@ -207,5 +209,5 @@ for (const r of rows) {
   console.log(`${r.model.slice(-46).padEnd(46)} ${pad(r.size, 8)} ${pad(r.frames, 6)} ${pad(r.engine.toFixed(1), 11)} ${pad(r.e2e.toFixed(1), 12)} ${pad(r.save.toFixed(1), 10)} ${pad(r.ratio.toFixed(2), 25)} ${pad(r.saveRatio.toFixed(2), 12)}`);
   console.log(`  predict stage times per frame (overlapping): ${r.speed.preprocess.toFixed(1)} ms decode+preprocess, ${r.speed.inference.toFixed(1)} ms inference, ${r.speed.postprocess.toFixed(1)} ms postprocess`);
 }
-console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}${steal0.ticks ? `; ${stealNote(steal0.ticks)} during the run` : ''}`);
 rmSync(tmp, { recursive: true, force: true });
