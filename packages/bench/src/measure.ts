@@ -153,6 +153,9 @@ export async function measureOrt(target: Extract<ReadyTarget, { runtime: 'onnxru
   }
 }
 
+/** A frame read with `forModel` (ffmpeg scaled it to the model's size), as predict and the service prepare it. */
+const prepareFrame = (f: VideoFrame, manifest: ModelManifest) => preprocess(f.image, manifest.preprocess, { source: f.source });
+
 /**
  * End-to-end video FPS: decode (ffmpeg) → preprocess → infer → NMS, sequentially and pipelined. Pipelined starts
  * decoding and preprocessing frame k+1 before awaiting the inference of frame k; ONNX Runtime runs off the main
@@ -163,9 +166,8 @@ async function videoFps(engine: Engine, manifest: ModelManifest, v: { file: stri
   let frames = 0;
   let t0 = performance.now();
   const read = { maxFrames: v.maxFrames, forModel: { spec: manifest.preprocess } };
-  const prep = (f: VideoFrame) => preprocess(f.image, manifest.preprocess, { source: f.source });
   for await (const f of readVideoFrames(v.file, read)) {
-    const p = await prep(f);
+    const p = await prepareFrame(f, manifest);
     post(await engine.run(p.tensor, p.dims), p.meta);
     frames++;
   }
@@ -174,7 +176,7 @@ async function videoFps(engine: Engine, manifest: ModelManifest, v: { file: stri
   const it = readVideoFrames(v.file, read)[Symbol.asyncIterator]();
   const next = async (): Promise<PreprocessResult | undefined> => {
     const r = await it.next();
-    return r.done ? undefined : prep(r.value);
+    return r.done ? undefined : prepareFrame(r.value, manifest);
   };
   let piped = 0;
   t0 = performance.now();
@@ -218,9 +220,7 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
     let decodePreMs = 0;
     if (s.video) {
       const t0 = performance.now();
-      for await (const f of readVideoFrames(s.video.file, { maxFrames: s.video.maxFrames, forModel: { spec: manifest.preprocess } })) {
-        frames.push(await preprocess(f.image, manifest.preprocess, { source: f.source }));
-      }
+      for await (const f of readVideoFrames(s.video.file, { maxFrames: s.video.maxFrames, forModel: { spec: manifest.preprocess } })) frames.push(await prepareFrame(f, manifest));
       decodePreMs = (performance.now() - t0) / Math.max(1, frames.length);
     }
     const all = [...pre, ...frames];
