@@ -33,8 +33,9 @@ export function stealShare(since) {
   return { ticks, share: busy + steal > 0 ? steal / (busy + steal) : NaN };
 }
 
-/** "steal 12 % of busy CPU" for a report line, or '' where /proc/stat is not there. */
-export function stealNote(since) {
-  const { share } = stealShare(since);
-  return Number.isFinite(share) ? `hypervisor steal ${(share * 100).toFixed(0)} % of busy CPU time` : '';
+/** "; hypervisor steal 12 % of busy CPU time during the run" since `start` (a stealShare()), or '' without /proc/stat. */
+export function stealNote(start) {
+  if (!start.ticks) return '';
+  const { share } = stealShare(start.ticks);
+  return Number.isFinite(share) ? `; hypervisor steal ${(share * 100).toFixed(0)} % of busy CPU time during the run` : '';
 }

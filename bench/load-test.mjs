@@ -355,7 +355,7 @@ async function main() {
   const results = [];
   for (const t of targets) results.push(await runTarget(t, opts));
   // The load average says how much of the machine this run really had (shared machines skew every figure).
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; load average at start ${startLoad}, at end ${loadavg().map((v) => v.toFixed(1)).join(' ')}${steal0.ticks ? `; ${stealNote(steal0.ticks)} during the run` : ''}`;
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; load average at start ${startLoad}, at end ${loadavg().map((v) => v.toFixed(1)).join(' ')}${stealNote(steal0)}`;
   const text = [`machine: ${machine}`, `levels of ${opts.seconds} s after a ${opts.rampS} s ramp (users join evenly; latencies and throughput are the steady part's, the ramp's refusals have their own column); ${opts.impolite ? 'impolite clients: Retry-After ignored, no think time, no Expect' : `clients send Expect: 100-continue ${opts.expect === 'large' ? 'for bodies over 1 MiB' : opts.expect}`}; load generator nice ${clientNice}`, '', ...results.map(report)].join('\n\n');
   process.stdout.write(`${text}\n`);
   if (opts.json) writeFileSync(opts.json, JSON.stringify({ machine, results }, null, 2));

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { testDataDir } from '@cvopt/core';
 import { createOrtEngine } from '@cvopt/engines';
 import { preprocess, probeVideo, readPreparedFrames, readVideoFrames } from '@cvopt/vision';
-import { PLATFORM_HANDLERS, QUICKSTART_DEFAULTS, resolvePredictModel, runLocal, runPredict } from '@cvopt/platform';
+import { PLATFORM_HANDLERS, QUICKSTART_DEFAULTS, openPredictEngine, resolvePredictModel, runLocal, runPredict } from '@cvopt/platform';
 import { stealNote, stealShare } from './common.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -136,6 +136,13 @@ async function decodeCpu(r, frames) {
   return best === Infinity ? 'n/a' : `${best.toFixed(2)} ms`;
 }
 
+/** The intra-op threads predict picks for this model when not told (openPredictEngine, as runPredict calls it). */
+async function chosenThreads(r) {
+  const choice = await openPredictEngine(r.modelPath, r.manifest, r.engine, { spinning: false });
+  await choice.engine.close();
+  return choice.threads;
+}
+
 // Steady state, as the engine-alone figure is taken after a warm-up run: from the first frame's result to the last
 // (session creation, ffprobe and ONNX Runtime's first, slow run are left out; the whole-run figure is printed too).
 async function endToEnd(model, frames, save, t) {
@@ -146,7 +153,7 @@ async function endToEnd(model, frames, save, t) {
     if (p.step === 1) first = last;
   } };
   const r = await runPredict({ model, source: video, maxFrames: frames, save, batch, out: join(tmp, 'run'), ...(t ? { intraOpNumThreads: t } : {}) }, timed);
-  return { fps: (r.frames - 1) / ((last - first) / 1000), whole: r.fps, n: r.frames, speed: r.speed, threads: r.intraOpThreads ?? 0 };
+  return { fps: (r.frames - 1) / ((last - first) / 1000), whole: r.fps, n: r.frames, speed: r.speed };
 }
 
 const info = await probeVideo(video);
@@ -156,9 +163,9 @@ const rows = [];
 for (const model of models) {
   const r = await resolvePredictModel(model);
   // The intra-op threads: --threads, else what predict itself chooses for this model (one thread when one is as
-  // fast, ONNX Runtime's choice otherwise), learnt from a short run; every pass below, predict's and the engine
-  // alone's, then runs with it.
-  const t = threads || (await endToEnd(model, 10, false, 0)).threads;
+  // fast, ONNX Runtime's choice otherwise), made by predict's own chooser; every pass below, predict's and the
+  // engine alone's, then runs with it.
+  const t = threads || (await chosenThreads(r));
   // Enough frames for about --seconds of engine time (estimated on 10 frames), within the video.
   let frames = Number(a.frames ?? 0);
   if (!frames) {
@@ -209,5 +216,5 @@ for (const r of rows) {
   console.log(`${r.model.slice(-46).padEnd(46)} ${pad(r.size, 8)} ${pad(r.frames, 6)} ${pad(r.engine.toFixed(1), 11)} ${pad(r.e2e.toFixed(1), 12)} ${pad(r.save.toFixed(1), 10)} ${pad(r.ratio.toFixed(2), 25)} ${pad(r.saveRatio.toFixed(2), 12)}`);
   console.log(`  predict stage times per frame (overlapping): ${r.speed.preprocess.toFixed(1)} ms decode+preprocess, ${r.speed.inference.toFixed(1)} ms inference, ${r.speed.postprocess.toFixed(1)} ms postprocess`);
 }
-console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}${steal0.ticks ? `; ${stealNote(steal0.ticks)} during the run` : ''}`);
+console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}${stealNote(steal0)}`);
 rmSync(tmp, { recursive: true, force: true });

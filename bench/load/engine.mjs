@@ -44,9 +44,8 @@ async function benchStyle(modelPath, manifest, tensor, dims, intra, spinning, se
   const engine = await createOrtEngine(modelPath, manifest, { intraOpNumThreads: intra, spinning });
   try {
     for (let i = 0; i < 5; i++) await engine.run(tensor, dims);
-    const { lat } = await timed(seconds, 20, () => engine.run(tensor, dims));
-    const s = summarize(lat);
-    return { p50: s.p50, mean: lat.reduce((a, b) => a + b, 0) / lat.length };
+    const { p50, mean } = summarize((await timed(seconds, 20, () => engine.run(tensor, dims))).lat);
+    return { p50, mean };
   } finally {
     await engine.close();
   }

@@ -11,4 +11,5 @@ export * from './jobs/train.js';
 export * from './jobs/tune/index.js';
 export * from './jobs/quickstart.js';
 export * from './jobs/predict.js';
+export { openPredictEngine } from './predict/threads.js';
 export * from './jobs/eval-track.js';

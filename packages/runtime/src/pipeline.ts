@@ -1,5 +1,5 @@
 import { CvoptError, type Detection, type Logger, type ModelManifest } from '@cvopt/core';
-import { ByteTracker, postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, videoFrameSize, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
+import { ByteTracker, postprocessClassification, postprocessDetections, preprocess, probeVideo, readVideoFrames, type LetterboxMeta, type RgbImage } from '@cvopt/vision';
 import type { RuntimeConfig } from './config.js';
 import type { ItemOutput, LoadedModel, ModelHost } from './model.js';
 import type { Offload } from './offload.js';
@@ -151,15 +151,14 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
   yield { model: model.manifest.name, task: model.manifest.task, video: { width: info.width, height: info.height, fps: info.fps, frames: info.frames, durationS: info.durationS } };
   // Frames are scaled in ffmpeg to the size the model's resize step gives them (as `cvopt predict` decodes them, so
   // both see the same pixels): a 4K frame would cost 25 MB in the pipe and in node only to be letterboxed down
-  // again. Boxes are mapped back to the video's own pixels.
+  // again. Boxes are mapped back to the video's own pixels (each frame says its source size).
   const forModel = { spec: model.manifest.preprocess };
-  const scaled = videoFrameSize(info.width, info.height, forModel.spec);
-  const sx = info.width / scaled.width;
-  const sy = info.height / scaled.height;
   const tracker = o.track && model.manifest.task === 'detect' ? new ByteTracker() : undefined;
   try {
     for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal, forModel, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) })) {
       const { model: _m, task: _t, image: _i, ...answer } = await predictImage(f.image, model, host, config, { signal: o.signal, ticket: o.ticket, deadlineMs: () => o.deadlineMs });
+      const sx = (f.source?.width ?? f.image.width) / f.image.width;
+      const sy = (f.source?.height ?? f.image.height) / f.image.height;
       if (answer.detections && (sx !== 1 || sy !== 1)) {
         for (const d of answer.detections) d.box = [d.box[0]! * sx, d.box[1]! * sy, d.box[2]! * sx, d.box[3]! * sy].map((v) => Math.round(v * 100) / 100);
       }
