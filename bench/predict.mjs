@@ -127,6 +127,7 @@ async function decodeCpu(r, frames) {
     let c0;
     let n = 0;
     for await (const f of readPreparedFrames(video, { spec: r.manifest.preprocess, maxFrames: frames })) {
+      f.release(); // as predict does once the frame's run is over: its buffer packs a later frame
       if (f.index === 9) c0 = process.cpuUsage();
       else if (c0) n++;
     }

@@ -1,3 +1,5 @@
+import { readlinkSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError, toCvoptError } from '@cvopt/core';
 import type { RgbImage } from './image.js';
@@ -21,10 +23,16 @@ const ffmpegPid = new Int32Array(init.ffmpegPid);
 const stop = new AbortController();
 let credits = init.depth;
 let wake: (() => void) | undefined;
+/** Tensor buffers the consumer gave back (PreparedFrame.release), to pack later frames into. */
+const spare: ArrayBuffer[] = [];
+const tensorBytes = 3 * init.spec.size[0] * init.spec.size[1] * Float32Array.BYTES_PER_ELEMENT;
 
 port.on('message', (m: PrepWorkerRequest) => {
-  if (m.type === 'credit') credits += m.n;
-  else stop.abort();
+  if (m.type === 'credit') {
+    credits += m.n;
+    // No more than could be in flight at once: a consumer that releases more has nothing to gain from a bigger pool.
+    for (const b of m.spare) if (b.byteLength === tensorBytes && spare.length < 2 * init.depth + 2) spare.push(b);
+  } else stop.abort();
   const w = wake;
   wake = undefined;
   w?.();
@@ -32,8 +40,24 @@ port.on('message', (m: PrepWorkerRequest) => {
 
 const send = (m: PrepWorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
+/**
+ * The nice value asked of ffmpeg (read.nice) applied to this thread as well: on Linux a thread is a task with an id
+ * of its own (/proc/thread-self names it), and setpriority() on that id changes this thread alone. Elsewhere, or
+ * if it fails, the thread keeps the process's priority.
+ */
+function niceThisThread(nice: number | undefined): void {
+  if (!nice || process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + nice));
+  } catch {
+    // no /proc, or not allowed: the thread keeps its priority
+  }
+}
+
 async function main(): Promise<void> {
   const { file, read, spec, keepImage, stride } = init;
+  niceThisThread(read.nice);
   let t = performance.now();
   // Without keepImage the frame is letterboxed before the next one is read: one buffer serves them all.
   // ffmpeg scales each frame to the model's size; with keepImage the full frame comes along from the same decode.
@@ -45,7 +69,8 @@ async function main(): Promise<void> {
     if (stop.signal.aborted) break;
     credits--;
     t = performance.now();
-    const pre = await preprocess(f.image, spec, { source: f.source });
+    const reused = spare.pop();
+    const pre = await preprocess(f.image, spec, { source: f.source, ...(reused ? { out: new Float32Array(reused) } : {}) });
     const tensor = pre.tensor;
     const transfer = [tensor.buffer as ArrayBuffer];
     let image: RgbImage | undefined;

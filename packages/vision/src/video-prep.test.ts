@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testDataDir } from '@cvopt/core';
@@ -81,6 +81,37 @@ describe('readPreparedFrames (decode and preprocess on a worker thread)', () => 
         expect(worst).toBeLessThanOrEqual(6);
       }
     }
+  });
+
+  it('packs later frames into the buffers released to it, with the same tensors as fresh ones', async () => {
+    for (const spec of [letterbox, { ...letterbox, resize: 'center-crop', size: [64, 64] } as PreprocessSpec]) {
+      const want = await direct(synthetic, spec, 20);
+      const copies: Float32Array[] = [];
+      const frames = [];
+      for await (const f of readPreparedFrames(synthetic, { spec, maxFrames: 20, depth: 2 })) {
+        copies.push(f.pre.tensor.slice());
+        frames.push(f);
+        f.release();
+        f.release(); // a second call changes nothing
+      }
+      expect(copies).toHaveLength(20);
+      for (let k = 0; k < 20; k++) expect(same(copies[k]!, want[k]!.pre.tensor)).toBe(true);
+      // A released buffer went back to the decode thread (its tensor here is empty now) and came back as a later frame's.
+      const sentBack = frames.filter((f) => f.pre.tensor.length === 0).length;
+      expect(sentBack).toBeGreaterThanOrEqual(18);
+    }
+  });
+
+  it.skipIf(process.platform !== 'linux')('runs its decode thread at the nice value asked for ffmpeg, and leaves this thread as it was', async () => {
+    const base = getPriority();
+    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const before = new Set(readdirSync('/proc/self/task'));
+    let seen: number[] = [];
+    for await (const f of readPreparedFrames(synthetic, { spec: letterbox, maxFrames: 3, nice: 5 })) {
+      if (f.index === 2) seen = readdirSync('/proc/self/task').filter((t) => !before.has(t)).map(niceOf);
+    }
+    expect(seen).toContain(Math.min(19, base + 5));
+    expect(getPriority()).toBe(base);
   });
 
   it('keeps every n-th frame with stride, and hands out no full frame unless asked', async () => {

@@ -38,7 +38,7 @@ const DECODER_NICE = 10;
 type Work =
   | { type: 'begin'; item: SourceItem; index: number; width: number; height: number; fps: number; frames: number }
   | { type: 'end'; item: SourceItem; index: number }
-  | { type: 'frame'; item: SourceItem; index: number; frame: number; pre: PreprocessResult; image?: RgbImage; preMs: number };
+  | { type: 'frame'; item: SourceItem; index: number; frame: number; pre: PreprocessResult; image?: RgbImage; preMs: number; release?: () => void };
 
 type Inferred = Exclude<Work, { type: 'frame' }> | { type: 'frame'; work: Extract<Work, { type: 'frame' }>; data: Float32Array; dims: number[]; b: number; inferMs: number };
 
@@ -138,7 +138,7 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
             nice: DECODER_NICE,
             ...(o.maxFrames ? { maxFrames: o.maxFrames } : {}),
           });
-          for await (const f of frames) await decoded.push({ type: 'frame', item, index, frame: f.index, pre: f.pre, ...(f.image ? { image: f.image } : {}), preMs: f.ms });
+          for await (const f of frames) await decoded.push({ type: 'frame', item, index, frame: f.index, pre: f.pre, ...(f.image ? { image: f.image } : {}), preMs: f.ms, release: f.release });
         } catch (e) {
           if (!(stop.signal.aborted && e instanceof CvoptError && e.code === 'CANCELLED')) throw e;
         }
@@ -160,6 +160,8 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
         }
         const s = performance.now();
         const out = await engine.run(tensor, [n, c, h, w]);
+        // Nothing reads a frame's tensor after its run: the decode thread packs later frames into the same buffers.
+        for (const p of pending) p.release?.();
         const inferMs = (performance.now() - s) / n;
         for (let b = 0; b < n; b++) await inferred.push({ type: 'frame', work: pending[b]!, data: out.data, dims: out.dims, b, inferMs });
         pending.length = 0;
