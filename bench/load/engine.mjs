@@ -1,10 +1,10 @@
 // The engine alone, no HTTP: the baseline the service is judged against. It runs through the same engine
 // instances the service uses (worker threads, each with its own ONNX Runtime session), with the service's
 // instance count, intra-op threads and spinning setting.
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createOrtEngine, readManifest } from '@cvopt/engines';
 import { postprocessDetections, postprocessClassification, preprocess } from '@cvopt/vision';
+import { effectiveIntraOpThreads } from '../../packages/runtime/dist/config.js';
 import { createEnginePool } from '../../packages/runtime/dist/worker-engine.js';
 import { summarize } from './stats.mjs';
 
@@ -39,16 +39,35 @@ async function saturate(engine, instances, seconds, make) {
 /**
  * Single-image runs timed the way `cvopt bench` times them: one ONNX Runtime session on this thread, no worker hop,
  * back to back on the same tensor, with the given threads and spinning (bench's default is the service's).
+ * `slice(seconds)` times one stretch and gives its mean and p50; the session stays open between slices.
  */
-async function benchStyle(modelPath, manifest, tensor, dims, intra, spinning, seconds) {
+async function openBenchStyle(modelPath, manifest, tensor, dims, intra, spinning) {
   const engine = await createOrtEngine(modelPath, manifest, { intraOpNumThreads: intra, spinning });
+  for (let i = 0; i < 5; i++) await engine.run(tensor, dims);
+  return {
+    async slice(seconds) {
+      const { p50, mean } = summarize((await timed(seconds, 20, () => engine.run(tensor, dims))).lat);
+      return { p50, mean };
+    },
+    close: () => engine.close(),
+  };
+}
+
+async function benchStyle(modelPath, manifest, tensor, dims, intra, spinning, seconds) {
+  const b = await openBenchStyle(modelPath, manifest, tensor, dims, intra, spinning);
   try {
-    for (let i = 0; i < 5; i++) await engine.run(tensor, dims);
-    const { p50, mean } = summarize((await timed(seconds, 20, () => engine.run(tensor, dims))).lat);
-    return { p50, mean };
+    return await b.slice(seconds);
   } finally {
-    await engine.close();
+    await b.close();
   }
+}
+
+/** openBenchStyle for an artifact and an image, with the service's rule for the threads (see rawEngine). */
+export async function benchStyleFor(artifactDir, image, { instances = 1, threads = 0, spinning = false } = {}) {
+  const modelPath = join(artifactDir, 'model.onnx');
+  const manifest = readManifest(modelPath);
+  const p = await preprocess(image, manifest.preprocess);
+  return openBenchStyle(modelPath, manifest, p.tensor, p.dims, effectiveIntraOpThreads({ intraOpThreads: threads, concurrency: instances }), spinning);
 }
 
 /**
@@ -60,7 +79,8 @@ async function benchStyle(modelPath, manifest, tensor, dims, intra, spinning, se
 export async function rawEngine(artifactDir, image, { seconds = 5, maxBatch = 8, instances = 1, threads = 0, spinning = false } = {}) {
   const modelPath = join(artifactDir, 'model.onnx');
   const manifest = readManifest(modelPath);
-  const intra = threads > 0 ? threads : Math.max(1, Math.floor(cpus().length / instances));
+  // The service's own rule (0: ONNX Runtime's choice for one instance, the cores shared out among several).
+  const intra = effectiveIntraOpThreads({ intraOpThreads: threads, concurrency: instances });
   const engine = await createEnginePool(modelPath, manifest, { intraOpNumThreads: intra, maxBatch, spinning }, instances);
   try {
     const info = engine.describe();

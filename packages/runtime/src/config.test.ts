@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CvoptError } from '@cvopt/core';
 import { SERVED_SPINNING } from '@cvopt/engines';
-import { authEnabled, loadRuntimeConfig, parseRuntimeConfig } from './config.js';
+import { authEnabled, effectiveIntraOpThreads, loadRuntimeConfig, parseRuntimeConfig } from './config.js';
 import { RateLimiter } from './rate-limit.js';
 import { parseMultipart, filePart } from './multipart.js';
 import { KeyStore, roleAllows } from './auth.js';
@@ -26,6 +26,10 @@ describe('runtime config', () => {
     expect(c).toMatchObject({ engineNice: 10, intraOpSpinning: false, admissionTarget: 0.85 });
     // the engines are served as cvopt bench and tune's latency time them
     expect(c.intraOpSpinning).toBe(SERVED_SPINNING);
+    // and with ONNX Runtime's own choice of threads, as cvopt bench and predict open them; several instances share the cores
+    expect(effectiveIntraOpThreads(c)).toBe(0);
+    expect(effectiveIntraOpThreads(parseRuntimeConfig({ concurrency: 2 }))).toBe(Math.max(1, Math.floor(cpus().length / 2)));
+    expect(effectiveIntraOpThreads(parseRuntimeConfig({ intraOpThreads: 3 }))).toBe(3);
     expect(c.video).toEqual({ maxBytes: 200 * 1024 * 1024, maxSeconds: 120, maxFrames: 3600, maxConcurrent: 2, stallTimeoutMs: 30_000 });
     expect(c.upload).toEqual({ timeoutMs: 10_000, minBytesPerSecond: 32 * 1024, graceMs: 2000, headersTimeoutMs: 10_000 });
     expect(c.perClient).toEqual({ maxUploads: 16, maxConnections: 2048, maxAdmitted: 0 });

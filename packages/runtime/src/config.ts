@@ -64,7 +64,7 @@ const RuntimeConfigObject = z
      * core stalls at each operator's barrier instead (see the README's load-test figures).
      */
     concurrency: z.number().int().min(1).max(64).default(1),
-    /** ONNX Runtime intra-op threads per instance; 0 = the CPU cores divided among the instances. */
+    /** ONNX Runtime intra-op threads per instance; 0 = ONNX Runtime's own choice for one instance (as `cvopt bench` times it), the CPU cores divided among several. */
     intraOpThreads: z.number().int().min(0).max(256).default(0),
     /**
      * Nice value of the inference thread and ONNX Runtime's intra-op threads (Linux, per thread): above 0 the HTTP
@@ -424,6 +424,14 @@ export function authEnabled(cfg: RuntimeConfig): boolean {
   return cfg.auth.enabled ?? cfg.auth.keys.length > 0;
 }
 
+/**
+ * The intra-op threads each engine instance is opened with; 0 leaves ONNX Runtime to choose. That is the default for
+ * one instance: `cvopt bench` and `cvopt predict` open the engine the same way, so the latency `select` ranked is the
+ * one the service runs. An explicit count is not the same thing: on the 2-core AMD VM of session 8 the quickstart's
+ * 160-px model ran 1.58 ms a run with ONNX Runtime's choice and 2.61 ms with 2 threads asked for (YOLOv8n INT8: 59
+ * against 64 ms). Several instances share the cores out between them.
+ */
 export function effectiveIntraOpThreads(cfg: RuntimeConfig): number {
-  return cfg.intraOpThreads > 0 ? cfg.intraOpThreads : Math.max(1, Math.floor(cpus().length / cfg.concurrency));
+  if (cfg.intraOpThreads > 0) return cfg.intraOpThreads;
+  return cfg.concurrency === 1 ? 0 : Math.max(1, Math.floor(cpus().length / cfg.concurrency));
 }
