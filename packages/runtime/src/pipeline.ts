@@ -155,7 +155,7 @@ export async function* runVideo(file: string, model: LoadedModel, host: ModelHos
   const forModel = { spec: model.manifest.preprocess };
   const tracker = o.track && model.manifest.task === 'detect' ? new ByteTracker() : undefined;
   try {
-    for await (const f of readVideoFrames(file, { maxFrames: limits.maxFrames, signal: o.signal, forModel, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) })) {
+    for await (const f of readVideoFrames(file, { info, maxFrames: limits.maxFrames, signal: o.signal, forModel, ...(o.onSpawn ? { onSpawn: o.onSpawn } : {}) })) {
       const { model: _m, task: _t, image: _i, ...answer } = await predictImage(f.image, model, host, config, { signal: o.signal, ticket: o.ticket, deadlineMs: () => o.deadlineMs });
       const sx = (f.source?.width ?? f.image.width) / f.image.width;
       const sy = (f.source?.height ?? f.image.height) / f.image.height;

@@ -1,7 +1,17 @@
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import { createRequire } from 'node:module';
+import type { Metadata, Sharp } from 'sharp';
+import type sharpFn from 'sharp';
 import { CvoptError, readRegularFile } from '@cvopt/core';
 import { decodeBmp, isBmp, readBmpHeader } from './bmp.js';
 import { readJpegHeader, type JpegHeader } from './jpeg-header.js';
+
+/**
+ * libvips through sharp, loaded on first use: a process or thread that never decodes an encoded image (the video
+ * decode thread, which gets raw frames from ffmpeg) does not pay its 100-odd ms of loading.
+ */
+type SharpFn = typeof sharpFn;
+let sharpLib: SharpFn | undefined;
+const sharp = (input: Buffer, options: NonNullable<Parameters<SharpFn>[1]>): Sharp => (sharpLib ??= createRequire(import.meta.url)('sharp') as SharpFn)(input, options);
 
 /** Decoded pixels: HWC, RGB, 8 bits per channel, rows packed with no padding. */
 export interface RgbImage {

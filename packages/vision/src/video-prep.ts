@@ -24,7 +24,7 @@ export interface PreparedFrame {
   release(): void;
 }
 
-export interface PrepareVideoOptions extends Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels' | 'nice' | 'signal'> {
+export interface PrepareVideoOptions extends Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels' | 'nice' | 'signal' | 'info'> {
   /** The model's preprocessing, applied by preprocess() exactly as to any decoded image. */
   spec: PreprocessSpec;
   /** Also hand out each full-size frame (default false: only the tensor crosses back). */
@@ -43,7 +43,7 @@ export type PrepWorkerReply =
   | { type: 'error'; error: SerializedError };
 export interface PrepWorkerInit {
   file: string;
-  read: Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels' | 'nice'>;
+  read: Pick<ReadVideoOptions, 'ffmpegPath' | 'ffprobePath' | 'allowStreams' | 'maxFrames' | 'maxPixels' | 'nice' | 'info'>;
   spec: PreprocessSpec;
   keepImage: boolean;
   stride: number;
@@ -86,7 +86,7 @@ export async function* readPreparedFrames(file: string, opts: PrepareVideoOption
   const cancelled = () => new CvoptError('CANCELLED', `reading ${file} was cancelled`, { where: { file } });
   if (signal?.aborted) throw cancelled();
   const read: PrepWorkerInit['read'] = {};
-  for (const k of ['ffmpegPath', 'ffprobePath', 'allowStreams', 'maxFrames', 'maxPixels', 'nice'] as const) if (opts[k] !== undefined) Object.assign(read, { [k]: opts[k] });
+  for (const k of ['ffmpegPath', 'ffprobePath', 'allowStreams', 'maxFrames', 'maxPixels', 'nice', 'info'] as const) if (opts[k] !== undefined) Object.assign(read, { [k]: opts[k] });
   const ffmpegPid = new SharedArrayBuffer(4);
   const init: PrepWorkerInit = { file, read, spec: opts.spec, keepImage: opts.keepImage ?? false, stride, depth, ffmpegPid };
   const worker = new Worker(workerFile(), { workerData: init });

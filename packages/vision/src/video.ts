@@ -192,6 +192,8 @@ export interface VideoFrame {
 export interface ReadVideoOptions extends VideoToolOptions {
   /** Stop after this many frames. */
   maxFrames?: number;
+  /** What probeVideo said of this file already: it is not probed a second time (a stream is not opened twice). */
+  info?: VideoInfo;
   /** Refuse videos whose frames have more pixels than this, judged from ffprobe before decoding. Default 50 MP. */
   maxPixels?: number;
   signal?: AbortSignal;
@@ -262,7 +264,7 @@ export function videoFrameSize(width: number, height: number, spec: PreprocessSp
 
 /** What both readers decide before ffmpeg runs: the frame size (checked against maxPixels) and the command line. */
 async function decodePlan(file: string, opts: ReadVideoOptions): Promise<DecodePlan> {
-  const info = await probeVideo(file, opts);
+  const info = opts.info ?? (await probeVideo(file, opts));
   if (opts.signal?.aborted) throw cancelledRead(file);
   const { width: srcW, height: srcH } = info;
   // the header's frame size sets every buffer (node's and ffmpeg's): a forged 60 000×60 000 is refused here

@@ -129,6 +129,7 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
         try {
           const frames = readPreparedFrames(item.path, {
             spec: manifest.preprocess,
+            info: vi,
             keepImage: needImage,
             stride: o.vidStride,
             depth: o.queueDepth,
