@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 
 /**
  * A child that may start children of its own (a Python trainer's DataLoader workers, a shell pipeline) runs in its
@@ -72,4 +73,17 @@ export function spawnProcessGroup(command: string, args: readonly string[], opts
       return stopped;
     },
   };
+}
+
+/**
+ * This thread's kernel id (Linux: /proc/thread-self names it), undefined elsewhere. A worker thread is a task of its
+ * own there, so setpriority() on this id changes the priority of this thread alone.
+ */
+export function currentThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
+  } catch {
+    return undefined;
+  }
 }

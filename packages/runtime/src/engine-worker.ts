@@ -1,7 +1,7 @@
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CvoptError, toCvoptError, type ModelManifest } from '@cvopt/core';
+import { CvoptError, currentThreadId, toCvoptError, type ModelManifest } from '@cvopt/core';
 import { createOrtEngine, type Engine, type OrtEngineOptions } from '@cvopt/engines';
 import { BufferPool } from './buffer-pool.js';
 
@@ -41,8 +41,7 @@ const wireError = (e: unknown) => {
   return { code: err.code, message: err.message, hint: err.hint, where: err.where };
 };
 
-/** This thread's kernel id, and the ids of every thread of the process (Linux; empty elsewhere). */
-const ownTid = (): number | undefined => (existsSync('/proc/thread-self') ? Number(readlinkSync('/proc/thread-self').split('/').pop()) : undefined);
+/** The ids of every thread of the process (Linux; empty elsewhere). */
 const taskIds = (): Set<number> => (existsSync('/proc/self/task') ? new Set(readdirSync('/proc/self/task').map(Number)) : new Set());
 
 /**
@@ -91,7 +90,7 @@ const init = workerData as Init;
 let engine: Engine;
 let nice: ThreadNice | undefined;
 try {
-  const tid = ownTid();
+  const tid = currentThreadId();
   const calm = getPriority();
   const dynamic = init.niceMode === 'under-load' && tid !== undefined && init.nice > calm;
   // Static: before the session exists, so its thread pool inherits the value and the main thread (HTTP,

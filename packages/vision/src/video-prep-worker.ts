@@ -1,7 +1,6 @@
-import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { serializeError, toCvoptError } from '@cvopt/core';
+import { currentThreadId, serializeError, toCvoptError } from '@cvopt/core';
 import type { RgbImage } from './image.js';
 import { preprocess } from './preprocess.js';
 import { readVideoFramesBlocking } from './video.js';
@@ -41,17 +40,16 @@ port.on('message', (m: PrepWorkerRequest) => {
 const send = (m: PrepWorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
 /**
- * The nice value asked of ffmpeg (read.nice) applied to this thread as well: on Linux a thread is a task with an id
- * of its own (/proc/thread-self names it), and setpriority() on that id changes this thread alone. Elsewhere, or
- * if it fails, the thread keeps the process's priority.
+ * The nice value asked of ffmpeg (read.nice) applied to this thread as well (Linux: per thread), for the same
+ * reason: the consumer's inference is the bottleneck. Elsewhere, or if it fails, the thread keeps its priority.
  */
 function niceThisThread(nice: number | undefined): void {
-  if (!nice || process.platform !== 'linux') return;
+  const tid = currentThreadId();
+  if (!nice || tid === undefined) return;
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + nice));
+    setPriority(tid, Math.min(19, getPriority(tid) + nice));
   } catch {
-    // no /proc, or not allowed: the thread keeps its priority
+    // not allowed: the thread keeps its priority
   }
 }
 

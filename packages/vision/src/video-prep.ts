@@ -18,8 +18,9 @@ export interface PreparedFrame {
   /**
    * Hands `pre.tensor`'s buffer back to the decode thread, which packs a later frame into it instead of a fresh
    * one (a fresh 300 KB-plus buffer a frame costs page faults and zeroing that outweigh the packing itself). Call
-   * it once nothing reads the tensor any more: the tensor is empty (detached) afterwards. Optional: a frame never
-   * released is collected as any array is. A second call does nothing.
+   * it once nothing reads the tensor any more: the buffer goes back with the next frame asked for, and the tensor is
+   * empty (detached) from then on. Optional: a frame never released is collected as any array is. A second call does
+   * nothing.
    */
   release(): void;
 }
