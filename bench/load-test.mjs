@@ -219,7 +219,6 @@ async function runTarget(target, opts) {
   raw.runs = [rawBefore, rawAfter].map((x) => ({ p50: x.p50, saturatedRps: x.saturatedRps, saturatedBatch: x.saturatedBatch }));
   raw.p50 = Math.min(rawBefore.p50, rawAfter.p50);
   raw.benchRuns = [rawBefore.bench, rawAfter.bench];
-  raw.bench = rawBefore.bench.mean <= rawAfter.bench.mean ? rawBefore.bench : rawAfter.bench;
   if (rawAfter.saturatedRps > rawBefore.saturatedRps) Object.assign(raw, { saturatedRps: rawAfter.saturatedRps, saturatedBatch: rawAfter.saturatedBatch });
   const meta = await sharp(image).metadata();
   const profile = profDir ? profileOf(profDir, levels.reduce((a, l) => a + (l.byStatus[200] ?? 0), 0)) : undefined;
