@@ -52,11 +52,32 @@ describe.skipIf(!dataDir)('video on the real car-detection.mp4', () => {
       return { out, args: readFileSync(log, 'utf8') };
     };
     const one = await frames({});
-    expect(one.args).toMatch(/-threads 1 /); // 768×432 ≤ SINGLE_THREAD_DECODE_MAX_PIXELS
+    expect(one.args).toMatch(/-threads 1 -filter_threads 1 /); // 768×432 ≤ SINGLE_THREAD_DECODE_MAX_PIXELS
     const auto = await frames({ decodeThreads: 0 });
     expect(auto.args).toMatch(/-threads 0 /);
+    expect(auto.args).not.toMatch(/-filter_threads/);
     expect(auto.out.length).toBe(12);
     for (let i = 0; i < 12; i++) expect(Buffer.compare(one.out[i]!, auto.out[i]!)).toBe(0);
+    // The scale to a model's size on one filter thread gives the bytes ffmpeg's default filter threads give.
+    const forModel = { spec: { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB' } } as const;
+    const scaledOne = await frames({ forModel });
+    const scaledAuto = await frames({ forModel, decodeThreads: 0 });
+    expect(scaledOne.out[0]!.length).toBe(160 * 90 * 3);
+    for (let i = 0; i < 12; i++) expect(Buffer.compare(scaledOne.out[i]!, scaledAuto.out[i]!)).toBe(0);
+  });
+
+  it("does not run ffprobe again when given probeVideo's answer (info)", async () => {
+    const info = await probeVideo(video);
+    const ffprobePath = join(tmp, 'no-such-ffprobe');
+    let n = 0;
+    for await (const f of readVideoFrames(video, { info, ffprobePath, maxFrames: 3 })) n += f.image.width === 768 ? 1 : 0;
+    expect(n).toBe(3);
+    const e = await failure(
+      (async () => {
+        for await (const _ of readVideoFrames(video, { ffprobePath, maxFrames: 3 })) void _;
+      })(),
+    );
+    expect(e.code).toBe('DEPENDENCY_MISSING');
   });
 
   it('stops at maxFrames, on break, and on abort', async () => {
