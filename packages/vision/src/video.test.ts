@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng, testDataDir } from '@cvopt/core';
 import { failure } from '../test/failure.js';
-import { preprocess, probeVideo, readVideoFrames, readVideoFramesBlocking } from './index.js';
+import { preprocess, probeVideo, readVideoFrames, readVideoFramesBlocking, type PreprocessSpec } from './index.js';
 
 const dataDir = testDataDir();
 if (!dataDir) console.warn('skipping real-video tests: shared test data not found (set CVOPT_TEST_DATA)');
@@ -59,7 +59,8 @@ describe.skipIf(!dataDir)('video on the real car-detection.mp4', () => {
     expect(auto.out.length).toBe(12);
     for (let i = 0; i < 12; i++) expect(Buffer.compare(one.out[i]!, auto.out[i]!)).toBe(0);
     // The scale to a model's size on one filter thread gives the bytes ffmpeg's default filter threads give.
-    const forModel = { spec: { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB' } } as const;
+    const spec: PreprocessSpec = { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB' };
+    const forModel = { spec };
     const scaledOne = await frames({ forModel });
     const scaledAuto = await frames({ forModel, decodeThreads: 0 });
     expect(scaledOne.out[0]!.length).toBe(160 * 90 * 3);
@@ -157,7 +158,7 @@ describe.skipIf(!dataDir)('hostile and large videos', () => {
   });
 
   it("scales frames in ffmpeg to the model's resize size; keepFull stacks the full frame from the same decode", async () => {
-    const spec = { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB' } as const;
+    const spec: PreprocessSpec = { resize: 'letterbox', size: [160, 160], scale: 1 / 255, channelOrder: 'RGB' };
     let pid = 0;
     const plain = [];
     for await (const f of readVideoFrames(video, { maxFrames: 3 })) plain.push(Buffer.from(f.image.data));
