@@ -106,12 +106,30 @@ describe('readPreparedFrames (decode and preprocess on a worker thread)', () => 
     const base = getPriority();
     const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
     const before = new Set(readdirSync('/proc/self/task'));
+    // ffmpeg: this process's child, niced once (not once by inheritance from the decode thread and once more)
+    const ffmpegNice = () =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .flatMap((p) => {
+          try {
+            const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+            const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+            return Number(f[1]) === process.pid && st.includes('(ffmpeg)') ? [Number(f[16])] : [];
+          } catch {
+            return [];
+          }
+        });
     let seen: number[] = [];
-    for await (const f of readPreparedFrames(synthetic, { spec: letterbox, maxFrames: 3, nice: 5 })) {
-      if (f.index === 2) seen = readdirSync('/proc/self/task').filter((t) => !before.has(t)).map(niceOf);
+    let decoder: number[] = [];
+    // All 20 frames asked for, the loop held at the first: ffmpeg is still running, blocked on a full pipe.
+    for await (const f of readPreparedFrames(synthetic, { spec: letterbox, nice: 5 })) {
+      seen = readdirSync('/proc/self/task').filter((t) => !before.has(t)).map(niceOf);
+      decoder = ffmpegNice();
+      if (f.index === 0) break;
     }
     expect(seen).toContain(Math.min(19, base + 5));
     expect(getPriority()).toBe(base);
+    expect(decoder).toEqual([Math.min(19, base + 5)]);
   });
 
   it('keeps every n-th frame with stride, and hands out no full frame unless asked', async () => {

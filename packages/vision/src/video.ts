@@ -320,7 +320,9 @@ const cancelledRead = (file: string) => new CvoptError('CANCELLED', `reading ${f
 function watchDecoder(child: ChildProcess, opts: ReadVideoOptions): { closed: Promise<number | null>; stop: () => void } {
   if (child.pid !== undefined && opts.nice) {
     try {
-      setPriority(child.pid, Math.min(19, getPriority() + opts.nice));
+      // Relative to the process's priority (its main thread's), not the calling thread's: the video decode thread has
+      // already lowered its own by the same amount, and ffmpeg, started from that thread, inherited it.
+      setPriority(child.pid, Math.min(19, getPriority(process.pid) + opts.nice));
     } catch {
       // gone already, or a platform without nice: ffmpeg keeps this process's priority
     }
