@@ -104,7 +104,12 @@ describe('readPreparedFrames (decode and preprocess on a worker thread)', () => 
 
   it.skipIf(process.platform !== 'linux')('runs its decode thread at the nice value asked for ffmpeg, and leaves this thread as it was', async () => {
     const base = getPriority();
-    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    // A task's stat fields after its name: [0] state, [1] parent pid, ..., [16] nice.
+    const statOf = (path: string) => {
+      const st = readFileSync(path, 'utf8');
+      return { name: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), f: st.slice(st.lastIndexOf(')') + 2).split(' ') };
+    };
+    const niceOf = (tid: string) => Number(statOf(`/proc/self/task/${tid}/stat`).f[16]);
     const before = new Set(readdirSync('/proc/self/task'));
     // ffmpeg: this process's child, niced once (not once by inheritance from the decode thread and once more)
     const ffmpegNice = () =>
@@ -112,9 +117,8 @@ describe('readPreparedFrames (decode and preprocess on a worker thread)', () => 
         .filter((p) => /^\d+$/.test(p))
         .flatMap((p) => {
           try {
-            const st = readFileSync(`/proc/${p}/stat`, 'utf8');
-            const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-            return Number(f[1]) === process.pid && st.includes('(ffmpeg)') ? [Number(f[16])] : [];
+            const { name, f } = statOf(`/proc/${p}/stat`);
+            return Number(f[1]) === process.pid && name === 'ffmpeg' ? [Number(f[16])] : [];
           } catch {
             return [];
           }
