@@ -39,7 +39,7 @@ if (!a.model || !a.data) {
 }
 const threads = Number(a.threads);
 if (a.model === 'yolox') a.model = join(data, 'models/yolox_nano.onnx');
-else if (a.model === 'yolov8n') a.model = join(realYolov8nFp32(data), 'model.onnx');
+else if (a.model === 'yolov8n') a.model = join(await realYolov8nFp32(data), 'model.onnx');
 const out = a.int8 ?? a.out ?? join(mkdtempSync(join(tmpdir(), 'cvopt-int8-')), 'model.int8.onnx');
 const t0 = performance.now();
 // --int8 FILE: time a model `cvopt quantize` already wrote against the FP32 one, without quantizing again.

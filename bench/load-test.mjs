@@ -394,7 +394,7 @@ async function main() {
   if (!existsSync(MAIN)) throw new Error('packages/runtime/dist/main.js is missing: run `npx tsc -b packages/runtime` first');
   const dataDir = testDataDir();
   const targets = [];
-  if (opts.yolo && dataDir) targets.push(yoloFp32Artifact(dataDir));
+  if (opts.yolo && dataDir) targets.push(await yoloFp32Artifact(dataDir));
   else if (opts.yolo) process.stderr.write('shared test data not found (CVOPT_TEST_DATA or ../shared/data): skipping YOLOv8n\n');
   if (opts.yoloInt8 && dataDir) targets.push(yoloArtifact(dataDir));
   for (const m of opts.models) targets.push({ name: m, dir: resolve(m) });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { testDataDir as sharedDataDir } from '@cvopt/core';
 import { COCO80 } from '@cvopt/onnx';
+import { importOnnxToPytorch } from '@cvopt/trainer-client';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -17,19 +18,19 @@ export const testDataDir = () => sharedDataDir(ROOT);
  * dequantised exactly into cvopt's PyTorch YOLOv8n and exported again, the path `cvopt bench` takes for ort-cpu.
  * Returns the artifact directory (model.onnx + model.json).
  */
-export function realYolov8nFp32(dataDir) {
+export async function realYolov8nFp32(dataDir) {
   const dir = mkdtempSync(join(tmpdir(), 'cvopt-yolov8n-fp32-'));
-  writeFileSync(join(dir, 'args.json'), JSON.stringify({ onnx: join(dataDir, 'models/yolov8n_int8.onnx'), out: join(dir, 'yolov8n.pt') }));
   process.stderr.write('  rebuilding the real YOLOv8n in PyTorch and exporting FP32 ONNX ...\n');
-  execFileSync('/usr/bin/python3', ['-m', 'cvopt_trainer.io.onnx_import', '--json-args', join(dir, 'args.json')], { cwd: join(ROOT, 'trainer'), stdio: ['ignore', 'ignore', 'inherit'] });
+  // The trainer's import-onnx command, through the one Python launcher the platform uses.
+  await importOnnxToPytorch(join(dataDir, 'models/yolov8n_int8.onnx'), join(dir, 'yolov8n.pt'));
   mkdirSync(join(dir, 'model'));
   execFileSync(process.execPath, [join(ROOT, 'packages/cli/dist/main.js'), 'export', join(dir, 'yolov8n.pt'), '--out', join(dir, 'model/model.onnx')], { stdio: ['ignore', 'ignore', 'inherit'] });
   return join(dir, 'model');
 }
 
 /** The real YOLOv8n as an FP32 artifact directory (see realYolov8nFp32). */
-export function yoloFp32Artifact(dataDir) {
-  return { name: 'yolov8n (real, FP32, 640)', dir: realYolov8nFp32(dataDir), image: join(dataDir, 'coco128-val/images/val2017/000000000139.jpg') };
+export async function yoloFp32Artifact(dataDir) {
+  return { name: 'yolov8n (real, FP32, 640)', dir: await realYolov8nFp32(dataDir), image: join(dataDir, 'coco128-val/images/val2017/000000000139.jpg') };
 }
 
 /** The shared YOLOv8n int8 model as an artifact directory (the shared file itself is never written). */
