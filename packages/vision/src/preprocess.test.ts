@@ -147,6 +147,28 @@ describe('preprocess', () => {
     }
   });
 
+  it('padded: a buffer reused for a same-size frame gets only its image area rewritten, and equals a fresh pack', async () => {
+    const p: Preprocess = { ...yolo, size: [64, 64] };
+    const source = { width: 320, height: 180 }; // ffmpeg scaled it to 64x36: pad bands of 14 rows above and below
+    const frame = (seed: number): RgbImage => {
+      const data = new Uint8Array(64 * 36 * 3);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 31 + seed) % 256;
+      return { data, width: 64, height: 36 };
+    };
+    const out = new Float32Array(3 * 64 * 64);
+    await preprocess(frame(1), p, { source, out });
+    // A marker in the padding: padded leaves it alone, so the pad really is not rewritten
+    out[0] = -1;
+    await preprocess(frame(2), p, { source, out, padded: true });
+    expect(out[0]).toBe(-1);
+    out[0] = 114 / 255;
+    const fresh = await preprocess(frame(2), p, { source });
+    expect(Array.from(out)).toEqual(Array.from(fresh.tensor));
+    // Without `out` there is nothing to keep: padded is ignored and the fresh buffer is padded
+    const ignored = await preprocess(frame(2), p, { source, padded: true });
+    expect(Array.from(ignored.tensor)).toEqual(Array.from(fresh.tensor));
+  });
+
   it('letterboxes a downscaled JPEG with YOLOX settings (BGR, 0..255, top-left)', async () => {
     const jpeg = await sharp(Buffer.from(solid(640, 480, [250, 128, 5]).data), { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 98 }).toBuffer();
     const p: Preprocess = { ...yolo, size: [416, 416], scale: 1, channelOrder: 'BGR', padPosition: 'top-left' };

@@ -25,6 +25,13 @@ export interface PreprocessOptions {
    * padded or cropped. It must be the source's size or modelFrameSize's. Undefined: the image's own size.
    */
   source?: { width: number; height: number } | undefined;
+  /**
+   * `out` already holds, at `offset`, this geometry's padding with this spec's pad value: it last packed an image
+   * of the same size and spec (a frame of the same video) and nothing wrote into it since. Only the image area is
+   * written then. For a buffer reused frame after frame: the padding is written once, and its cache lines, read on
+   * another core by the inference, are not pulled back for the same values on every frame.
+   */
+  padded?: boolean;
 }
 
 function isRgbImage(x: unknown): x is RgbImage {
@@ -97,7 +104,7 @@ function packDecoded(img: RgbImage, g: ResizeGeometry, p: PreprocessSpec, opts: 
     g.newWidth === img.width && g.newHeight === img.height
       ? img
       : resampleInto(img, { ...g, outWidth: g.newWidth, outHeight: g.newHeight, offsetX: 0, offsetY: 0 }, 0);
-  return { tensor: packPlaced(inner, 3, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0), dims, meta: g.meta };
+  return { tensor: packPlaced(inner, 3, p, g.offsetX, g.offsetY, opts.out, opts.offset ?? 0, opts.padded === true && opts.out !== undefined), dims, meta: g.meta };
 }
 
 /** Per-channel lookup tables: 256 values each, so packing is one load and one store per element. */
@@ -136,7 +143,7 @@ export function packNCHW(image: RgbImage, p: PreprocessSpec, out?: Float32Array,
  * Packs `image` with its top-left corner at (x0, y0) of the p.size canvas; the rest gets the pad value.
  * `stride` is the bytes per source pixel: 3 for RGB, 4 for RGBA (alpha ignored).
  */
-function packPlaced(image: RgbImage | RgbaImage, stride: 3 | 4, p: PreprocessSpec, x0: number, y0: number, out: Float32Array | undefined, offset: number): Float32Array {
+function packPlaced(image: RgbImage | RgbaImage, stride: 3 | 4, p: PreprocessSpec, x0: number, y0: number, out: Float32Array | undefined, offset: number, padded = false): Float32Array {
   const [H, W] = p.size;
   const { width: w, height: h } = image;
   if (x0 < 0 || y0 < 0 || x0 + w > W || y0 + h > H) {
@@ -150,7 +157,7 @@ function packPlaced(image: RgbImage | RgbaImage, stride: 3 | 4, p: PreprocessSpe
   const lut = lutsFor(p);
   const pad = p.padValue ?? 114;
   const bgr = p.channelOrder === 'BGR';
-  for (let k = 0; k < 3; k++) {
+  for (let k = 0; k < 3 && !padded; k++) {
     const v = lut[k * 256 + pad]!;
     const d = offset + k * plane;
     // Pad bands above and below, then the left and right margins of the image rows.

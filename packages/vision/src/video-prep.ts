@@ -17,10 +17,11 @@ export interface PreparedFrame {
   ms: number;
   /**
    * Hands `pre.tensor`'s buffer back to the decode thread, which packs a later frame into it instead of a fresh
-   * one (a fresh 300 KB-plus buffer a frame costs page faults and zeroing that outweigh the packing itself). Call
-   * it once nothing reads the tensor any more: the buffer goes back with the next frame asked for, and the tensor is
-   * empty (detached) from then on. Optional: a frame never released is collected as any array is. A second call does
-   * nothing.
+   * one (a fresh 300 KB-plus buffer a frame costs page faults and zeroing that outweigh the packing itself), and
+   * writes only its image area: the letterbox padding is already there. So call it once nothing reads the tensor any
+   * more, and only for a tensor nothing wrote into: the buffer goes back with the next frame asked for, and the
+   * tensor is empty (detached) from then on. Optional: a frame never released is collected as any array is. A second
+   * call does nothing.
    */
   release(): void;
 }
