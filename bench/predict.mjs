@@ -205,7 +205,7 @@ for (const model of models) {
     const saveRatio = sv.fps / ((mid + after) / 2);
     ratios.push(ratio);
     saveRatios.push(saveRatio);
-    console.log(`  round ${k + 1}: engine ${before.toFixed(1)} | predict ${p.fps.toFixed(1)} fps (${ratio.toFixed(2)}; whole run ${p.whole.toFixed(1)}) | engine ${mid.toFixed(1)} | +save ${sv.fps.toFixed(1)} fps (${saveRatio.toFixed(2)}) | engine ${after.toFixed(1)}`);
+    console.log(`  round ${k + 1}: engine ${before.toFixed(1)} | predict ${p.fps.toFixed(1)} fps (${ratio.toFixed(2)}; whole run ${p.whole.toFixed(1)}; waited ${p.speed.waiting.toFixed(2)} ms/frame for frames) | engine ${mid.toFixed(1)} | +save ${sv.fps.toFixed(1)} fps (${saveRatio.toFixed(2)}) | engine ${after.toFixed(1)}`);
     before = after;
   }
   await e.close();
@@ -215,7 +215,7 @@ const pad = (s, n) => String(s).padStart(n);
 console.log(`${'model'.padEnd(46)} ${pad('input', 8)} ${pad('frames', 6)} ${pad('engine fps', 11)} ${pad('predict fps', 12)} ${pad('+save fps', 10)} ${pad('ratio (median of rounds)', 25)} ${pad('+save ratio', 12)}`);
 for (const r of rows) {
   console.log(`${r.model.slice(-46).padEnd(46)} ${pad(r.size, 8)} ${pad(r.frames, 6)} ${pad(r.engine.toFixed(1), 11)} ${pad(r.e2e.toFixed(1), 12)} ${pad(r.save.toFixed(1), 10)} ${pad(r.ratio.toFixed(2), 25)} ${pad(r.saveRatio.toFixed(2), 12)}`);
-  console.log(`  predict stage times per frame (overlapping): ${r.speed.preprocess.toFixed(1)} ms decode+preprocess, ${r.speed.inference.toFixed(1)} ms inference, ${r.speed.postprocess.toFixed(1)} ms postprocess`);
+  console.log(`  predict stage times per frame (overlapping): ${r.speed.preprocess.toFixed(1)} ms decode+preprocess, ${r.speed.inference.toFixed(1)} ms inference, ${r.speed.postprocess.toFixed(1)} ms postprocess; inference waited ${r.speed.waiting.toFixed(2)} ms a frame for decoded frames`);
 }
 console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}${stealNote(steal0)}`);
 rmSync(tmp, { recursive: true, force: true });

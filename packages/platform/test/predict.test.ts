@@ -142,6 +142,42 @@ describe.skipIf(!D)('predict on the real models and videos (needs the shared tes
     }
   });
 
+  it('speed.waiting tells a decode-bound run (a stream that trickles in) from an inference-bound one', async () => {
+    // 12 intra frames of about 5.3 KB, served at 1800 bytes every 50 ms: a frame every 150 ms or so, where YOLOv8n
+    // INT8 runs in about 60 ms (and decodes a file's frame in a few).
+    const clip = join(tmp, 'trickle.mp4');
+    const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-frames:v', '12', '-c:v', 'libx264', '-g', '1', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-y', clip]);
+    expect(made.status).toBe(0);
+    const file = readFileSync(clip);
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'video/mp4' });
+      let at = 0;
+      const timer = setInterval(() => {
+        if (at >= file.length) {
+          clearInterval(timer);
+          res.end();
+          return;
+        }
+        res.write(file.subarray(at, at + 1800));
+        at += 1800;
+      }, 50);
+      res.once('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const slow = await runPredict({ model: yolo, source: `http://127.0.0.1:${port}/clip.mp4`, out: join(tmp, 'runs/slow') }, context());
+      const fast = await runPredict({ model: yolo, source: car, maxFrames: 6, out: join(tmp, 'runs/fast') }, context());
+      expect(slow.frames).toBe(12);
+      expect(fast.frames).toBe(6);
+      // Inference sat idle for most of each trickled frame's interval, and hardly at all on the file.
+      expect(slow.speed.waiting).toBeGreaterThan(40);
+      expect(fast.speed.waiting).toBeLessThan(fast.speed.inference / 4);
+    } finally {
+      server.close();
+    }
+  });
+
   it('--vid-stride keeps every n-th frame, in order', async () => {
     const r = await runPredict({ model: yolo, source: car, maxFrames: 9, vidStride: 3, save: true, saveTxt: true, out: join(tmp, 'runs/stride') }, context());
     expect(r.frames).toBe(3);

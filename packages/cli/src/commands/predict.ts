@@ -139,7 +139,7 @@ export function renderPredict(r: PredictResult): string {
   out.push(
     '',
     `${r.frames} ${r.frames === 1 ? 'image' : 'images/frames'} in ${r.seconds.toFixed(2)} s: ${r.fps.toFixed(1)} fps end to end`,
-    `speed per frame: ${sp.preprocess.toFixed(1)} ms decode+preprocess, ${sp.inference.toFixed(1)} ms inference, ${sp.postprocess.toFixed(1)} ms postprocess+output (stages overlap)`,
+    `speed per frame: ${sp.preprocess.toFixed(1)} ms decode+preprocess, ${sp.inference.toFixed(1)} ms inference, ${sp.postprocess.toFixed(1)} ms postprocess+output (stages overlap); inference waited ${sp.waiting.toFixed(1)} ms a frame for decoded frames`,
     `results in ${r.runDir}${r.labels ? ` (labels: ${r.labels})` : ''}${r.json ? ` (json: ${r.json})` : ''}${r.crops ? ` (crops: ${r.crops})` : ''}`,
   );
   const mots = r.sources.filter((s) => s.mot).map((s) => s.mot);

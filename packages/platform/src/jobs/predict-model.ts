@@ -38,8 +38,12 @@ export const PredictResultSchema = z.object({
   seconds: z.number(),
   /** Frames (or images) per second end to end, wall clock. */
   fps: z.number(),
-  /** Milliseconds per frame in each stage (they overlap, so the wall time per frame is less than the sum). */
-  speed: z.object({ preprocess: z.number(), inference: z.number(), postprocess: z.number() }),
+  /**
+   * Milliseconds per frame in each stage (they overlap, so the wall time per frame is less than the sum), and
+   * `waiting`: how long inference sat idle for a decoded frame, per frame after its first (well above zero: decoding
+   * is the bottleneck, not the engine).
+   */
+  speed: z.object({ preprocess: z.number(), inference: z.number(), postprocess: z.number(), waiting: z.number() }),
   /** ONNX Runtime intra-op threads the run used: the caller's, 1 when one was as fast for this model, 0 for ONNX Runtime's own choice. */
   intraOpThreads: z.number().int().nonnegative().optional(),
   labels: z.string().optional(),

@@ -103,7 +103,7 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
     const results: z.infer<typeof SourceResultSchema>[] = [];
     let totalFrames = 0;
     let totalDets = 0;
-    const ms = { pre: 0, infer: 0, post: 0 };
+    const ms = { pre: 0, infer: 0, post: 0, waiting: 0 };
     const t0 = performance.now();
     const stop = new AbortController();
     const onAbort = () => stop.abort();
@@ -167,10 +167,16 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
         for (let b = 0; b < n; b++) await inferred.push({ type: 'frame', work: pending[b]!, data: out.data, dims: out.dims, b, inferMs });
         pending.length = 0;
       };
+      // Idle time waiting for frames, from the first frame on: not the start-up before it, nor the wait for a
+      // source's decoder to wind down after its last frame (its end marker), which no frame waits behind.
+      let running = false;
       for (;;) {
+        const idle = performance.now();
         const w = await decoded.pop();
+        if (running && w !== undefined && w.type !== 'end') ms.waiting += performance.now() - idle;
         if (w === undefined) break;
         if (w.type === 'frame') {
+          running = true;
           pending.push(w);
           if (pending.length >= batch) await flush();
         } else {
@@ -315,7 +321,7 @@ export async function runPredict(input: PredictPayload, ctx: JobContext): Promis
       detections: totalDets,
       seconds,
       fps: seconds > 0 ? totalFrames / seconds : 0,
-      speed: { preprocess: ms.pre / n, inference: ms.infer / n, postprocess: ms.post / n },
+      speed: { preprocess: ms.pre / n, inference: ms.infer / n, postprocess: ms.post / n, waiting: ms.waiting / Math.max(totalFrames - 1, 1) },
       intraOpThreads: chosen.threads,
       ...(labelsDir ? { labels: labelsDir } : {}),
       ...(json ? { json } : {}),
