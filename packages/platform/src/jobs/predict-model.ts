@@ -41,9 +41,9 @@ export const PredictResultSchema = z.object({
   /**
    * Milliseconds per frame in each stage (they overlap, so the wall time per frame is less than the sum), and
    * `waiting`: how long inference sat idle for a decoded frame, per frame after its first (well above zero: decoding
-   * is the bottleneck, not the engine).
+   * is the bottleneck, not the engine; 0 in results recorded before it was measured).
    */
-  speed: z.object({ preprocess: z.number(), inference: z.number(), postprocess: z.number(), waiting: z.number() }),
+  speed: z.object({ preprocess: z.number(), inference: z.number(), postprocess: z.number(), waiting: z.number().default(0) }),
   /** ONNX Runtime intra-op threads the run used: the caller's, 1 when one was as fast for this model, 0 for ONNX Runtime's own choice. */
   intraOpThreads: z.number().int().nonnegative().optional(),
   labels: z.string().optional(),
