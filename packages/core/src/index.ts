@@ -16,3 +16,4 @@ export * from './sniff.js';
 export * from './ticks.js';
 export * from './files.js';
 export * from './process-group.js';
+export * from './cpu.js';

@@ -27,7 +27,7 @@ export interface EngineInfo {
   dynamicBatch: boolean;
   /** The largest batch run() accepts: the fixed batch for static models, the configured cap for dynamic ones. */
   maxBatch?: number;
-  /** Intra-op threads; 0 means ONNX Runtime's default (one per physical core). */
+  /** Intra-op threads; 0 means ONNX Runtime's default (one per physical core; under a CPU quota, set to its whole CPUs). */
   threads: number;
   versions: Record<string, string>;
 }

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CvoptError, ENGINES, ORT_ENGINE_IDS, type ModelManifest } from '@cvopt/core';
+import { CvoptError, ENGINES, ORT_ENGINE_IDS, quotaThreads, type ModelManifest } from '@cvopt/core';
 import type { Engine, EngineId, EngineInfo, EngineOutput, ExecutionProviderId, RunOptions, TensorOutput } from './engine.js';
 import { floatArrayToHalf, halfArrayToFloat } from './half.js';
 import { ortBinaryDir } from './probe.js';
@@ -15,7 +15,11 @@ export interface OrtEngineOptions {
   engine?: EngineId;
   /** Execution provider when no engine id is given; nothing falls back silently: an unavailable provider is an ENGINE_UNAVAILABLE error. */
   provider?: ExecutionProviderId;
-  /** Threads inside one operator; 0 or unset lets ONNX Runtime pick (one per physical core). */
+  /**
+   * Threads inside one operator; 0 or unset lets ONNX Runtime pick (one per physical core), except under a cgroup
+   * CPU quota below the cores (a container's --cpus), where it is the quota's whole CPUs: ONNX Runtime counts the
+   * host's cores and would start more threads than the quota lets run.
+   */
   intraOpNumThreads?: number;
   /** Threads across operators, used only with executionMode 'parallel'. */
   interOpNumThreads?: number;
@@ -44,7 +48,10 @@ export const SERVED_SPINNING = false;
 
 type FeedType = 'float32' | 'float16' | 'uint8';
 
-/** Session options exactly as the caller asked: the benchmark must be able to build the same bare session. */
+/**
+ * Session options exactly as the caller asked (the benchmark must be able to build the same bare session), with
+ * the intra-op threads left to ONNX Runtime capped by a CPU quota (quotaThreads).
+ */
 export function ortSessionOptions(opts: OrtEngineOptions = {}): ort.InferenceSession.SessionOptions {
   const provider = providerOf(opts);
   const ep: ort.InferenceSession.ExecutionProviderConfig =
@@ -54,7 +61,8 @@ export function ortSessionOptions(opts: OrtEngineOptions = {}): ort.InferenceSes
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     executionMode: opts.executionMode ?? 'sequential',
   };
-  if (opts.intraOpNumThreads) so.intraOpNumThreads = opts.intraOpNumThreads;
+  const intra = opts.intraOpNumThreads || quotaThreads();
+  if (intra) so.intraOpNumThreads = intra;
   if (opts.interOpNumThreads) so.interOpNumThreads = opts.interOpNumThreads;
   if (opts.spinning === false) so.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
   return so;
@@ -122,8 +130,9 @@ export async function createOrtEngine(modelPath: string, manifest: ModelManifest
     });
   }
   let session: ort.InferenceSession;
+  const so = ortSessionOptions(opts);
   try {
-    session = await ort.InferenceSession.create(modelPath, ortSessionOptions(opts));
+    session = await ort.InferenceSession.create(modelPath, so);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (provider !== 'cpu' && /provider|cuda|tensorrt|webgpu|adapter|device|libcu|nvinfer/i.test(message) && !/protobuf|parse/i.test(message)) {
@@ -140,7 +149,7 @@ export async function createOrtEngine(modelPath: string, manifest: ModelManifest
     });
   }
   try {
-    return new OrtEngine(session, modelPath, manifest, id, provider, opts);
+    return new OrtEngine(session, modelPath, manifest, id, provider, { ...opts, intraOpNumThreads: so.intraOpNumThreads ?? 0 });
   } catch (e) {
     await session.release();
     throw e;

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -67,6 +67,25 @@ describe.skipIf(skip)('the packaged service in a real container (podman)', () =>
       expect(entrypointCommand(artifact.dir).args.at(-2)).toBe(join(artifact.dir, 'app/vendor/runtime/dist/main.js'));
     } finally {
       host.child.kill('SIGTERM');
+    }
+  });
+
+  it.skipIf(availableParallelism() < 2)("sizes ONNX Runtime's threads to the container's CPU quota, not the host's cores", async () => {
+    // ONNX Runtime counts the host's cores; under `--cpus 1` the engine asks for one thread instead. The container
+    // started without a quota keeps ONNX Runtime's own choice (0).
+    const limited = `${tag}-cpus1`;
+    const port = await freePort();
+    podman('run', '-d', '--name', limited, '--cpus', '1', '-p', `127.0.0.1:${port}:8080`, image);
+    try {
+      const threads = async (u: string) => ((await (await fetch(`${u}/v1/model`)).json()) as { engine: { threads: number } }).engine.threads;
+      await waitReady(`http://127.0.0.1:${port}`);
+      await waitReady(url);
+      expect(await threads(`http://127.0.0.1:${port}`)).toBe(1);
+      expect(await threads(url)).toBe(0);
+      const limitedAnswer = await predict(`http://127.0.0.1:${port}`, readFileSync(photo()));
+      expect(limitedAnswer.status).toBe(200);
+    } finally {
+      podmanQuiet('rm', '-f', '-t', '0', limited);
     }
   });
 

@@ -4,6 +4,7 @@ import { availableParallelism, cpus, freemem, totalmem } from 'node:os';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
+import { cpuQuota } from '@cvopt/core';
 import { engineVersions, probeExecutionProviders, probeNvidia, probeTensorRt, which } from '@cvopt/engines';
 import { findPython } from '@cvopt/trainer-client';
 
@@ -29,6 +30,8 @@ export interface CpuInfo {
   model: string;
   logicalCores: number;
   availableParallelism: number;
+  /** The cgroup CPU quota in CPUs (a container's --cpus), null when none: engines size their threads to it. */
+  cpuQuota: number | null;
   /** The ISA extensions that decide which int8 / fp32 kernels ONNX Runtime and PyTorch use. */
   flags: Record<'avx2' | 'avx512f' | 'avx512_vnni' | 'avx_vnni' | 'amx_int8', boolean>;
 }
@@ -272,6 +275,7 @@ function cpuInfo(): CpuInfo {
     model: list[0]?.model ?? 'unknown',
     logicalCores: list.length,
     availableParallelism: availableParallelism(),
+    cpuQuota: cpuQuota() ?? null,
     flags: {
       avx2: flags.has('avx2'),
       avx512f: flags.has('avx512f'),

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
-import { CvoptError, ENGINES, ORT_ENGINE_IDS, parseWith, type EngineId, type ExecutionProviderId } from '@cvopt/core';
+import { CvoptError, ENGINES, ORT_ENGINE_IDS, parseWith, usableCpus, type EngineId, type ExecutionProviderId } from '@cvopt/core';
 
 /**
  * Every limit of the service, with its default. One file (cvopt.runtime.json or .yaml), then CVOPT_* environment
@@ -429,9 +428,10 @@ export function authEnabled(cfg: RuntimeConfig): boolean {
  * one instance: `cvopt bench` and `cvopt predict` open the engine the same way, so the latency `select` ranked is the
  * one the service runs. An explicit count is not the same thing: on the 2-core AMD VM of session 8 the quickstart's
  * 160-px model ran 1.58 ms a run with ONNX Runtime's choice and 2.61 ms with 2 threads asked for (YOLOv8n INT8: 59
- * against 64 ms). Several instances share the cores out between them.
+ * against 64 ms). Several instances share the cores out between them. Under a cgroup CPU quota (a container's
+ * --cpus) both count the quota's whole CPUs, not the host's cores (usableCpus; the engine applies it to 0).
  */
 export function effectiveIntraOpThreads(cfg: RuntimeConfig): number {
   if (cfg.intraOpThreads > 0) return cfg.intraOpThreads;
-  return cfg.concurrency === 1 ? 0 : Math.max(1, Math.floor(cpus().length / cfg.concurrency));
+  return cfg.concurrency === 1 ? 0 : Math.max(1, Math.floor(usableCpus() / cfg.concurrency));
 }

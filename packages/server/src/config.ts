@@ -1,7 +1,6 @@
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, usableCpus } from '@cvopt/core';
 
 const MiB = 1024 * 1024;
 
@@ -47,7 +46,7 @@ export const ServerConfigSchema = z.object({
    * Password hashes computed at once; more logins wait. Default: half the cores (at least one), so a login storm
    * never takes every core from the API (measured on 2 cores: list p50 67 → 12 ms with 1 instead of 2).
    */
-  maxConcurrentHashes: z.number().int().positive().default(Math.max(1, Math.floor(availableParallelism() / 2))),
+  maxConcurrentHashes: z.number().int().positive().default(Math.max(1, Math.floor(usableCpus() / 2))),
   /** Prediction runtimes kept loaded (one per project, least recently used unloaded). */
   maxLoadedDeployments: z.number().int().positive().default(4),
 });

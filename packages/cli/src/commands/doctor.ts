@@ -15,7 +15,7 @@ function render(r: DoctorReport): string {
   return [
     table(['item', 'status', 'need', 'version'], rows),
     '',
-    `cpu: ${r.cpu.model}, ${r.cpu.logicalCores} logical cores (${r.cpu.availableParallelism} usable); ${flags}`,
+    `cpu: ${r.cpu.model}, ${r.cpu.logicalCores} logical cores (${r.cpu.availableParallelism} usable${r.cpu.cpuQuota !== null ? `, cgroup quota ${r.cpu.cpuQuota} CPUs` : ''}); ${flags}`,
     `memory: ${r.memory.totalMiB} MiB total, ${r.memory.freeMiB} MiB free`,
     ...(notes.length ? ['', 'not ok:', ...notes] : []),
     '',

@@ -1,5 +1,4 @@
-import { availableParallelism } from 'node:os';
-import { ENGINES, type EngineId, type ModelManifest } from '@cvopt/core';
+import { ENGINES, usableCpus, type EngineId, type ModelManifest } from '@cvopt/core';
 import { createOrtEngine, type Engine } from '@cvopt/engines';
 
 /**
@@ -54,7 +53,7 @@ export async function openPredictEngine(
   const base = { engine: engineId, spinning: o.spinning };
   if (o.threads) return { engine: await createOrtEngine(modelPath, manifest, { ...base, intraOpNumThreads: o.threads }), threads: o.threads };
   const all = await createOrtEngine(modelPath, manifest, base);
-  if (ENGINES[engineId].gpu || availableParallelism() < 2) return { engine: all, threads: 0 };
+  if (ENGINES[engineId].gpu || usableCpus() < 2) return { engine: all, threads: 0 };
   const [h, w] = manifest.preprocess.size;
   const dims = [1, 3, h, w];
   const x = new Float32Array(3 * h * w).fill(0.5);
