@@ -1,8 +1,8 @@
 import { readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CvoptError, type AccuracyFigures, type ClassScore, type Detection, type LatencyStats, type ModelManifest } from '@cvopt/core';
+import { CvoptError, usableCpus, type AccuracyFigures, type ClassScore, type Detection, type LatencyStats, type ModelManifest } from '@cvopt/core';
 import { SERVED_SPINNING, createOrtEngine, type Engine } from '@cvopt/engines';
 import { runPytorchBench } from '@cvopt/trainer-client';
 import { AccuracyMeter, type AccuracyResult } from '@cvopt/onnx';
@@ -246,8 +246,8 @@ export async function measurePytorch(target: Extract<ReadyTarget, { runtime: 'py
         warmup: s.warmup,
         iters: s.iters,
         ...(s.minTimeMs ? { min_time_s: s.minTimeMs / 1000 } : {}),
-        // PyTorch's own default can be a single thread where ONNX Runtime takes every core: give it the cores.
-        threads: s.threads || availableParallelism(),
+        // PyTorch's own default can be a single thread where ONNX Runtime takes every core: give it the usable CPUs.
+        threads: s.threads || usableCpus(),
         ...(all.length ? { inputs, outputs: join(dir, 'outputs.bin') } : {}),
       },
       { python: { executable: target.python.python, trainerDir: target.python.trainerDir } },
