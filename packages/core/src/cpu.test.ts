@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cpuQuota, quotaThreads, usableCpus } from './cpu.js';
+import { cpuQuota, intraOpThreadsFor, quotaThreads, usableCpus } from './cpu.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'cvopt-cgroup-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -47,6 +47,10 @@ describe('cpuQuota / usableCpus', () => {
     expect(usableCpus(p)).toBe(1); // never below one
     // Below the cores: one thread asked for in place of ONNX Runtime's one per core (this machine has 2 or more)
     expect(quotaThreads(p)).toBe(availableParallelism() > 1 ? 1 : undefined);
+    // What a session is opened with: the caller's count wins, else the quota's
+    expect(intraOpThreadsFor(3, p)).toBe(3);
+    expect(intraOpThreadsFor(undefined, p)).toBe(quotaThreads(p));
+    expect(intraOpThreadsFor(0, p)).toBe(quotaThreads(p));
   });
 
   it('no limit: -1, "max", a malformed file or no cgroup files at all', () => {

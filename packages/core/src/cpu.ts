@@ -100,3 +100,8 @@ export function quotaThreads(paths: CgroupPaths = {}): number | undefined {
   const usable = usableCpus(paths);
   return usable < availableParallelism() ? usable : undefined;
 }
+
+/** The intra-op threads to open an ONNX Runtime session with: the caller's count, else quotaThreads() (or unset). */
+export function intraOpThreadsFor(asked: number | undefined, paths: CgroupPaths = {}): number | undefined {
+  return asked || quotaThreads(paths);
+}

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CvoptError, ENGINES, ORT_ENGINE_IDS, quotaThreads, type ModelManifest } from '@cvopt/core';
+import { CvoptError, ENGINES, ORT_ENGINE_IDS, intraOpThreadsFor, type ModelManifest } from '@cvopt/core';
 import type { Engine, EngineId, EngineInfo, EngineOutput, ExecutionProviderId, RunOptions, TensorOutput } from './engine.js';
 import { floatArrayToHalf, halfArrayToFloat } from './half.js';
 import { ortBinaryDir } from './probe.js';
@@ -61,7 +61,7 @@ export function ortSessionOptions(opts: OrtEngineOptions = {}): ort.InferenceSes
     graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     executionMode: opts.executionMode ?? 'sequential',
   };
-  const intra = opts.intraOpNumThreads || quotaThreads();
+  const intra = intraOpThreadsFor(opts.intraOpNumThreads);
   if (intra) so.intraOpNumThreads = intra;
   if (opts.interOpNumThreads) so.interOpNumThreads = opts.interOpNumThreads;
   if (opts.spinning === false) so.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { CvoptError } from '@cvopt/core';
+import { CvoptError, intraOpThreadsFor } from '@cvopt/core';
 import { encodeOnnx } from './io.js';
 import type { ModelProto } from './model.js';
 import { withExtraOutputs, type Range } from './qdq.js';
@@ -30,7 +30,8 @@ export interface CalibrateOptions {
 async function* run(model: ModelProto, tensors: readonly string[], samples: readonly Sample[], opts: CalibrateOptions, pass: string): AsyncGenerator<Map<string, Float32Array>> {
   const bytes = encodeOnnx(withExtraOutputs(model, tensors));
   const so: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'basic', logSeverityLevel: 3 };
-  if (opts.intraOpNumThreads) so.intraOpNumThreads = opts.intraOpNumThreads;
+  const intra = intraOpThreadsFor(opts.intraOpNumThreads);
+  if (intra) so.intraOpNumThreads = intra;
   const session = await ort.InferenceSession.create(bytes, so);
   try {
     let i = 0;

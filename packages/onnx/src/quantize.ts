@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CvoptError, ModelManifestSchema, type EvalProtocol, type ModelManifest } from '@cvopt/core';
+import { CvoptError, ModelManifestSchema, intraOpThreadsFor, type EvalProtocol, type ModelManifest } from '@cvopt/core';
 import { manifestPathFor, readManifest } from '@cvopt/engines';
 import { calibrate, type CalibrateOptions, type CalibrationMethod, type Sample } from './calibrate.js';
 import { calibrationSamples, datasetImages, evaluateOnnx, headline, spread, type AccuracyResult } from './evaluate.js';
@@ -94,7 +94,8 @@ export function quantLayers(model: ModelProto, nodeNames: readonly string[]): st
 
 async function outputsOf(model: ModelProto, samples: readonly Sample[], threads?: number): Promise<Float32Array[][]> {
   const so: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'basic', logSeverityLevel: 3 };
-  if (threads) so.intraOpNumThreads = threads;
+  const intra = intraOpThreadsFor(threads);
+  if (intra) so.intraOpNumThreads = intra;
   const s = await ort.InferenceSession.create(encodeOnnx(model), so);
   try {
     const out: Float32Array[][] = [];
