@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { testDataDir } from '@cvopt/core';
 import { failure } from '../test/failure.js';
@@ -127,6 +128,32 @@ describe('readVideoFramesBlocking (blocking reads off a FIFO)', () => {
       for await (const f of readVideoFramesBlocking(synthetic, { signal: ac.signal })) if (f.index === 1) ac.abort();
     })());
     expect(e.code).toBe('CANCELLED');
+  });
+});
+
+describe('a reader killed outright', () => {
+  it('takes its ffmpeg with it: ffmpeg, blocked on a full pipe, fails on it instead of waiting forever', async () => {
+    // A process reads one frame, then stops reading: ffmpeg fills the FIFO (64 KiB, less than a 320×180 frame) and
+    // blocks in write(). SIGKILL runs no clean-up in that process; only the pipe can tell ffmpeg.
+    const vision = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'index.js')).href;
+    const script = join(tmp, 'reader.mjs');
+    writeFileSync(script, `const { readVideoFramesBlocking } = await import(${JSON.stringify(vision)});
+for await (const f of readVideoFramesBlocking(${JSON.stringify(synthetic)}, { onSpawn: (pid) => console.log('ffmpeg', pid) })) {
+  console.log('frame', f.index);
+  await new Promise(() => {});
+}
+`);
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    for (let k = 0; k < 250 && !/frame 0/.test(out); k++) await new Promise((r) => setTimeout(r, 20));
+    const pid = Number(/ffmpeg (\d+)/.exec(out)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 300)); // ffmpeg decodes on and blocks on the full pipe
+    expect(gone(pid)).toBe(false);
+    child.kill('SIGKILL');
+    for (let k = 0; k < 250 && !gone(pid); k++) await new Promise((r) => setTimeout(r, 20));
+    expect(gone(pid)).toBe(true);
   });
 });
 

@@ -422,10 +422,22 @@ function openDecodeOutputs(): DecodeOutputs {
         cause: made.error,
       });
     }
-    // ffmpeg's end first, read-write, so opening ours (blocking, read-only) does not wait for a writer.
-    const framesIn = openSync(fifo, constants.O_RDWR);
-    const frames = openSync(fifo, constants.O_RDONLY);
-    const messages = openSync(join(dir, 'stderr'), constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
+    // Opening one end of a FIFO waits for the other: a read-write descriptor first lets ours (blocking, read-only)
+    // open at once, and then ffmpeg's (write-only). The read-write one is closed again: were it ffmpeg's, ffmpeg
+    // would be a reader of its own output and, its reader killed (SIGKILL, a crash), would wait forever on a full
+    // pipe instead of failing on it.
+    const opener = openSync(fifo, constants.O_RDWR);
+    const opened: number[] = [];
+    try {
+      for (const flags of [constants.O_RDONLY, constants.O_WRONLY]) opened.push(openSync(fifo, flags));
+      opened.push(openSync(join(dir, 'stderr'), constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600));
+    } catch (e) {
+      for (const fd of opened) closeSync(fd);
+      throw e;
+    } finally {
+      closeSync(opener);
+    }
+    const [frames, framesIn, messages] = opened as [number, number, number];
     return { frames, framesIn, messages };
   } finally {
     // The descriptors keep both alive; nothing is left on disk.
