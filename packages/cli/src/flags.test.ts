@@ -36,4 +36,14 @@ describe('parseFlags', () => {
     expect(failure(() => parseFlags(shape, { iters: '2', engines: 'all', batchSizes: '1,0' })).message).toMatch(/--batch-sizes: "0" must be ≥ 1/);
     expect(failure(() => parseFlags(shape, { iters: '2', engines: 'ort-cpu,warp', batchSizes: '1' })).message).toMatch(/--engines: "warp" must be all or a comma list of tensorrt-int8/);
   });
+
+  it('reads an optional-value boolean as Ultralytics users write it, and names a bad one', () => {
+    const b = { showLabels: flag.bool().optional() };
+    for (const [given, want] of [[true, true], ['false', false], ['False', false], ['0', false], ['yes', true], [undefined, undefined]] as const) {
+      expect(parseFlags(b, given === undefined ? {} : { showLabels: given }).showLabels).toBe(want);
+    }
+    const e = failure(() => parseFlags(b, { showLabels: 'maybe' }));
+    expect(e.where?.field).toBe('--show-labels');
+    expect(e.message).toMatch(/--show-labels must be true or false, got "maybe"/);
+  });
 });

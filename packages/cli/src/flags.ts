@@ -36,6 +36,12 @@ export const flag = {
   int: (o: { min?: number; max?: number } = {}) => z.preprocess(toNumber, numberSchema({ ...o, int: true })),
   string: () => z.string({ error: 'needs a value' }).min(1, 'needs a value'),
   switch: () => z.preprocess((v) => v === true || v === 'true', z.boolean()),
+  /** An optional-value flag (`--show-labels`, `--show-labels false`): true/false, yes/no, 1/0. */
+  bool: () =>
+    z.preprocess(
+      (v) => (v === true ? true : typeof v === 'string' ? ({ true: true, yes: true, 1: true, false: false, no: false, 0: false } as Record<string, boolean>)[v.trim().toLowerCase()] ?? v : v),
+      z.boolean({ error: 'must be true or false' }),
+    ),
   oneOf: <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(', ')}` }),
   /** A comma list of positive integers. */
   intList: () => z.preprocess(splitList, z.array(z.preprocess(toNumber, numberSchema({ int: true, min: 1 }))).min(1, 'must list at least one value')),

@@ -27,8 +27,10 @@ export function predictOptions(cmd: Command, defaultOut: string): Command {
     .option('--save-conf', 'with --save-txt: add the confidence column')
     .option('--save-json', 'write COCO-format results (predictions.json; track_id when tracking)')
     .option('--save-crop', 'write each detection as an image under crops/<class>/')
-    .option('--hide-labels', 'draw boxes without class names')
-    .option('--hide-conf', 'draw boxes without confidences')
+    .option('--show-labels [bool]', 'draw class names on boxes: true (default) or false (Ultralytics\' show_labels)')
+    .option('--show-conf [bool]', 'draw confidences on boxes: true (default) or false (Ultralytics\' show_conf)')
+    .option('--hide-labels', 'the same as --show-labels false')
+    .option('--hide-conf', 'the same as --show-conf false')
     .option('--line-width <n>', 'box outline width in pixels (default: scales with the image)')
     .option('--vid-stride <n>', 'use every n-th video frame', '1')
     .option('--max-frames <n>', 'stop each video after n frames')
@@ -57,6 +59,8 @@ const PREDICT_FLAGS = {
   out: flag.string(),
   queueDepth: flag.int({ min: 1, max: 256 }),
   threads: flag.int({ min: 1 }).optional(),
+  showLabels: flag.bool().optional(),
+  showConf: flag.bool().optional(),
 };
 
 /** Parse the shared flags into a predict payload. */
@@ -78,8 +82,8 @@ export function predictPayload(model: string, opts: Record<string, unknown>, tra
     saveJson: opts.saveJson === true,
     saveCrop: opts.saveCrop === true,
     saveMot: opts.saveMot === true,
-    showLabels: opts.hideLabels !== true,
-    showConf: opts.hideConf !== true,
+    showLabels: (f.showLabels ?? true) && opts.hideLabels !== true,
+    showConf: (f.showConf ?? true) && opts.hideConf !== true,
     vidStride: f.vidStride,
     out: f.out,
     existOk: opts.existOk === true,
