@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 
@@ -104,4 +104,17 @@ export function quotaThreads(paths: CgroupPaths = {}): number | undefined {
 /** The intra-op threads to open an ONNX Runtime session with: the caller's count, else quotaThreads() (or unset). */
 export function intraOpThreadsFor(asked: number | undefined, paths: CgroupPaths = {}): number | undefined {
   return asked || quotaThreads(paths);
+}
+
+/**
+ * This thread's kernel id (Linux: /proc/thread-self names it), undefined elsewhere. A worker thread is a task of its
+ * own there, so setpriority() on this id changes the priority of this thread alone.
+ */
+export function currentThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
 
 /**
  * A child that may start children of its own (a Python trainer's DataLoader workers, a shell pipeline) runs in its
@@ -75,15 +74,3 @@ export function spawnProcessGroup(command: string, args: readonly string[], opts
   };
 }
 
-/**
- * This thread's kernel id (Linux: /proc/thread-self names it), undefined elsewhere. A worker thread is a task of its
- * own there, so setpriority() on this id changes the priority of this thread alone.
- */
-export function currentThreadId(): number | undefined {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
-  } catch {
-    return undefined;
-  }
-}
